@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# Create .venv (Python 3.11) with the CPU build of PyTorch and qlearn installed in editable mode.
+# Idempotent: a second run only checks that everything is in place.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+PY=${PYTHON:-python3.11}
+command -v "$PY" >/dev/null 2>&1 || PY=python3
+if [ ! -x .venv/bin/python ]; then
+  "$PY" -m venv .venv
+fi
+if ! .venv/bin/python -c "import torch, qlearn" >/dev/null 2>&1; then
+  .venv/bin/python -m pip install --quiet --upgrade pip
+  # The CPU wheel of torch 2.13.0 (a plain `torch` would pull a multi-GB CUDA build).
+  .venv/bin/python -m pip install --quiet "torch==2.13.0"
+  .venv/bin/python -m pip install --quiet -e ".[test]"
+fi
+.venv/bin/python -c "import qlearn, torch; print(f'qlearn {qlearn.__version__} ready (torch {torch.__version__})')"

@@ -1,0 +1,3 @@
+from qlearn.cli.main import main
+
+raise SystemExit(main())

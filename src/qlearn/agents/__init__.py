@@ -1,0 +1,34 @@
+"""Agents: tabular Q-learning and DQN, both batched over K independent agents, one protocol."""
+
+from __future__ import annotations
+
+import os
+from typing import Any
+
+import gymnasium as gym
+
+from qlearn.agents.base import Agent, linear_schedule, read_checkpoint
+from qlearn.agents.dqn import DQNAgent
+from qlearn.agents.tabular import TabularQAgent
+from qlearn.agents.targets import td_target
+from qlearn.config import DQNConfig, TabularConfig
+from qlearn.errors import QlearnError
+
+AGENTS: dict[str, Any] = {"dqn": (DQNAgent, DQNConfig), "tabular": (TabularQAgent, TabularConfig)}
+
+
+def agent_classes(kind: str) -> tuple[Any, Any]:
+    """``(AgentClass, ConfigClass)`` for ``"dqn"`` or ``"tabular"``."""
+    if kind not in AGENTS:
+        raise QlearnError(f"unknown agent {kind!r}: choose one of {', '.join(AGENTS)}")
+    return AGENTS[kind]
+
+
+def load_agent(path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> Any:
+    """Load either kind of agent from a checkpoint file."""
+    kind = read_checkpoint(path)["kind"]
+    cls, _ = agent_classes(kind)
+    return cls.load(path, env=env, device=device)
+
+
+__all__ = ["Agent", "DQNAgent", "TabularQAgent", "agent_classes", "load_agent", "linear_schedule", "td_target"]

@@ -1,0 +1,113 @@
+"""What every agent shares: the protocol, schedules, the seed's per-step API, and checkpoint files.
+
+Agents are batched: ``act`` and ``observe`` take arrays shaped ``[K, N, ...]`` (K independent agents,
+N environments each). The course's per-step API, ``get_action(state)`` and ``update(state, action,
+reward, next_state, terminated)``, is :class:`SingleStepAPI`: a thin layer that wraps one transition
+as K=1, N=1 and calls the same batched code.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Protocol, runtime_checkable
+
+import numpy as np
+import torch
+
+from qlearn.errors import QlearnError
+
+CHECKPOINT_FORMAT = "qlearn-agent"
+CHECKPOINT_VERSION = 1
+
+
+def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
+    """Value that moves linearly from ``start`` to ``end`` over ``duration`` steps, then stays at ``end``."""
+    frac = min(max(t, 0) / max(duration, 1), 1.0)
+    return start + frac * (end - start)
+
+
+@runtime_checkable
+class Agent(Protocol):
+    """The small protocol both agents satisfy; every function and CLI command takes either."""
+
+    kind: str
+    k: int
+    n_actions: int
+    steps: int
+    greedy: bool
+
+    def act(self, obs: np.ndarray, *, greedy: bool = False) -> np.ndarray: ...
+    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+                terminated: np.ndarray, truncated: np.ndarray) -> None: ...
+    def q_values(self, obs: np.ndarray) -> np.ndarray: ...
+    def q_table(self, agent: int = 0) -> np.ndarray: ...
+    def get_action(self, state: Any, *, greedy: bool | None = None) -> int: ...
+    def update(self, state: Any, action: int, reward: float, next_state: Any, terminated: bool,
+               truncated: bool = False) -> float | None: ...
+    def metrics(self) -> dict[str, float]: ...
+    def state_dict(self) -> dict[str, Any]: ...
+    def load_state_dict(self, state: dict[str, Any]) -> None: ...
+    def save(self, path: str | os.PathLike) -> Path: ...
+
+
+class SingleStepAPI:
+    """The seed's one-transition API over the batched engine (valid for K=1)."""
+
+    k: int
+    greedy: bool
+
+    def _one(self, x: Any) -> np.ndarray:
+        if self.k != 1:
+            raise QlearnError(f"get_action/update handle one agent; this one holds K={self.k}: use act/observe")
+        return np.asarray(x)[None, None]
+
+    def get_action(self, state: Any, *, greedy: bool | None = None) -> int:
+        """Epsilon-greedy action for one state (greedy when ``agent.greedy`` is set or ``greedy=True``)."""
+        return int(self.act(self._one(state), greedy=self.greedy if greedy is None else greedy)[0, 0])
+
+    def update(self, state: Any, action: int, reward: float, next_state: Any, terminated: bool,
+               truncated: bool = False) -> float | None:
+        """Learn from one transition: store it and, when due, train. Returns the loss if it trained."""
+        before = getattr(self, "updates", None)
+        self.observe(self._one(state), self._one(action), self._one(float(reward)), self._one(next_state),
+                     self._one(bool(terminated)), self._one(bool(truncated)))
+        if before is not None and self.updates != before:  # type: ignore[attr-defined]
+            return self.metrics().get("loss")
+        return None
+
+
+def write_checkpoint(path: str | os.PathLike, kind: str, meta: dict[str, Any], state: dict[str, Any]) -> Path:
+    """Write atomically (temporary file, then rename): a crash never leaves a half-written checkpoint."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": kind, "meta": meta,
+               "state": state}
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as fh:
+            torch.save(payload, fh)
+            fh.flush()
+            os.fsync(fh.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+    return path
+
+
+def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
+    """Read a checkpoint written by :func:`write_checkpoint`, with a clear error for anything else."""
+    path = Path(path)
+    if not path.is_file():
+        raise QlearnError(f"no checkpoint at {path}")
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as exc:  # torch raises many types for a damaged file
+        raise QlearnError(f"checkpoint {path} is corrupt or not a qlearn checkpoint ({type(exc).__name__})") from None
+    if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+        raise QlearnError(f"{path} is not a qlearn checkpoint")
+    if int(payload.get("version", 0)) > CHECKPOINT_VERSION:
+        raise QlearnError(f"{path} was written by a newer qlearn (format {payload['version']}); upgrade qlearn")
+    return payload

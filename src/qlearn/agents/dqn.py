@@ -1,0 +1,235 @@
+"""Deep Q-Network agent: K independent DQNs in stacked tensors, one code path for K=1 and K>1.
+
+Per environment step: epsilon-greedy actions from the online network; the transition goes to replay
+memory; after ``learning_starts`` steps, every ``train_freq`` steps, ``gradient_steps`` minibatches
+are trained on with the TD target of :func:`~qlearn.agents.targets.td_target` (Double DQN by flag),
+MSE or Huber loss, per-agent gradient clipping, and a target network copied every
+``target_update_interval`` gradient steps (or blended with ``tau`` < 1 every step).
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
+from qlearn.agents.targets import td_target
+from qlearn.buffers import ReplayBuffer
+from qlearn.config import DQNConfig, from_dict, to_dict
+from qlearn.envs.encoding import Encoder, make_encoder
+from qlearn.errors import QlearnError
+from qlearn.nets import StackedMLP, clip_grad_norm_per_agent
+
+
+class DQNAgent(SingleStepAPI):
+    """DQN with replay memory and a target network; ``seeds`` gives one independent agent per seed."""
+
+    kind = "dqn"
+
+    def __init__(self, encoder: Encoder, n_actions: int, config: DQNConfig | None = None, *,
+                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu", env_id: str | None = None) -> None:
+        self.config = config or DQNConfig()
+        self.encoder, self.n_actions = encoder, int(n_actions)
+        self.seeds = tuple(int(s) for s in seeds)
+        self.k = len(self.seeds)
+        self.device = torch.device(device)
+        self.env_id = env_id
+        cfg = self.config
+        self.net = StackedMLP(encoder.dim, self.n_actions, cfg.hidden, seeds=self.seeds).to(self.device)
+        self.target = copy.deepcopy(self.net)
+        self.target.requires_grad_(False)
+        params = list(self.net.parameters())
+        try:
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
+        except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        self.buffer = ReplayBuffer(cfg.buffer_size, encoder.dim, k=self.k, device=self.device)
+        self.gen = torch.Generator(device=self.device).manual_seed(self._mix(1))
+        self.rng = np.random.default_rng([*self.seeds, 2])
+        self.steps = 0  # environment steps per agent
+        self.updates = 0  # gradient steps
+        self._since_train = 0
+        self._last_loss: torch.Tensor | None = None
+        self.greedy = False
+
+    def _mix(self, salt: int) -> int:
+        return int(np.random.SeedSequence([*self.seeds, salt]).generate_state(1)[0])
+
+    @classmethod
+    def for_env(cls, env: gym.Env, config: DQNConfig | None = None, *, seed: int | None = None,
+                seeds: Sequence[int] | None = None, device: str = "cpu") -> "DQNAgent":
+        """An agent shaped for ``env``'s observation and action spaces."""
+        config = config or DQNConfig()
+        encoder = make_encoder(env.observation_space, config.encoding)
+        return cls(encoder, int(env.action_space.n), config, seeds=seeds or (seed or 0,), device=device,
+                   env_id=env.spec.id if env.spec else None)
+
+    # ----------------------------------------------------------------- acting
+    @property
+    def epsilon(self) -> float:
+        c = self.config
+        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, self.steps)
+
+    def _features(self, obs: np.ndarray) -> torch.Tensor:
+        """Raw observations ``[K, N, ...]`` to features ``[K, N, dim]`` on the agent's device."""
+        x = self.encoder(obs)
+        return x.reshape(x.shape[0], x.shape[1], self.encoder.dim).to(self.device)
+
+    @torch.no_grad()
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        """Q-values ``[K, N, A]`` for raw observations ``[K, N, ...]``."""
+        return self.net(self._features(obs)).cpu().numpy()
+
+    def act(self, obs: np.ndarray, *, greedy: bool = False) -> np.ndarray:
+        """Epsilon-greedy actions ``[K, N]`` (greedy: argmax, first action on ties)."""
+        obs = np.asarray(obs)
+        shape = obs.shape[:2]
+        eps = 0.0 if greedy else self.epsilon
+        explore = self.rng.random(shape) < eps
+        random_a = self.rng.integers(0, self.n_actions, shape)
+        if explore.all():
+            return random_a
+        with torch.no_grad():
+            best = self.net(self._features(obs)).argmax(-1).cpu().numpy()
+        return np.where(explore, random_a, best)
+
+    # --------------------------------------------------------------- learning
+    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+                terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """Store ``[K, N]`` transitions and train when due."""
+        actions = np.asarray(actions)
+        n = actions.shape[1]
+        self.buffer.store(self._features(obs), torch.as_tensor(actions), torch.as_tensor(np.asarray(rewards)),
+                          self._features(next_obs), torch.as_tensor(np.asarray(terminated)),
+                          torch.as_tensor(np.asarray(truncated)))
+        self.steps += n
+        if self.steps < self.config.learning_starts:
+            return
+        self._since_train += n
+        while self._since_train >= self.config.train_freq:
+            self._since_train -= self.config.train_freq
+            for _ in range(self.config.gradient_steps):
+                self.train_step()
+
+    def train_step(self) -> torch.Tensor:
+        """One gradient step on a sampled minibatch per agent; returns the per-agent loss ``[K]``."""
+        cfg = self.config
+        batch = self.buffer.sample(cfg.batch_size, self.gen)
+        q = self.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
+        with torch.no_grad():
+            next_online = self.net(batch.next_obs) if cfg.double else None
+            y = td_target(batch.rewards, batch.terminated, self.target(batch.next_obs), cfg.gamma, next_online)
+        if cfg.loss == "huber":
+            per_sample = F.smooth_l1_loss(q, y, reduction="none")
+        else:
+            per_sample = F.mse_loss(q, y, reduction="none")
+        loss_k = per_sample.mean(dim=1)
+        if cfg.lr_end is not None:
+            lr = linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
+            for group in self.optimizer.param_groups:
+                group["lr"] = lr
+        self.optimizer.zero_grad(set_to_none=True)
+        loss_k.sum().backward()
+        if cfg.max_grad_norm > 0:
+            clip_grad_norm_per_agent(list(self.net.parameters()), cfg.max_grad_norm)
+        self.optimizer.step()
+        self.updates += 1
+        self._update_target()
+        self._last_loss = loss_k.detach()
+        return self._last_loss
+
+    @torch.no_grad()
+    def _update_target(self) -> None:
+        cfg = self.config
+        online, target = list(self.net.parameters()), list(self.target.parameters())
+        if cfg.tau < 1.0:
+            torch._foreach_lerp_(target, online, cfg.tau)
+        elif self.updates % cfg.target_update_interval == 0:
+            torch._foreach_copy_(target, online)
+
+    def sync_target(self) -> None:
+        """Copy the online weights into the target network now."""
+        with torch.no_grad():
+            torch._foreach_copy_(list(self.target.parameters()), list(self.net.parameters()))
+
+    def metrics(self) -> dict[str, float]:
+        out = {"epsilon": self.epsilon}
+        if self._last_loss is not None:
+            out["loss"] = float(self._last_loss.mean())
+        return out
+
+    # ------------------------------------------------------------ inspection
+    @torch.no_grad()
+    def q_table(self, agent: int | None = 0) -> np.ndarray:
+        """The network evaluated on every discrete state: ``[S, A]`` (or ``[K, S, A]`` with agent=None)."""
+        states = self.encoder.all_states().to(self.device)
+        q = self.net(states.unsqueeze(0).expand(self.k, *states.shape).contiguous()).cpu().numpy()
+        return q if agent is None else q[agent]
+
+    # ------------------------------------------------------------ persistence
+    def state_dict(self, *, include_buffer: bool = False) -> dict[str, Any]:
+        state = {"net": self.net.state_dict(), "target": self.target.state_dict(),
+                 "optimizer": self.optimizer.state_dict(), "steps": self.steps, "updates": self.updates,
+                 "since_train": self._since_train}
+        if include_buffer:
+            state["buffer"] = self.buffer.state_dict()
+        return state
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        for name in ("net", "target"):
+            mine = getattr(self, name).state_dict()
+            for key, val in state[name].items():
+                if key not in mine or mine[key].shape != val.shape:
+                    raise QlearnError(f"checkpoint network does not fit this agent: {name}.{key} has shape "
+                                      f"{tuple(val.shape)}, expected {tuple(mine[key].shape) if key in mine else 'none'}")
+        self.net.load_state_dict(state["net"])
+        self.target.load_state_dict(state["target"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.steps, self.updates = int(state["steps"]), int(state["updates"])
+        self._since_train = int(state.get("since_train", 0))
+        if "buffer" in state:
+            self.buffer.load_state_dict(state["buffer"])
+
+    def meta(self) -> dict[str, Any]:
+        e = self.encoder
+        return {"config": to_dict(self.config), "encoder": {"kind": e.kind, "dim": e.dim, "n_states": e.n_states},
+                "n_actions": self.n_actions, "seeds": list(self.seeds), "env_id": self.env_id}
+
+    def save(self, path: str | os.PathLike, *, include_buffer: bool = False) -> Path:
+        """Weights, target weights, optimiser, counters and config in one file (atomic write)."""
+        return write_checkpoint(path, self.kind, self.meta(), self.state_dict(include_buffer=include_buffer))
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> "DQNAgent":
+        """Rebuild an agent from :meth:`save`; with ``env`` given, check the checkpoint fits it."""
+        payload = read_checkpoint(path)
+        if payload["kind"] != cls.kind:
+            raise QlearnError(f"{path} holds a {payload['kind']} agent, not {cls.kind}")
+        meta = payload["meta"]
+        encoder = Encoder(**meta["encoder"])
+        if env is not None:
+            check_fits(meta, env, path)
+        agent = cls(encoder, meta["n_actions"], from_dict(DQNConfig, meta["config"]), seeds=meta["seeds"],
+                    device=device, env_id=meta.get("env_id"))
+        agent.load_state_dict(payload["state"])
+        return agent
+
+
+def check_fits(meta: dict[str, Any], env: gym.Env, path: Any) -> None:
+    """Refuse a checkpoint whose state or action counts differ from ``env``'s."""
+    space = env.observation_space
+    n_states = getattr(space, "n", None)
+    saved_states = meta.get("encoder", {}).get("n_states", meta.get("n_states"))
+    env_name = env.spec.id if env.spec else "this env"
+    if int(env.action_space.n) != meta["n_actions"] or (saved_states is not None and saved_states != n_states):
+        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} ({saved_states} states, "
+                          f"{meta['n_actions']} actions); {env_name} has {n_states} states and "
+                          f"{env.action_space.n} actions")

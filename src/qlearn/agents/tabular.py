@@ -1,0 +1,134 @@
+"""Tabular Q-learning (the course's "last week" agent), batched like the DQN: a table ``Q[K, S, A]``.
+
+``Q[s, a] += alpha * (r + gamma * (1 - terminated) * max_a' Q[s', a'] - Q[s, a])`` on every step, with
+epsilon-greedy exploration and a learning rate that decays linearly (a constant rate keeps a slippery
+lake's table noisy forever; a decaying one lets it settle).
+"""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+import torch
+
+from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
+from qlearn.agents.dqn import check_fits
+from qlearn.config import TabularConfig, from_dict, to_dict
+from qlearn.envs.make import obs_size
+from qlearn.errors import QlearnError
+
+
+class TabularQAgent(SingleStepAPI):
+    """Q-learning on a lookup table; ``seeds`` gives one independent table per seed."""
+
+    kind = "tabular"
+
+    def __init__(self, n_states: int, n_actions: int, config: TabularConfig | None = None, *,
+                 seeds: Sequence[int] = (0,), env_id: str | None = None) -> None:
+        self.config = config or TabularConfig()
+        self.n_states, self.n_actions = int(n_states), int(n_actions)
+        self.seeds = tuple(int(s) for s in seeds)
+        self.k = len(self.seeds)
+        self.env_id = env_id
+        self.q = np.zeros((self.k, self.n_states, self.n_actions))
+        self.rng = np.random.default_rng([*self.seeds, 2])
+        self.steps = 0
+        self.updates = 0
+        self._last_td = 0.0
+        self.greedy = False
+
+    @classmethod
+    def for_env(cls, env: gym.Env, config: TabularConfig | None = None, *, seed: int | None = None,
+                seeds: Sequence[int] | None = None, device: str = "cpu") -> "TabularQAgent":
+        """A table shaped for ``env`` (its observations must be discrete)."""
+        return cls(obs_size(env), int(env.action_space.n), config, seeds=seeds or (seed or 0,),
+                   env_id=env.spec.id if env.spec else None)
+
+    @property
+    def epsilon(self) -> float:
+        c = self.config
+        return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, self.steps)
+
+    @property
+    def alpha(self) -> float:
+        c = self.config
+        return linear_schedule(c.alpha, c.alpha_end, c.alpha_decay_steps, self.steps)
+
+    def _index(self, obs: np.ndarray) -> np.ndarray:
+        idx = np.asarray(obs).astype(np.int64).reshape(self.k, -1)
+        if idx.min() < 0 or idx.max() >= self.n_states:
+            raise QlearnError(f"state out of range: states are 0..{self.n_states - 1}")
+        return idx
+
+    def q_values(self, obs: np.ndarray) -> np.ndarray:
+        idx = self._index(obs)
+        return self.q[np.arange(self.k)[:, None], idx]
+
+    def act(self, obs: np.ndarray, *, greedy: bool = False) -> np.ndarray:
+        """Epsilon-greedy actions ``[K, N]``. While learning, ties are broken at random (an all-zero row
+        would otherwise always pick action 0); greedy play takes the first best action."""
+        q = self.q_values(obs)
+        if greedy:
+            return q.argmax(-1)
+        shape = q.shape[:2]
+        explore = self.rng.random(shape) < self.epsilon
+        random_a = self.rng.integers(0, self.n_actions, shape)
+        noise = self.rng.random(q.shape) * 1e-9
+        return np.where(explore, random_a, (q + noise).argmax(-1))
+
+    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
+                terminated: np.ndarray, truncated: np.ndarray) -> None:
+        """One Q-learning update per transition ``[K, N]`` (truncation still bootstraps)."""
+        s, s2 = self._index(obs), self._index(next_obs)
+        a = np.asarray(actions).astype(np.int64).reshape(self.k, -1)
+        r = np.asarray(rewards, dtype=float).reshape(self.k, -1)
+        done = np.asarray(terminated, dtype=float).reshape(self.k, -1)
+        rows = np.broadcast_to(np.arange(self.k)[:, None], s.shape)
+        target = r + self.config.gamma * (1.0 - done) * self.q[rows, s2].max(-1)
+        td = target - self.q[rows, s, a]
+        np.add.at(self.q, (rows, s, a), self.alpha * td)
+        self.steps += a.shape[1]
+        self.updates += 1
+        self._last_td = float(np.mean(td * td))
+
+    def metrics(self) -> dict[str, float]:
+        return {"epsilon": self.epsilon, "alpha": self.alpha, "loss": self._last_td}
+
+    def q_table(self, agent: int | None = 0) -> np.ndarray:
+        """The table itself: ``[S, A]`` (or ``[K, S, A]`` with agent=None)."""
+        return self.q.copy() if agent is None else self.q[agent].copy()
+
+    def state_dict(self, **_: Any) -> dict[str, Any]:
+        return {"q": torch.from_numpy(self.q.copy()), "steps": self.steps, "updates": self.updates}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        q = state["q"].numpy() if isinstance(state["q"], torch.Tensor) else np.asarray(state["q"])
+        if q.shape != self.q.shape:
+            raise QlearnError(f"checkpoint table has shape {q.shape}, this agent needs {self.q.shape}")
+        self.q = q.astype(float).copy()
+        self.steps, self.updates = int(state["steps"]), int(state["updates"])
+
+    def meta(self) -> dict[str, Any]:
+        return {"config": to_dict(self.config), "n_states": self.n_states, "n_actions": self.n_actions,
+                "seeds": list(self.seeds), "env_id": self.env_id}
+
+    def save(self, path: str | os.PathLike, **_: Any) -> Path:
+        return write_checkpoint(path, self.kind, self.meta(), self.state_dict())
+
+    @classmethod
+    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> "TabularQAgent":
+        payload = read_checkpoint(path)
+        if payload["kind"] != cls.kind:
+            raise QlearnError(f"{path} holds a {payload['kind']} agent, not {cls.kind}")
+        meta = payload["meta"]
+        if env is not None:
+            check_fits(meta, env, path)
+        agent = cls(meta["n_states"], meta["n_actions"], from_dict(TabularConfig, meta["config"]),
+                    seeds=meta["seeds"], env_id=meta.get("env_id"))
+        agent.load_state_dict(payload["state"])
+        return agent

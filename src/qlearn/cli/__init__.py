@@ -1,0 +1,1 @@
+"""The ``qlearn`` command line."""

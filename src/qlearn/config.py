@@ -1,0 +1,240 @@
+"""Typed, validated configuration.
+
+Each agent has a dataclass of hyperparameters, checked when it is constructed, saved with every run as
+JSON, and overridable from the command line with ``--set key=value``. A misspelt key or a value of the
+wrong type or range is a :class:`~qlearn.errors.QlearnError`, never a silently ignored setting.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import json
+import types
+import typing
+from dataclasses import dataclass
+from typing import Any, Literal, TypeVar
+
+from qlearn.errors import QlearnError, did_you_mean
+
+C = TypeVar("C")
+
+
+def _check(cond: bool, name: str, what: str, value: Any) -> None:
+    if not cond:
+        raise QlearnError(f"invalid config value {name}={value!r}: must be {what}")
+
+
+@dataclass(frozen=True)
+class DQNConfig:
+    """Hyperparameters of the DQN agent (all variants are flags of this one agent)."""
+
+    gamma: float = 0.99
+    """Discount factor of the TD target ``r + gamma * max_a' Q_target(s', a')``."""
+    lr: float = 3e-4
+    """Adam learning rate. 1e-3 learns FrozenLake faster but ends unstable for a third of seeds."""
+    lr_end: float | None = None
+    """If set, the learning rate decays linearly from ``lr`` to this over ``lr_decay_steps`` env steps
+    (a decaying rate lets the final network settle instead of oscillating around the optimum)."""
+    lr_decay_steps: int = 50_000
+    batch_size: int = 256
+    """Minibatch size. On small networks a step costs about the same at 64 or 256, so larger is free."""
+    hidden: tuple[int, ...] = (64, 64)
+    """Hidden layer widths of the MLP Q-network."""
+    buffer_size: int = 50_000
+    """Replay memory capacity (oldest transitions are overwritten)."""
+    learning_starts: int = 1_000
+    """Warm-up: environment steps stored before the first gradient step."""
+    train_freq: int = 4
+    """Environment steps between training rounds."""
+    gradient_steps: int = 1
+    """Gradient steps per training round."""
+    target_update_interval: int = 250
+    """Gradient steps between hard copies of the online network into the target network."""
+    tau: float = 1.0
+    """Soft-update rate: 1.0 is a hard copy every ``target_update_interval``; below 1 blends every step."""
+    double: bool = True
+    """Double DQN: the online network picks a', the target network values it (less overestimation)."""
+    loss: Literal["mse", "huber"] = "mse"
+    """TD loss: the course's squared error, or Huber (robust to large errors)."""
+    max_grad_norm: float = 10.0
+    """Gradient clipping per agent (0 disables)."""
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 10_000
+    """Linear epsilon-greedy schedule over environment steps."""
+    encoding: Literal["onehot", "scalar"] = "onehot"
+    """For discrete observations: one-hot vectors (learns well) or the course's single normalised number."""
+
+    def __post_init__(self) -> None:
+        _validate_common(self)
+        _check(self.lr > 0, "lr", "> 0", self.lr)
+        _check(self.lr_end is None or 0 <= self.lr_end <= self.lr, "lr_end", f"empty or in [0, lr={self.lr}]",
+               self.lr_end)
+        _check(self.lr_decay_steps >= 1, "lr_decay_steps", ">= 1", self.lr_decay_steps)
+        _check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
+        _check(len(self.hidden) >= 1 and all(h >= 1 for h in self.hidden), "hidden",
+               "one or more positive layer widths, e.g. 64,64", self.hidden)
+        _check(self.buffer_size >= self.batch_size, "buffer_size", f">= batch_size ({self.batch_size})",
+               self.buffer_size)
+        _check(self.learning_starts >= 0, "learning_starts", ">= 0", self.learning_starts)
+        _check(self.train_freq >= 1, "train_freq", ">= 1", self.train_freq)
+        _check(self.gradient_steps >= 1, "gradient_steps", ">= 1", self.gradient_steps)
+        _check(self.target_update_interval >= 1, "target_update_interval", ">= 1", self.target_update_interval)
+        _check(0 < self.tau <= 1, "tau", "in (0, 1]", self.tau)
+        _check(self.loss in ("mse", "huber"), "loss", "'mse' or 'huber'", self.loss)
+        _check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)", self.max_grad_norm)
+        _check(self.encoding in ("onehot", "scalar"), "encoding", "'onehot' or 'scalar'", self.encoding)
+
+
+@dataclass(frozen=True)
+class TabularConfig:
+    """Hyperparameters of the tabular Q-learning agent (the course's "last week" agent)."""
+
+    gamma: float = 0.99
+    """Discount factor."""
+    alpha: float = 0.1
+    """Learning rate of ``Q[s,a] += alpha * (target - Q[s,a])``."""
+    alpha_end: float = 0.01
+    """Learning rate decays linearly to this over ``alpha_decay_steps`` (a constant rate keeps the
+    table noisy on a slippery lake; a decaying one lets it settle)."""
+    alpha_decay_steps: int = 100_000
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int = 50_000
+    """Linear epsilon-greedy schedule over environment steps."""
+
+    def __post_init__(self) -> None:
+        _validate_common(self)
+        _check(0 < self.alpha <= 1, "alpha", "in (0, 1]", self.alpha)
+        _check(0 <= self.alpha_end <= self.alpha, "alpha_end", f"in [0, alpha={self.alpha}]", self.alpha_end)
+        _check(self.alpha_decay_steps >= 1, "alpha_decay_steps", ">= 1", self.alpha_decay_steps)
+
+
+def _validate_common(cfg: Any) -> None:
+    _check(0 <= cfg.gamma <= 1, "gamma", "in [0, 1]", cfg.gamma)
+    _check(0 <= cfg.epsilon_start <= 1, "epsilon_start", "in [0, 1]", cfg.epsilon_start)
+    _check(0 <= cfg.epsilon_end <= 1, "epsilon_end", "in [0, 1]", cfg.epsilon_end)
+    _check(cfg.epsilon_decay_steps >= 1, "epsilon_decay_steps", ">= 1", cfg.epsilon_decay_steps)
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """How long to train and how to judge and keep the agent."""
+
+    steps: int = 50_000
+    """Environment steps per agent."""
+    eval_every: int = 2_000
+    """Steps between evaluations (exact on tabular environments, sampled episodes otherwise)."""
+    eval_episodes: int = 50
+    """Episodes per sampled evaluation where no exact model exists."""
+    keep_best: bool = True
+    """End the run with the best evaluated agent rather than the last one (saved as ``agent.pt``)."""
+    seed: int = 0
+
+    def __post_init__(self) -> None:
+        _check(self.steps >= 1, "steps", ">= 1", self.steps)
+        _check(self.eval_every >= 1, "eval_every", ">= 1", self.eval_every)
+        _check(self.eval_episodes >= 1, "eval_episodes", ">= 1", self.eval_episodes)
+        _check(self.seed >= 0, "seed", ">= 0", self.seed)
+
+
+def _parse_value(name: str, raw: str, annotation: Any) -> Any:
+    """Convert the text of ``--set name=raw`` to the field's declared type."""
+    hint = annotation
+    origin = typing.get_origin(hint)
+    try:
+        if hint is bool:
+            low = raw.strip().lower()
+            if low in ("1", "true", "yes", "on"):
+                return True
+            if low in ("0", "false", "no", "off"):
+                return False
+            raise ValueError
+        if hint is int:
+            val = float(raw)
+            if not val.is_integer():
+                raise ValueError
+            return int(val)
+        if hint is float:
+            return float(raw)
+        if hint is str:
+            return raw
+        if origin is Literal:
+            options = typing.get_args(hint)
+            if raw not in options:
+                raise QlearnError(f"invalid value for {name}: {raw!r}; choose one of {', '.join(map(str, options))}")
+            return raw
+        if origin is tuple:
+            parts = [p for p in raw.replace("x", ",").split(",") if p.strip()]
+            return tuple(int(p) for p in parts)
+        if origin in (types.UnionType, typing.Union):
+            inner = [a for a in typing.get_args(hint) if a is not type(None)]
+            if raw.strip().lower() in ("none", "null", ""):
+                return None
+            return _parse_value(name, raw, inner[0])
+    except QlearnError:
+        raise
+    except (ValueError, TypeError, json.JSONDecodeError):
+        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(hint, "e.g. 64,64")
+        raise QlearnError(f"invalid value for {name}: {raw!r} is not {kind}") from None
+    return raw
+
+
+def field_names(cls: type) -> list[str]:
+    return [f.name for f in dataclasses.fields(cls)]
+
+
+def with_overrides(cfg: C, overrides: dict[str, Any] | None = None, **kwargs: Any) -> C:
+    """Return a copy of ``cfg`` with fields replaced; unknown keys are a clear error."""
+    changes = {**(overrides or {}), **kwargs}
+    names = field_names(type(cfg))
+    for key in changes:
+        if key not in names:
+            raise QlearnError(f"unknown setting {key!r} for {type(cfg).__name__}{did_you_mean(key, names)}")
+    try:
+        return dataclasses.replace(cfg, **changes)
+    except TypeError as exc:  # pragma: no cover - defensive
+        raise QlearnError(str(exc)) from None
+
+
+def parse_sets(items: list[str], *classes: type) -> list[dict[str, Any]]:
+    """Split ``["lr=1e-3", "steps=20000"]`` into one typed dict per dataclass in ``classes``.
+
+    A key belongs to the first class that declares it; a key no class declares is an error that lists
+    the closest known keys.
+    """
+    out: list[dict[str, Any]] = [{} for _ in classes]
+    hints = [typing.get_type_hints(c) for c in classes]
+    known = [n for c in classes for n in field_names(c)]
+    for item in items:
+        if "=" not in item:
+            raise QlearnError(f"bad --set {item!r}: expected key=value, e.g. --set lr=0.001")
+        key, raw = item.split("=", 1)
+        key = key.strip()
+        for i, cls in enumerate(classes):
+            if key in hints[i] and key in field_names(cls):
+                out[i][key] = _parse_value(key, raw.strip(), hints[i][key])
+                break
+        else:
+            raise QlearnError(f"unknown setting {key!r} in --set{did_you_mean(key, known)}; "
+                              f"known: {', '.join(sorted(set(known)))}")
+    return out
+
+
+def to_dict(cfg: Any) -> dict[str, Any]:
+    """JSON-ready dict of a config dataclass (tuples become lists)."""
+    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
+
+
+def from_dict(cls: type[C], data: dict[str, Any]) -> C:
+    """Rebuild a config from :func:`to_dict` output, with the same validation."""
+    hints = typing.get_type_hints(cls)
+    names = field_names(cls)
+    unknown = [k for k in data if k not in names]
+    if unknown:
+        raise QlearnError(f"unknown setting {unknown[0]!r} in saved {cls.__name__}{did_you_mean(unknown[0], names)}")
+    fixed = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in data.items()}
+    return cls(**fixed)
+
+
+__all__ = ["DQNConfig", "TabularConfig", "TrainConfig", "with_overrides", "parse_sets", "to_dict", "from_dict"]

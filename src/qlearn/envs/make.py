@@ -1,0 +1,86 @@
+"""Build Gymnasium environments with one-line errors instead of registry tracebacks."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import gymnasium as gym
+import numpy as np
+from gymnasium import spaces
+
+from qlearn.errors import QlearnError, did_you_mean
+
+
+@dataclass(frozen=True)
+class EnvSpec:
+    """What is needed to rebuild an environment: its registry id and keyword arguments."""
+
+    env_id: str
+    kwargs: dict[str, Any] = field(default_factory=dict)
+
+    def make(self, render_mode: str | None = None) -> gym.Env:
+        return make_env(self.env_id, render_mode=render_mode, **self.kwargs)
+
+
+def _registered_ids() -> list[str]:
+    return sorted(gym.registry.keys())
+
+
+def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
+    """Create a Gymnasium environment and check that qlearn can drive it.
+
+    ``kwargs`` go to ``gym.make`` (for FrozenLake: ``map_name="8x8"``, ``desc=[...]``,
+    ``is_slippery=False``). An unknown id suggests close registered names; an action space that is not
+    ``Discrete`` is refused, since Q-learning needs to take a max over actions.
+    """
+    if env_id not in gym.registry:
+        raise QlearnError(f"unknown environment {env_id!r}{did_you_mean(env_id, _registered_ids())}; "
+                          "list them with: python -c 'import gymnasium; gymnasium.pprint_registry()'")
+    try:
+        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+    except TypeError as exc:
+        raise QlearnError(f"bad option for {env_id}: {exc}") from None
+    except (gym.error.Error, ValueError) as exc:
+        raise QlearnError(f"cannot build {env_id}: {exc}") from None
+    if not isinstance(env.action_space, spaces.Discrete):
+        env.close()
+        raise QlearnError(f"{env_id} has a {type(env.action_space).__name__} action space; Q-learning needs "
+                          "discrete actions (choose an env with Discrete actions, e.g. CartPole-v1, MountainCar-v0)")
+    obs = env.observation_space
+    if not isinstance(obs, (spaces.Discrete, spaces.Box)):
+        env.close()
+        raise QlearnError(f"{env_id} has a {type(obs).__name__} observation space; qlearn supports Discrete "
+                          "and Box observations")
+    return env
+
+
+def success_of(env_id: str, episode_return: float, terminated: bool, truncated: bool) -> bool:
+    """Whether an episode counts as a success, by the environment's own notion of it.
+
+    FrozenLake: the goal was reached (return > 0). MountainCar: the car reached the flag (terminated).
+    CartPole/Acrobot-style survival tasks: the pole stayed up until the time limit (truncated, not
+    terminated). Anything else: a positive return at a true termination.
+    """
+    base = env_id.split("/")[-1]
+    if base.startswith("FrozenLake") or base.startswith("CliffWalking") or base.startswith("Taxi"):
+        return episode_return > 0
+    if base.startswith("MountainCar") or base.startswith("Acrobot"):
+        return bool(terminated)
+    if base.startswith("CartPole"):
+        return bool(truncated) and not terminated
+    return bool(terminated) and episode_return > 0
+
+
+def obs_size(env: gym.Env) -> int:
+    """Number of discrete observations (tabular case) or raise."""
+    space = env.observation_space
+    if not isinstance(space, spaces.Discrete):
+        raise QlearnError(f"{env.spec.id if env.spec else 'this env'} has a continuous "
+                          f"{type(space).__name__}{space.shape} observation space; the tabular agent needs "
+                          "discrete states (use --agent dqn)")
+    return int(space.n)
+
+
+def as_index(obs: Any) -> int:
+    return int(np.asarray(obs).item())

@@ -1,0 +1,127 @@
+"""Figures of a run. Each function returns a matplotlib ``Figure`` and never calls ``show()``.
+
+* :func:`learning_curve`: episode return and success rate (smoothed), and the evaluation score.
+* :func:`q_table_heatmap`: the Q-table as a heatmap beside the lake, with the greedy policy drawn as
+  arrows on the map (holes and goal marked), optionally beside a reference table.
+"""
+
+from __future__ import annotations
+
+import csv
+from pathlib import Path
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+
+ACTION_NAMES = ["left", "down", "right", "up"]
+_DXY = {0: (-0.3, 0), 1: (0, 0.3), 2: (0.3, 0), 3: (0, -0.3)}
+
+
+def read_csv(path: Path) -> dict[str, np.ndarray]:
+    """Columns of a CSV as float arrays (blank cells become NaN); empty dict if the file is missing."""
+    if not path.is_file():
+        return {}
+    with open(path, newline="") as fh:
+        rows = list(csv.DictReader(fh))
+    if not rows:
+        return {}
+    return {k: np.array([float(r[k]) if r.get(k) not in (None, "") else np.nan for r in rows]) for k in rows[0]}
+
+
+def smooth(y: np.ndarray, window: int) -> np.ndarray:
+    """Trailing moving average (the first points average what exists so far)."""
+    y = np.asarray(y, dtype=float)
+    if len(y) == 0:
+        return y
+    c = np.cumsum(np.insert(np.nan_to_num(y), 0, 0.0))
+    idx = np.arange(1, len(y) + 1)
+    lo = np.maximum(idx - window, 0)
+    return (c[idx] - c[lo]) / (idx - lo)
+
+
+def learning_curve(run_dir: str | Path, window: int = 100) -> Figure:
+    """Return and success per episode (smoothed over ``window`` episodes) and the evaluation score."""
+    run_dir = Path(run_dir)
+    ep = read_csv(run_dir / "metrics.csv")
+    ev = read_csv(run_dir / "evals.csv")
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    ax = axes[0]
+    if ep:
+        ax.plot(ep["step"], ep["return"], ".", ms=2, alpha=0.15, color="tab:blue", label="episode return")
+        ax.plot(ep["step"], smooth(ep["return"], window), color="tab:blue", label=f"return ({window}-ep mean)")
+        ax.plot(ep["step"], smooth(ep["success"], window), color="tab:green", label=f"success ({window}-ep mean)")
+    else:
+        ax.text(0.5, 0.5, "no episodes logged", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("environment step")
+    ax.set_title("training episodes (epsilon-greedy)")
+    ax.legend(loc="lower right", fontsize=8)
+    ax = axes[1]
+    if ev:
+        ax.plot(ev["step"], ev["score"], "o-", ms=3, color="tab:red", label="greedy score")
+        ax.plot(ev["step"], ev["best_score"], "--", color="gray", label="best so far (kept)")
+    else:
+        ax.text(0.5, 0.5, "no evaluations logged", ha="center", transform=ax.transAxes)
+    ax.set_xlabel("environment step")
+    ax.set_title("evaluation of the greedy agent")
+    ax.legend(loc="lower right", fontsize=8)
+    fig.suptitle(run_dir.name, fontsize=9)
+    return fig
+
+
+def q_table_heatmap(q: np.ndarray, desc: np.ndarray | None = None, *, reference: np.ndarray | None = None,
+                    title: str = "learned Q-table") -> Figure:
+    """Heatmap of ``q`` (states x actions) and, for a lake map, the greedy policy drawn on the lake.
+
+    With ``reference`` (e.g. the optimal Q*), a third panel shows the reference policy on the map.
+    """
+    q = np.asarray(q)
+    panels = 1 + (desc is not None) + (reference is not None and desc is not None)
+    fig, axes = plt.subplots(1, panels, figsize=(4.2 * panels + 1, 4.6), constrained_layout=True, squeeze=False)
+    axes = axes[0]
+    ax = axes[0]
+    im = ax.imshow(q, aspect="auto", cmap="viridis")
+    ax.set_xticks(range(q.shape[1]), ACTION_NAMES[: q.shape[1]] if q.shape[1] <= 4 else range(q.shape[1]))
+    ax.set_ylabel("state")
+    if q.shape[0] <= 20:
+        ax.set_yticks(range(q.shape[0]))
+        for s in range(q.shape[0]):
+            for a in range(q.shape[1]):
+                ax.text(a, s, f"{q[s, a]:.2f}", ha="center", va="center", fontsize=7,
+                        color="white" if q[s, a] < q.max() * 0.6 else "black")
+    fig.colorbar(im, ax=ax, shrink=0.8)
+    ax.set_title(title)
+    if desc is not None:
+        _lake(axes[1], q, desc, "greedy policy on the lake")
+        if reference is not None:
+            _lake(axes[2], np.asarray(reference), desc, "reference policy (Q*)")
+    return fig
+
+
+def _lake(ax, q: np.ndarray, desc: np.ndarray, title: str) -> None:
+    desc = np.asarray(desc).astype(str)
+    rows, cols = desc.shape
+    v = q.max(axis=1).reshape(rows, cols)
+    ax.imshow(v, cmap="Blues", vmin=0, vmax=max(float(v.max()), 1e-9))
+    for r in range(rows):
+        for c in range(cols):
+            tile, s = desc[r, c], r * cols + c
+            if tile == "H":
+                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color="black"))
+                ax.text(c, r, "H", ha="center", va="center", color="white", fontsize=10)
+            elif tile == "G":
+                ax.add_patch(plt.Rectangle((c - 0.5, r - 0.5), 1, 1, color="gold"))
+                ax.text(c, r, "G", ha="center", va="center", fontsize=10, weight="bold")
+            else:
+                dx, dy = _DXY[int(q[s].argmax())]
+                ax.arrow(c - dx / 2, r - dy / 2, dx, dy, head_width=0.15, length_includes_head=True, color="crimson")
+                if tile == "S":
+                    ax.text(c - 0.42, r - 0.3, "S", fontsize=8)
+                if rows <= 8:
+                    ax.text(c, r + 0.38, f"{v[r, c]:.2f}", ha="center", va="center", fontsize=6)
+    ax.set_xticks([])
+    ax.set_yticks([])
+    ax.set_title(title)

@@ -1,0 +1,62 @@
+"""One call from "environment id" to "saved run": preset, overrides, env, agent, run folder, training.
+
+The command line's ``qlearn train`` and the benchmarks both go through :func:`run_experiment`, so a
+benchmark measures exactly what a user gets.
+"""
+
+from __future__ import annotations
+
+import sys
+import time
+from collections.abc import Sequence
+from typing import Any
+
+from qlearn.config import TrainConfig, parse_sets, to_dict, with_overrides
+from qlearn.errors import QlearnError
+from qlearn.training.loop import TrainResult, train
+
+
+def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps: int | None = None,
+                   sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
+                   pretrain: str | None = None, progress: bool = True, command: str | None = None) -> TrainResult:
+    """Train ``agent_kind`` on ``env_id`` with the env's preset, then ``sets`` (``"key=value"``) on top.
+
+    Everything is validated before the run folder is created, so a mistake leaves nothing behind.
+    """
+    from qlearn.agents import agent_classes
+    from qlearn.envs import make_env
+    from qlearn.presets import preset
+    from qlearn.runs import new_run_dir, versions, write_json
+    from qlearn.training.threads import configure_threads
+
+    agent_cls, cfg_cls = agent_classes(agent_kind)
+    agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
+    env_kwargs = dict(env_kwargs or {})
+    env = make_env(env_id, **env_kwargs)
+    agent_preset, train_preset = preset(env_id, agent_kind)
+    if steps is not None:
+        train_sets["steps"] = steps
+    cfg = with_overrides(cfg_cls(), {**agent_preset, **agent_sets})
+    tcfg = with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seed})
+    if pretrain and agent_kind != "dqn":
+        raise QlearnError("--pretrain fits a network: use it with --agent dqn")
+    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed)
+    table = None
+    if pretrain:
+        from qlearn.reference import load_reference
+
+        table, table_name = load_reference(pretrain, env, cfg.gamma)
+    threads = configure_threads()
+
+    run_dir = new_run_dir(out, env_id, agent_kind, tcfg.seed)
+    write_json(run_dir / "config.json", {
+        "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
+        "train": to_dict(tcfg), "pretrain": pretrain, "device": "cpu", "torch_threads": threads,
+        "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
+    if table is not None:
+        from qlearn.agents.pretrain import pretrain as fit
+
+        mse = fit(agent, table)
+        print(f"pretrained on {table_name}: mse {mse:.2e}", file=sys.stderr)
+    return train(agent, env, tcfg.steps, seed=tcfg.seed, run_dir=run_dir, eval_every=tcfg.eval_every,
+                 eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress)

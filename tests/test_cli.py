@@ -1,0 +1,187 @@
+"""The command line, run as a user runs it: in a subprocess, reading its output and exit status."""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+
+import numpy as np
+import pytest
+
+ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+def qlearn(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
+    return subprocess.run([sys.executable, "-m", "qlearn", *args], capture_output=True, text=True, env=ENV,
+                          input=stdin, cwd=cwd, timeout=300)
+
+
+def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
+    """Non-zero exit, one clear line on stderr naming the problem, no traceback."""
+    assert proc.returncode != 0, proc.stdout
+    assert "Traceback" not in proc.stderr, proc.stderr
+    lines = [ln for ln in proc.stderr.strip().splitlines() if ln.strip()]
+    assert len(lines) == 1, proc.stderr
+    assert lines[0].startswith("qlearn: error:"), lines[0]
+    for needle in needles:
+        assert needle in lines[0], (needle, lines[0])
+
+
+@pytest.fixture(scope="module")
+def dqn_run(tmp_path_factory) -> Path:
+    out = tmp_path_factory.mktemp("runs")
+    proc = qlearn("train", "FrozenLake-v1", "--agent", "dqn", "--steps", "3000", "--seed", "3", "--out", str(out),
+                  "--set", "learning_starts=500", "--set", "eval_every=1000", "--no-progress", "--json")
+    assert proc.returncode == 0, proc.stderr
+    summary = json.loads(proc.stdout)
+    run_dir = Path(summary["run_dir"])
+    assert summary["steps"] == 3000
+    return run_dir
+
+
+def test_help_lists_commands():
+    proc = qlearn("--help")
+    assert proc.returncode == 0
+    for cmd in ("train", "evaluate", "qtable", "optimal", "play", "plot", "presets"):
+        assert cmd in proc.stdout
+
+
+def test_train_writes_a_complete_run_folder(dqn_run):
+    names = {p.name for p in dqn_run.iterdir()}
+    assert {"config.json", "metrics.csv", "evals.csv", "agent.pt", "last.pt", "summary.json", "tb"} <= names
+    cfg = json.loads((dqn_run / "config.json").read_text())
+    assert cfg["env_id"] == "FrozenLake-v1" and cfg["agent"] == "dqn"
+    assert cfg["agent_config"]["learning_starts"] == 500  # --set reached the agent
+    assert cfg["train"]["seed"] == 3 and "torch" in cfg["versions"]
+    assert any(p.name.startswith("events.out.tfevents") for p in (dqn_run / "tb").iterdir())
+    rows = (dqn_run / "metrics.csv").read_text().splitlines()
+    assert rows[0].startswith("step,episode,return") and len(rows) > 10
+    assert dqn_run.name.startswith("FrozenLake-v1__dqn__3__")
+
+
+def test_evaluate_json_fields(dqn_run):
+    proc = qlearn("evaluate", str(dqn_run), "--episodes", "40", "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    for key in ("mean_return", "std_return", "success_rate", "ci95", "episodes"):
+        assert key in out
+    assert out["episodes"] == 40
+    low, high = out["ci95"]
+    assert low <= out["mean_return"] <= high
+    assert 0.0 <= out["exact_success_probability"] <= 0.7443  # never above the best possible
+
+
+def test_qtable_against_optimal_course_and_file(dqn_run, tmp_path):
+    proc = qlearn("qtable", str(dqn_run), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    q = np.array(out["q_table"])
+    assert q.shape == (16, 4)
+    assert 0 <= out["greedy_agree"] <= out["states_compared"] == 11  # 16 states less 4 holes and the goal
+    assert out["max_abs_diff"] >= out["mean_abs_diff"] >= 0
+    text = qlearn("qtable", str(dqn_run), "--compare", "course")
+    assert text.returncode == 0 and "course" in text.stdout and "greedy action agrees" in text.stdout
+    # a reference equal to the learned table itself: zero difference, full agreement
+    path = tmp_path / "mine.csv"
+    np.savetxt(path, q, delimiter=",")
+    same = json.loads(qlearn("qtable", str(dqn_run), "--compare", str(path), "--json").stdout)
+    assert same["max_abs_diff"] < 1e-6 and same["greedy_agree"] == 11
+
+
+def test_optimal_json_matches_known_optimum():
+    out = json.loads(qlearn("optimal", "FrozenLake-v1", "--json").stdout)
+    assert abs(out["success_probability"] - 0.7402) < 5e-4
+    assert np.array(out["q_table"]).shape == (16, 4) and len(out["v"]) == 16 and len(out["policy"]) == 16
+    assert abs(out["q_table"][14][1] - 0.86) < 0.005  # the course's table, state 14, down
+    det = json.loads(qlearn("optimal", "FrozenLake-v1", "--no-slippery", "--json").stdout)
+    assert det["success_probability"] == pytest.approx(1.0)
+
+
+def test_tabular_train_and_custom_map(tmp_path):
+    proc = qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--steps", "2000", "--out", str(tmp_path),
+                  "--map", "SFF,FHF,FFG", "--no-slippery", "--no-progress", "--json")
+    assert proc.returncode == 0, proc.stderr
+    run = Path(json.loads(proc.stdout)["run_dir"])
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["env_kwargs"] == {"desc": ["SFF", "FHF", "FFG"], "is_slippery": False}
+    q = np.array(json.loads(qlearn("qtable", str(run), "--json").stdout)["q_table"])
+    assert q.shape == (9, 4)
+
+
+def test_plot_writes_images(dqn_run):
+    proc = qlearn("plot", str(dqn_run), "--json")
+    assert proc.returncode == 0, proc.stderr
+    plots = [Path(p) for p in json.loads(proc.stdout)["plots"]]
+    assert {p.name for p in plots} == {"learning_curve.png", "q_table.png"}
+    for p in plots:
+        assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
+
+
+def test_play_from_piped_keys():
+    # Non-slippery 4x4: down, down, right, down, right, right reaches the goal (S at 0, G at 15).
+    proc = qlearn("play", "FrozenLake-v1", "--no-slippery", stdin="ssdsddq")
+    assert proc.returncode == 0, proc.stderr
+    assert "reached the goal" in proc.stdout and "1 games, 1 won" in proc.stdout
+
+
+def test_play_shows_agent_advice(dqn_run):
+    proc = qlearn("play", "--run", str(dqn_run), "--seed", "0", stdin="q")
+    assert proc.returncode == 0, proc.stderr
+    assert "agent suggests" in proc.stdout
+
+
+def test_presets_listed():
+    proc = qlearn("presets", "--json")
+    assert proc.returncode == 0
+    assert "FrozenLake-v1" in json.loads(proc.stdout)
+
+
+# ------------------------------------------------------------------------------------------ bad input
+def test_unknown_env_suggests_close_names(tmp_path):
+    assert_user_error(qlearn("train", "FrozenLake-v9", "--out", str(tmp_path)), "FrozenLake-v9", "FrozenLake-v1")
+
+
+@pytest.mark.parametrize("agent", ["dqn", "tabular"])
+def test_continuous_actions_refused(agent, tmp_path):
+    assert_user_error(qlearn("train", "Pendulum-v1", "--agent", agent, "--out", str(tmp_path)), "Box", "discrete")
+
+
+def test_tabular_on_continuous_states_refused(tmp_path):
+    assert_user_error(qlearn("train", "CartPole-v1", "--agent", "tabular", "--out", str(tmp_path)),
+                      "tabular", "--agent dqn")
+
+
+def test_bad_set_key_and_value(tmp_path):
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--set", "lrr=0.1", "--out", str(tmp_path)), "lrr", "lr")
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--set", "lr=fast", "--out", str(tmp_path)), "lr", "number")
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--set", "gamma=2", "--out", str(tmp_path)), "gamma")
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--set", "gamma", "--out", str(tmp_path)), "key=value")
+    assert not any(tmp_path.iterdir()), "a refused run must not leave a folder behind"
+
+
+def test_missing_and_corrupt_run_folders(tmp_path, dqn_run):
+    assert_user_error(qlearn("evaluate", str(tmp_path / "nope")), "does not exist")
+    empty = tmp_path / "empty"
+    empty.mkdir()
+    assert_user_error(qlearn("qtable", str(empty)), "config.json")
+    bad_cfg = tmp_path / "badcfg"
+    bad_cfg.mkdir()
+    (bad_cfg / "config.json").write_text("{not json")
+    assert_user_error(qlearn("evaluate", str(bad_cfg)), "corrupt")
+    bad_ckpt = tmp_path / "badckpt"
+    bad_ckpt.mkdir()
+    (bad_ckpt / "config.json").write_text((dqn_run / "config.json").read_text())
+    (bad_ckpt / "agent.pt").write_bytes(os.urandom(300))
+    assert_user_error(qlearn("evaluate", str(bad_ckpt)), "corrupt")
+    no_ckpt = tmp_path / "nockpt"
+    no_ckpt.mkdir()
+    (no_ckpt / "config.json").write_text((dqn_run / "config.json").read_text())
+    assert_user_error(qlearn("qtable", str(no_ckpt)), "agent.pt")
+
+
+def test_bad_map_and_compare(dqn_run, tmp_path):
+    assert_user_error(qlearn("optimal", "FrozenLake-v1", "--map", "SFX,FFG"), "--map")
+    assert_user_error(qlearn("qtable", str(dqn_run), "--compare", str(tmp_path / "missing.csv")), "--compare")
