@@ -142,8 +142,6 @@ def test_hand_built_policy_return():
         policy_return(mdp, np.array([0, 0]))  # no horizon anywhere
 
 
-@pytest.mark.xfail(reason="BUG: policy_return treats horizon=0 as 'use the default' (horizon or mdp.horizon)",
-                   strict=True)
 def test_policy_return_with_zero_horizon_is_zero():
     mdp = TabularMDP.from_env(make_env("FrozenLake-v1", is_slippery=False))
     q, _ = value_iteration(mdp, gamma=0.99)

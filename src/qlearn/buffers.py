@@ -10,6 +10,7 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+import numpy as np
 import torch
 
 
@@ -41,25 +42,37 @@ class ReplayBuffer:
         self.pos = 0
         self.size = 0
         self._rows = torch.arange(self.k, device=self.device).unsqueeze(1)
+        # On the CPU, numpy views of the same memory make per-step writes several times cheaper.
+        self._np = ({name: getattr(self, name).numpy() for name in self._FIELDS}
+                    if self.device.type == "cpu" else None)
+
+    _FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
 
     def __len__(self) -> int:
         return self.size
 
-    def store(self, obs: torch.Tensor, actions: torch.Tensor, rewards: torch.Tensor, next_obs: torch.Tensor,
-              terminated: torch.Tensor, truncated: torch.Tensor | None = None) -> None:
-        """Add ``n`` transitions per agent; each argument is ``[K, n, ...]``."""
-        n = actions.shape[1]
+    def store(self, obs, actions, rewards, next_obs, terminated, truncated=None) -> None:
+        """Add ``n`` transitions per agent; each argument is ``[K, n, ...]`` (numpy arrays or tensors)."""
+        n = np.shape(actions)[1]
         if n > self.capacity:
             raise ValueError(f"cannot store {n} transitions at once in a buffer of capacity {self.capacity}")
-        idx = (self.pos + torch.arange(n, device=self.device)) % self.capacity if n > 1 or \
-            self.pos + n > self.capacity else slice(self.pos, self.pos + n)
-        self.obs[:, idx] = obs.to(self.device)
-        self.next_obs[:, idx] = next_obs.to(self.device)
-        self.actions[:, idx] = actions.to(self.device, torch.long)
-        self.rewards[:, idx] = rewards.to(self.device, torch.float32)
-        self.terminated[:, idx] = terminated.to(self.device, torch.float32)
-        self.truncated[:, idx] = (torch.zeros_like(self.rewards[:, idx]) if truncated is None
-                                  else truncated.to(self.device, torch.float32))
+        if self.pos + n <= self.capacity:
+            idx: slice | np.ndarray = slice(self.pos, self.pos + n)
+        else:
+            idx = (self.pos + np.arange(n)) % self.capacity
+        if truncated is None:
+            truncated = np.zeros(np.shape(actions), dtype=np.float32)
+        values = (obs, actions, rewards, next_obs, terminated, truncated)
+        if self._np is not None:
+            for name, val in zip(self._FIELDS, values):
+                if isinstance(val, torch.Tensor):
+                    val = val.detach().cpu().numpy()
+                self._np[name][:, idx] = val
+        else:
+            t_idx = idx if isinstance(idx, slice) else torch.as_tensor(idx, device=self.device)
+            for name, val in zip(self._FIELDS, values):
+                dst = getattr(self, name)
+                dst[:, t_idx] = torch.as_tensor(val).to(self.device, dst.dtype)
         self.pos = (self.pos + n) % self.capacity
         self.size = min(self.size + n, self.capacity)
 

@@ -80,8 +80,12 @@ class DQNAgent(SingleStepAPI):
 
     def _features(self, obs: np.ndarray) -> torch.Tensor:
         """Raw observations ``[K, N, ...]`` to features ``[K, N, dim]`` on the agent's device."""
-        x = self.encoder(obs)
-        return x.reshape(x.shape[0], x.shape[1], self.encoder.dim).to(self.device)
+        x = torch.from_numpy(self._np_features(obs))
+        return x if self.device.type == "cpu" else x.to(self.device)
+
+    def _np_features(self, obs: np.ndarray) -> np.ndarray:
+        x = self.encoder.np(obs)
+        return x.reshape(x.shape[0], x.shape[1], self.encoder.dim)
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -107,9 +111,7 @@ class DQNAgent(SingleStepAPI):
         """Store ``[K, N]`` transitions and train when due."""
         actions = np.asarray(actions)
         n = actions.shape[1]
-        self.buffer.store(self._features(obs), torch.as_tensor(actions), torch.as_tensor(np.asarray(rewards)),
-                          self._features(next_obs), torch.as_tensor(np.asarray(terminated)),
-                          torch.as_tensor(np.asarray(truncated)))
+        self.buffer.store(self._np_features(obs), actions, rewards, self._np_features(next_obs), terminated, truncated)
         self.steps += n
         if self.steps < self.config.learning_starts:
             return
@@ -229,6 +231,10 @@ def check_fits(meta: dict[str, Any], env: gym.Env, path: Any) -> None:
     n_states = getattr(space, "n", None)
     saved_states = meta.get("encoder", {}).get("n_states", meta.get("n_states"))
     env_name = env.spec.id if env.spec else "this env"
+    saved_dim, dim = meta.get("encoder", {}).get("dim"), int(np.prod(space.shape)) if space.shape else None
+    if saved_states is None and n_states is None and saved_dim is not None and dim is not None and saved_dim != dim:
+        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} with {saved_dim} observation "
+                          f"features; {env_name} has {dim}")
     if int(env.action_space.n) != meta["n_actions"] or (saved_states is not None and saved_states != n_states):
         raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} ({saved_states} states, "
                           f"{meta['n_actions']} actions); {env_name} has {n_states} states and "

@@ -41,6 +41,9 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
         env = gym.make(env_id, render_mode=render_mode, **kwargs)
     except TypeError as exc:
         raise QlearnError(f"bad option for {env_id}: {exc}") from None
+    except KeyError as exc:  # e.g. FrozenLake's map_name="5x5"
+        hint = " (FrozenLake maps: 4x4, 8x8, or a custom desc)" if "FrozenLake" in env_id else ""
+        raise QlearnError(f"bad option for {env_id}: unknown value {exc}{hint}") from None
     except (gym.error.Error, ValueError) as exc:
         raise QlearnError(f"cannot build {env_id}: {exc}") from None
     if not isinstance(env.action_space, spaces.Discrete):

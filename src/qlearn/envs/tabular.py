@@ -104,7 +104,7 @@ def policy_return(mdp: TabularMDP, policy: np.ndarray, horizon: int | None = Non
     Backward induction ``v_t = R_pi + cont_pi @ v_{t-1}`` from the initial state distribution; the
     horizon defaults to the env's time limit.
     """
-    horizon = horizon or mdp.horizon
+    horizon = mdp.horizon if horizon is None else horizon
     if horizon is None:
         raise QlearnError("this MDP has no time limit: pass horizon=...")
     policy = np.asarray(policy, dtype=int)

@@ -68,6 +68,10 @@ class _Logs:
         self.episodes = self.evals = self.tb = None
         if run_dir is None:
             return
+        try:
+            run_dir.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise QlearnError(f"cannot create run folder {run_dir}: {exc.strerror}") from None
         self.episodes = CsvLog(run_dir / "metrics.csv", EPISODE_FIELDS)
         self.evals = CsvLog(run_dir / "evals.csv", EVAL_FIELDS)
         try:
