@@ -83,7 +83,7 @@ def test_qtable_against_optimal_course_and_file(dqn_run, tmp_path):
     assert 0 <= out["greedy_agree"] <= out["states_compared"] == 11  # 16 states less 4 holes and the goal
     assert out["max_abs_diff"] >= out["mean_abs_diff"] >= 0
     text = qlearn("qtable", str(dqn_run), "--compare", "course")
-    assert text.returncode == 0 and "course" in text.stdout and "greedy action agrees" in text.stdout
+    assert text.returncode == 0 and "course" in text.stdout and "greedy action is optimal under the reference" in text.stdout
     # a reference equal to the learned table itself: zero difference, full agreement
     path = tmp_path / "mine.csv"
     np.savetxt(path, q, delimiter=",")
@@ -185,3 +185,16 @@ def test_missing_and_corrupt_run_folders(tmp_path, dqn_run):
 def test_bad_map_and_compare(dqn_run, tmp_path):
     assert_user_error(qlearn("optimal", "FrozenLake-v1", "--map", "SFX,FFG"), "--map")
     assert_user_error(qlearn("qtable", str(dqn_run), "--compare", str(tmp_path / "missing.csv")), "--compare")
+
+
+def test_pretrain_on_optimal_table_then_train(tmp_path):
+    # 300 steps < learning_starts: the delivered net is the pretrained one, so it plays like Q*.
+    proc = qlearn("train", "FrozenLake-v1", "--pretrain", "optimal", "--steps", "300", "--out", str(tmp_path),
+                  "--set", "eval_every=300", "--no-progress", "--json")
+    assert proc.returncode == 0, proc.stderr
+    assert "pretrained on optimal" in proc.stderr
+    run = json.loads(proc.stdout)["run_dir"]
+    out = json.loads(qlearn("qtable", run, "--json").stdout)
+    assert out["greedy_agree"] == 11 and out["max_abs_diff"] < 0.02
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--pretrain", "course",
+                             "--out", str(tmp_path)), "--pretrain")

@@ -174,3 +174,17 @@ def test_default_preset_solves_non_slippery_maps(env_id, agent_kind, tmp_path):
                          progress=False)
     env = make_env(env_id, is_slippery=False)
     assert success_probability(TabularMDP.from_env(env), res.agent.q_table()) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("kind", ["dqn", "tabular"])
+def test_same_seed_same_run_bit_for_bit(kind):
+    """CPU reproducibility of the whole loop: env seeding, exploration, sampling, training."""
+    env = make_env("FrozenLake-v1")
+    tables = []
+    for _ in range(2):
+        cls = DQNAgent if kind == "dqn" else TabularQAgent
+        agent = cls.for_env(env, seed=7)
+        res = train(agent, env, 2_500, seed=7, eval_every=500, progress=False)
+        tables.append((agent.q_table(), [h["score"] for h in res.history], res.episodes))
+    assert np.array_equal(tables[0][0], tables[1][0])
+    assert tables[0][1:] == tables[1][1:]

@@ -54,3 +54,19 @@ def load_reference(spec: str, env: Any, gamma: float) -> tuple[np.ndarray, str]:
     if table.shape != (n_s, n_a):
         raise QlearnError(f"reference table {name} has shape {table.shape}; this env needs {(n_s, n_a)}")
     return table.astype(float), name
+
+
+def optimal_under(q: np.ndarray, ref: np.ndarray, tol: float = 1e-6) -> np.ndarray:
+    """Per state: is ``q``'s greedy action one of the reference's best actions? (Ties count: in the
+    slippery 4x4 lake, left and right are exactly equal in state 6.)"""
+    chosen = ref[np.arange(len(q)), q.argmax(1)]
+    return chosen >= ref.max(1) - tol
+
+
+def compare_tables(q: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[str, Any]:
+    """Max/mean absolute difference and greedy-action agreement over the states in ``mask``."""
+    diff = np.abs(q - ref)[mask]
+    agree = optimal_under(q, ref)[mask]
+    return {"max_abs_diff": float(diff.max()) if diff.size else 0.0,
+            "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+            "greedy_agree": int(agree.sum()), "states_compared": int(mask.sum())}
