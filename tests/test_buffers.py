@@ -1,4 +1,7 @@
-"""ReplayBuffer: ring storage for K agents, uniform sampling of what is stored, state round trip."""
+"""ReplayBuffer: ring storage for K agents, uniform sampling of what is stored, state round trip.
+
+Each ``store`` call writes exactly ``n_envs`` transitions (one per environment), so a test that stores
+chunks of n transitions builds its buffer with ``n_envs=n``."""
 
 from __future__ import annotations
 
@@ -21,9 +24,9 @@ def _transitions(values, k: int = 1) -> dict[str, torch.Tensor]:
     }
 
 
-def _store(buf: ReplayBuffer, values, k: int = 1) -> None:
+def _store(buf: ReplayBuffer, values, k: int = 1):
     t = _transitions(values, k)
-    buf.store(t["obs"], t["actions"], t["rewards"], t["next_obs"], t["terminated"])
+    return buf.store(t["obs"], t["actions"], t["rewards"], t["next_obs"], t["terminated"])
 
 
 def test_store_one_at_a_time_wraps_and_overwrites_oldest():
@@ -40,34 +43,59 @@ def test_store_one_at_a_time_wraps_and_overwrites_oldest():
     assert (buf.pos, buf.size) == (2, 5)
 
 
-@pytest.mark.parametrize("chunks", [[[1, 2, 3], [4, 5, 6, 7]], [[1, 2, 3, 4, 5], [6, 7]], [[1, 2], [3, 4, 5, 6, 7]]])
-def test_store_in_chunks_wraps_like_one_at_a_time(chunks):
-    buf = ReplayBuffer(5, obs_dim=2, k=2)
-    for chunk in chunks:
-        _store(buf, chunk, k=2)
-    assert (buf.pos, buf.size, len(buf)) == (2, 5, 5)
-    assert buf.rewards[0].tolist() == [6.0, 7.0, 3.0, 4.0, 5.0]
-    assert buf.rewards[1].tolist() == [1006.0, 1007.0, 1003.0, 1004.0, 1005.0]
-    assert buf.obs[1, :, 0].tolist() == [1006.0, 1007.0, 1003.0, 1004.0, 1005.0]
+# Capacity 6; values 1..T stored in chunks of n_envs:
+#   n=1, T=8: 1..6 fill the ring, 7 and 8 overwrite slots 0 and 1     -> [7, 8, 3, 4, 5, 6], pos 2
+#   n=2, T=8: chunks [1,2] [3,4] [5,6] fill it, [7,8] goes to slots 0-1 -> [7, 8, 3, 4, 5, 6], pos 2
+#   n=3, T=9: chunks [1,2,3] [4,5,6] fill it, [7,8,9] to slots 0-2      -> [7, 8, 9, 4, 5, 6], pos 3
+@pytest.mark.parametrize("n_envs, total, ring, pos", [
+    (1, 8, [7, 8, 3, 4, 5, 6], 2),
+    (2, 8, [7, 8, 3, 4, 5, 6], 2),
+    (3, 9, [7, 8, 9, 4, 5, 6], 3),
+])
+def test_store_in_chunks_wraps_like_one_at_a_time(n_envs, total, ring, pos):
+    buf = ReplayBuffer(6, obs_dim=2, k=2, n_envs=n_envs)
+    assert buf.capacity == 6
+    for start in range(1, total + 1, n_envs):
+        _store(buf, list(range(start, start + n_envs)), k=2)
+    assert (buf.pos, buf.size, len(buf)) == (pos, 6, 6)
+    assert buf.rewards[0].tolist() == [float(v) for v in ring]
+    assert buf.rewards[1].tolist() == [1000.0 + v for v in ring]
+    assert buf.obs[1, :, 0].tolist() == [1000.0 + v for v in ring]
+    assert buf.next_obs[1, :, 1].tolist() == [1000.5 + v for v in ring]
+    assert buf.actions[0].tolist() == ring
+
+
+@pytest.mark.parametrize("capacity, n_envs, rounded", [(5, 1, 5), (5, 2, 6), (5, 3, 6), (5, 5, 5), (6, 4, 8), (2, 3, 3)])
+def test_capacity_is_rounded_up_to_a_multiple_of_n_envs(capacity, n_envs, rounded):
+    buf = ReplayBuffer(capacity, obs_dim=2, n_envs=n_envs)
+    assert buf.capacity == rounded
+    assert buf.rewards.shape == (1, rounded)
 
 
 def test_partial_fill_position_and_size():
-    buf = ReplayBuffer(5, obs_dim=2)
-    _store(buf, [1, 2, 3])
+    buf = ReplayBuffer(6, obs_dim=2, n_envs=3)
+    positions = _store(buf, [1, 2, 3])
+    assert positions.tolist() == [0, 1, 2]
     assert (buf.pos, buf.size) == (3, 3)
     assert buf.rewards[0, :3].tolist() == [1.0, 2.0, 3.0]
-    assert buf.rewards[0, 3:].tolist() == [0.0, 0.0]
+    assert buf.rewards[0, 3:].tolist() == [0.0, 0.0, 0.0]
+    assert _store(buf, [4, 5, 6]).tolist() == [3, 4, 5]
+    assert (buf.pos, buf.size) == (0, 6)
 
 
-def test_chunk_larger_than_capacity_is_refused():
-    buf = ReplayBuffer(5, obs_dim=2)
-    with pytest.raises(ValueError):
-        _store(buf, list(range(6)))
+@pytest.mark.parametrize("n_envs, chunk", [(1, 6), (1, 2), (3, 2), (3, 4)])
+def test_chunk_of_other_size_than_n_envs_is_refused(n_envs, chunk):
+    # Also covers a chunk larger than the capacity (6 transitions into 5 slots).
+    buf = ReplayBuffer(5, obs_dim=2, n_envs=n_envs)
+    with pytest.raises(ValueError, match="per call"):
+        _store(buf, list(range(1, chunk + 1)))
+    assert (buf.pos, buf.size) == (0, 0)
+    assert not buf.rewards.any()
 
 
 def test_sample_only_returns_stored_transitions():
-    buf = ReplayBuffer(100, obs_dim=2)
-    _store(buf, [7, 8, 9])  # distinctive, nonzero; 97 rows stay zero
+    buf = ReplayBuffer(99, obs_dim=2, n_envs=3)
+    _store(buf, [7, 8, 9])  # distinctive, nonzero; 96 rows stay zero
     gen = torch.Generator().manual_seed(0)
     batch = buf.sample(1000, gen)
     assert batch.obs.shape == (1, 1000, 2)
@@ -79,17 +107,19 @@ def test_sample_only_returns_stored_transitions():
     assert torch.equal(batch.actions.float(), batch.rewards)
 
 
-def test_sample_after_wrap_covers_whole_ring_only_with_live_data():
-    buf = ReplayBuffer(5, obs_dim=2)
-    _store(buf, [1, 2, 3])
-    _store(buf, [4, 5, 6, 7])
+@pytest.mark.parametrize("n_envs", [1, 2])
+def test_sample_after_wrap_covers_whole_ring_only_with_live_data(n_envs):
+    # Capacity 6, values 1..8: 7 and 8 overwrote 1 and 2; the live data is 3..8.
+    buf = ReplayBuffer(6, obs_dim=2, n_envs=n_envs)
+    for start in range(1, 9, n_envs):
+        _store(buf, list(range(start, start + n_envs)))
     batch = buf.sample(2000, torch.Generator().manual_seed(1))
-    assert set(batch.rewards.flatten().tolist()) == {3.0, 4.0, 5.0, 6.0, 7.0}
+    assert set(batch.rewards.flatten().tolist()) == {3.0, 4.0, 5.0, 6.0, 7.0, 8.0}
 
 
 def test_agents_sample_only_their_own_data():
     k = 3
-    buf = ReplayBuffer(50, obs_dim=2, k=k)
+    buf = ReplayBuffer(60, obs_dim=2, k=k, n_envs=20)
     _store(buf, list(range(1, 21)), k=k)
     batch = buf.sample(500, torch.Generator().manual_seed(2))
     assert batch.rewards.shape == (k, 500)
@@ -104,7 +134,7 @@ def test_agents_sample_only_their_own_data():
 
 
 def test_terminated_and_truncated_are_kept_apart():
-    buf = ReplayBuffer(10, obs_dim=1)
+    buf = ReplayBuffer(12, obs_dim=1, n_envs=4)
     obs = torch.tensor([[[1.0], [2.0], [3.0], [4.0]]])
     terminated = torch.tensor([[1.0, 0.0, 0.0, 1.0]])
     truncated = torch.tensor([[0.0, 1.0, 0.0, 1.0]])
@@ -136,8 +166,9 @@ def test_capacity_must_be_positive():
 
 
 def test_seeded_generator_gives_reproducible_samples():
-    buf = ReplayBuffer(50, obs_dim=2, k=2)
-    _store(buf, list(range(1, 41)), k=2)
+    buf = ReplayBuffer(48, obs_dim=2, k=2, n_envs=8)
+    for start in range(1, 41, 8):
+        _store(buf, list(range(start, start + 8)), k=2)
     a = buf.sample(64, torch.Generator().manual_seed(123))
     b = buf.sample(64, torch.Generator().manual_seed(123))
     c = buf.sample(64, torch.Generator().manual_seed(124))
@@ -146,13 +177,20 @@ def test_seeded_generator_gives_reproducible_samples():
     assert not torch.equal(a.rewards, c.rewards)
 
 
-def test_state_dict_round_trip(tmp_path):
-    buf = ReplayBuffer(5, obs_dim=2, k=2)
-    _store(buf, [1, 2, 3])
-    _store(buf, [4, 5, 6, 7])
+# capacity 5, n=1: values 1..7 leave [6, 7, 3, 4, 5] at pos 2; one more store (8) goes to slot 2.
+# capacity 6, n=2: values 1..8 leave [7, 8, 3, 4, 5, 6] at pos 2; one more store (9, 10) goes to slots 2-3.
+@pytest.mark.parametrize("capacity, n_envs, after", [
+    (5, 1, [6, 7, 8, 4, 5]),
+    (6, 2, [7, 8, 9, 10, 5, 6]),
+])
+def test_state_dict_round_trip(tmp_path, capacity, n_envs, after):
+    buf = ReplayBuffer(capacity, obs_dim=2, k=2, n_envs=n_envs)
+    for start in range(1, capacity + 3, n_envs):
+        _store(buf, list(range(start, start + n_envs)), k=2)
+    assert (buf.pos, buf.size) == (2, capacity)
     path = tmp_path / "buf.pt"
     torch.save(buf.state_dict(), path)
-    other = ReplayBuffer(5, obs_dim=2, k=2)
+    other = ReplayBuffer(capacity, obs_dim=2, k=2, n_envs=n_envs)
     other.load_state_dict(torch.load(path, weights_only=True))
     assert (other.pos, other.size, len(other)) == (buf.pos, buf.size, len(buf))
     for key in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
@@ -162,5 +200,6 @@ def test_state_dict_round_trip(tmp_path):
     for u, v in zip(x, y):
         assert torch.equal(u, v)
     # The restored buffer carries on writing at the right slot.
-    _store(other, [8], k=2)
-    assert other.rewards[0].tolist() == [6.0, 7.0, 8.0, 4.0, 5.0]
+    _store(other, list(range(capacity + 3, capacity + 3 + n_envs)), k=2)
+    assert other.rewards[0].tolist() == [float(v) for v in after]
+    assert other.rewards[1].tolist() == [1000.0 + v for v in after]

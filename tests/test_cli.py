@@ -198,3 +198,28 @@ def test_pretrain_on_optimal_table_then_train(tmp_path):
     assert out["greedy_agree"] == 11 and out["max_abs_diff"] < 0.02
     assert_user_error(qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--pretrain", "course",
                              "--out", str(tmp_path)), "--pretrain")
+
+
+def test_users_own_env_trains_with_generic_defaults(tmp_path):
+    """An env registered by the user's own module (no preset): generic DQN defaults learn it."""
+    proc = subprocess.run([sys.executable, "-m", "qlearn", "train", "tests.fixtures.corridor:Corridor-v0",
+                           "--steps", "4000", "--set", "learning_starts=500", "--set", "epsilon_decay_steps=2000",
+                           "--set", "eval_every=1000", "--set", "eval_episodes=5", "--out", str(tmp_path),
+                           "--no-progress", "--no-plots", "--json"],
+                          capture_output=True, text=True, env=ENV, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    assert proc.returncode == 0, proc.stderr
+    run = json.loads(proc.stdout)["run_dir"]
+    assert json.loads((Path(run) / "config.json").read_text())["agent_config"]["hidden"] == [64, 64]  # generic
+    res = subprocess.run([sys.executable, "-m", "qlearn", "evaluate", run, "--episodes", "5", "--json"],
+                         capture_output=True, text=True, env=ENV, timeout=300, cwd=Path(__file__).resolve().parents[1])
+    out = json.loads(res.stdout)
+    assert out["success_rate"] == 1.0 and out["mean_length"] == 5  # straight to the goal
+
+
+def test_presets_for_the_classic_problems():
+    out = json.loads(qlearn("presets", "--json").stdout)
+    for env_id in ("FrozenLake-v1", "FrozenLake8x8-v1", "CartPole-v1", "MountainCar-v0", "Acrobot-v1"):
+        assert env_id in out and "dqn" in out[env_id]
+    text = qlearn("presets", "MountainCar-v0").stdout
+    assert "n_step=3" in text and "RL Zoo" in text
+    assert_user_error(qlearn("presets", "MountainCar-v9"), "MountainCar-v0")

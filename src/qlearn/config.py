@@ -54,6 +54,17 @@ class DQNConfig:
     """Soft-update rate: 1.0 is a hard copy every ``target_update_interval``; below 1 blends every step."""
     double: bool = True
     """Double DQN: the online network picks a', the target network values it (less overestimation)."""
+    dueling: bool = False
+    """Dueling head: Q(s, a) = V(s) + A(s, a) - mean_a A(s, a) from the last hidden layer."""
+    n_step: int = 1
+    """n-step returns: bootstrap after up to n rewards (faster credit assignment on sparse rewards)."""
+    prioritized: bool = False
+    """Prioritized replay (proportional, sum tree): replay surprising transitions more often."""
+    per_alpha: float = 0.6
+    """How strongly priorities shape sampling (0 = uniform)."""
+    per_beta: float = 0.4
+    """Initial importance-sampling exponent, annealed linearly to 1 over ``per_beta_steps`` env steps."""
+    per_beta_steps: int = 100_000
     loss: Literal["mse", "huber"] = "mse"
     """TD loss: the course's squared error, or Huber (robust to large errors)."""
     max_grad_norm: float = 10.0
@@ -62,6 +73,8 @@ class DQNConfig:
     epsilon_end: float = 0.05
     epsilon_decay_steps: int = 10_000
     """Linear epsilon-greedy schedule over environment steps."""
+    scale_obs: bool = True
+    """Scale Box observations with finite bounds to [-1, 1]."""
     encoding: Literal["onehot", "scalar"] = "onehot"
     """For discrete observations: one-hot vectors (learns well) or the course's single normalised number."""
 
@@ -81,6 +94,10 @@ class DQNConfig:
         _check(self.gradient_steps >= 1, "gradient_steps", ">= 1", self.gradient_steps)
         _check(self.target_update_interval >= 1, "target_update_interval", ">= 1", self.target_update_interval)
         _check(0 < self.tau <= 1, "tau", "in (0, 1]", self.tau)
+        _check(self.n_step >= 1, "n_step", ">= 1", self.n_step)
+        _check(0 <= self.per_alpha <= 1, "per_alpha", "in [0, 1]", self.per_alpha)
+        _check(0 <= self.per_beta <= 1, "per_beta", "in [0, 1]", self.per_beta)
+        _check(self.per_beta_steps >= 1, "per_beta_steps", ">= 1", self.per_beta_steps)
         _check(self.loss in ("mse", "huber"), "loss", "'mse' or 'huber'", self.loss)
         _check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)", self.max_grad_norm)
         _check(self.encoding in ("onehot", "scalar"), "encoding", "'onehot' or 'scalar'", self.encoding)
@@ -98,6 +115,11 @@ class TabularConfig:
     """Learning rate decays linearly to this over ``alpha_decay_steps`` (a constant rate keeps the
     table noisy on a slippery lake; a decaying one lets it settle)."""
     alpha_decay_steps: int = 100_000
+    bins: tuple[int, ...] = ()
+    """Continuous observations: uniform bins per dimension (one count for all, or one per dimension)."""
+    bin_low: tuple[float, ...] = ()
+    bin_high: tuple[float, ...] = ()
+    """Range binned per dimension (default: the observation space's bounds, where finite)."""
     epsilon_start: float = 1.0
     epsilon_end: float = 0.05
     epsilon_decay_steps: int = 50_000
@@ -108,6 +130,8 @@ class TabularConfig:
         _check(0 < self.alpha <= 1, "alpha", "in (0, 1]", self.alpha)
         _check(0 <= self.alpha_end <= self.alpha, "alpha_end", f"in [0, alpha={self.alpha}]", self.alpha_end)
         _check(self.alpha_decay_steps >= 1, "alpha_decay_steps", ">= 1", self.alpha_decay_steps)
+        _check(all(b >= 1 for b in self.bins), "bins", "positive counts, e.g. 20,20", self.bins)
+        _check(len(self.bin_low) == len(self.bin_high), "bin_low/bin_high", "the same length", (self.bin_low, self.bin_high))
 
 
 def _validate_common(cfg: Any) -> None:
@@ -165,8 +189,9 @@ def _parse_value(name: str, raw: str, annotation: Any) -> Any:
                 raise QlearnError(f"invalid value for {name}: {raw!r}; choose one of {', '.join(map(str, options))}")
             return raw
         if origin is tuple:
+            elem = typing.get_args(hint)[0]
             parts = [p for p in raw.replace("x", ",").split(",") if p.strip()]
-            return tuple(int(p) for p in parts)
+            return tuple(elem(float(p)) if elem is int and float(p).is_integer() else elem(p) for p in parts)
         if origin in (types.UnionType, typing.Union):
             inner = [a for a in typing.get_args(hint) if a is not type(None)]
             if raw.strip().lower() in ("none", "null", ""):

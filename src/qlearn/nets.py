@@ -23,14 +23,19 @@ from torch import nn
 class StackedMLP(nn.Module):
     """K independent MLPs ``in -> hidden... -> out`` with ReLU, evaluated together.
 
+    With ``dueling=True`` the last layer gives ``V(s)`` and ``A(s, a)``, combined as
+    ``Q = V + A - mean(A)`` (Wang et al. 2016): the value of a state is learned from every action taken in it.
+
     Each agent is initialised like ``nn.Linear`` (uniform in ``±1/sqrt(fan_in)``) from its own seed, so
     agent ``k`` starts the same whether it is trained alone or beside others.
     """
 
     def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64), *,
-                 seeds: Sequence[int] = (0,)) -> None:
+                 seeds: Sequence[int] = (0,), dueling: bool = False) -> None:
         super().__init__()
-        self.sizes = [in_dim, *hidden, out_dim]
+        self.dueling = dueling
+        # A dueling head has one extra output, the state value V(s), beside the advantages A(s, a).
+        self.sizes = [in_dim, *hidden, out_dim + int(dueling)]
         self.k = len(seeds)
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -55,7 +60,11 @@ class StackedMLP(nn.Module):
         *hidden, (w_out, b_out) = self._layers
         for w, b in hidden:
             x = torch.relu(torch.baddbmm(b, x, w))
-        return torch.baddbmm(b_out, x, w_out)
+        out = torch.baddbmm(b_out, x, w_out)
+        if self.dueling:
+            value, adv = out[..., :1], out[..., 1:]
+            return value + adv - adv.mean(dim=-1, keepdim=True)
+        return out
 
     def get_weights(self, agent: int = 0) -> list[np.ndarray]:
         """Per-layer ``[w (in x out), b (out,)]`` of one agent, as Keras' ``get_weights``."""

@@ -125,3 +125,47 @@ def _lake(ax, q: np.ndarray, desc: np.ndarray, title: str) -> None:
     ax.set_xticks([])
     ax.set_yticks([])
     ax.set_title(title)
+
+
+ACTION_LABELS = {"MountainCar": ["push left", "no push", "push right"], "CartPole": ["push left", "push right"],
+                 "Acrobot": ["torque -1", "torque 0", "torque +1"], "FrozenLake": ACTION_NAMES}
+
+
+def action_labels(env_id: str | None, n_actions: int) -> list[str]:
+    """Human names of an environment's actions where known, ``action i`` otherwise."""
+    for prefix, labels in ACTION_LABELS.items():
+        if env_id and env_id.startswith(prefix) and len(labels) == n_actions:
+            return labels
+    return [f"action {i}" for i in range(n_actions)]
+
+
+def value_policy_grid(agent, low: np.ndarray, high: np.ndarray, *, resolution: int = 101,
+                      dims: tuple[str, str] = ("position", "velocity"), env_id: str | None = None) -> Figure:
+    """For a 2-D continuous state space: the learned value max_a Q(s, a) and the greedy action over a grid.
+
+    Works for any agent of the protocol (a DQN's network or a binned tabular agent): the agent is queried
+    at every grid point through ``q_values``.
+    """
+    low, high = np.asarray(low, dtype=float), np.asarray(high, dtype=float)
+    xs = np.linspace(low[0], high[0], resolution)
+    ys = np.linspace(low[1], high[1], resolution)
+    gx, gy = np.meshgrid(xs, ys)
+    obs = np.stack([gx.ravel(), gy.ravel()], axis=-1)[None].astype(np.float32)  # [K=1, N, 2]
+    q = agent.q_values(obs)[0].reshape(resolution, resolution, -1)
+    value, policy = q.max(-1), q.argmax(-1)
+    labels = action_labels(env_id, q.shape[-1])
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.4), constrained_layout=True)
+    extent = (low[0], high[0], low[1], high[1])
+    im = axes[0].imshow(value, origin="lower", extent=extent, aspect="auto", cmap="viridis")
+    fig.colorbar(im, ax=axes[0], label="max_a Q(s, a)")
+    axes[0].set_title("learned value V(s) = max_a Q(s, a)")
+    cmap = plt.get_cmap("coolwarm", len(labels))
+    axes[1].imshow(policy, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=-0.5,
+                   vmax=len(labels) - 0.5, interpolation="nearest")
+    handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(labels))]
+    axes[1].legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.8)
+    axes[1].set_title("greedy action")
+    for ax in axes:
+        ax.set_xlabel(dims[0])
+        ax.set_ylabel(dims[1])
+    return fig

@@ -20,7 +20,7 @@ def all_presets() -> dict[str, Any]:
 
 def preset(env_id: str, agent: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(agent_overrides, train_overrides)`` for ``env_id`` and agent kind (empty if none)."""
-    entry = all_presets().get(env_id, {})
+    entry = {k: v for k, v in all_presets().get(env_id, {}).items() if not k.startswith("_")}
     agent_over = dict(entry.get(agent, {}))
     if "hidden" in agent_over:
         agent_over["hidden"] = tuple(agent_over["hidden"])

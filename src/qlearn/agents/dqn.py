@@ -22,7 +22,7 @@ import torch.nn.functional as F
 
 from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
 from qlearn.agents.targets import td_target
-from qlearn.buffers import ReplayBuffer
+from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from qlearn.config import DQNConfig, from_dict, to_dict
 from qlearn.envs.encoding import Encoder, make_encoder
 from qlearn.errors import QlearnError
@@ -43,7 +43,8 @@ class DQNAgent(SingleStepAPI):
         self.device = torch.device(device)
         self.env_id = env_id
         cfg = self.config
-        self.net = StackedMLP(encoder.dim, self.n_actions, cfg.hidden, seeds=self.seeds).to(self.device)
+        self.net = StackedMLP(encoder.dim, self.n_actions, cfg.hidden, seeds=self.seeds,
+                              dueling=cfg.dueling).to(self.device)
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
         params = list(self.net.parameters())
@@ -51,7 +52,7 @@ class DQNAgent(SingleStepAPI):
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
-        self.buffer = ReplayBuffer(cfg.buffer_size, encoder.dim, k=self.k, device=self.device)
+        self.buffer = self._make_buffer(n_envs=1)
         self.gen = torch.Generator(device=self.device).manual_seed(self._mix(1))
         self.rng = np.random.default_rng([*self.seeds, 2])
         self.steps = 0  # environment steps per agent
@@ -59,6 +60,14 @@ class DQNAgent(SingleStepAPI):
         self._since_train = 0
         self._last_loss: torch.Tensor | None = None
         self.greedy = False
+
+    def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
+        cfg = self.config
+        common = dict(k=self.k, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, device=self.device)
+        if cfg.prioritized:
+            return PrioritizedReplayBuffer(cfg.buffer_size, self.encoder.dim, alpha=cfg.per_alpha,
+                                           seed=self._mix(3), **common)
+        return ReplayBuffer(cfg.buffer_size, self.encoder.dim, **common)
 
     def _mix(self, salt: int) -> int:
         return int(np.random.SeedSequence([*self.seeds, salt]).generate_state(1)[0])
@@ -68,7 +77,7 @@ class DQNAgent(SingleStepAPI):
                 seeds: Sequence[int] | None = None, device: str = "cpu") -> "DQNAgent":
         """An agent shaped for ``env``'s observation and action spaces."""
         config = config or DQNConfig()
-        encoder = make_encoder(env.observation_space, config.encoding)
+        encoder = make_encoder(env.observation_space, config.encoding, config.scale_obs)
         return cls(encoder, int(env.action_space.n), config, seeds=seeds or (seed or 0,), device=device,
                    env_id=env.spec.id if env.spec else None)
 
@@ -80,7 +89,7 @@ class DQNAgent(SingleStepAPI):
 
     def _features(self, obs: np.ndarray) -> torch.Tensor:
         """Raw observations ``[K, N, ...]`` to features ``[K, N, dim]`` on the agent's device."""
-        x = torch.from_numpy(self._np_features(obs))
+        x = torch.from_numpy(np.ascontiguousarray(self._np_features(obs)))
         return x if self.device.type == "cpu" else x.to(self.device)
 
     def _np_features(self, obs: np.ndarray) -> np.ndarray:
@@ -111,6 +120,11 @@ class DQNAgent(SingleStepAPI):
         """Store ``[K, N]`` transitions and train when due."""
         actions = np.asarray(actions)
         n = actions.shape[1]
+        if n != self.buffer.n_envs:
+            if len(self.buffer):
+                raise QlearnError(f"this agent's replay memory holds transitions of {self.buffer.n_envs} envs "
+                                  f"per step, not {n}")
+            self.buffer = self._make_buffer(n_envs=n)
         self.buffer.store(self._np_features(obs), actions, rewards, self._np_features(next_obs), terminated, truncated)
         self.steps += n
         if self.steps < self.config.learning_starts:
@@ -124,16 +138,23 @@ class DQNAgent(SingleStepAPI):
     def train_step(self) -> torch.Tensor:
         """One gradient step on a sampled minibatch per agent; returns the per-agent loss ``[K]``."""
         cfg = self.config
+        if cfg.prioritized:
+            self.buffer.beta = linear_schedule(cfg.per_beta, 1.0, cfg.per_beta_steps, self.steps)
         batch = self.buffer.sample(cfg.batch_size, self.gen)
         q = self.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
         with torch.no_grad():
             next_online = self.net(batch.next_obs) if cfg.double else None
-            y = td_target(batch.rewards, batch.terminated, self.target(batch.next_obs), cfg.gamma, next_online)
+            gamma = cfg.gamma if cfg.n_step == 1 else batch.discounts
+            y = td_target(batch.rewards, batch.terminated, self.target(batch.next_obs), gamma, next_online)
         if cfg.loss == "huber":
             per_sample = F.smooth_l1_loss(q, y, reduction="none")
         else:
             per_sample = F.mse_loss(q, y, reduction="none")
-        loss_k = per_sample.mean(dim=1)
+        if cfg.prioritized:
+            loss_k = (per_sample * batch.weights).mean(dim=1)
+            self.buffer.update_priorities(batch.indices, q.detach() - y)
+        else:
+            loss_k = per_sample.mean(dim=1)
         if cfg.lr_end is not None:
             lr = linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
             for group in self.optimizer.param_groups:
@@ -198,11 +219,14 @@ class DQNAgent(SingleStepAPI):
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
         self._since_train = int(state.get("since_train", 0))
         if "buffer" in state:
+            n_envs = int(state["buffer"].get("n_envs", 1))
+            if n_envs != self.buffer.n_envs:
+                self.buffer = self._make_buffer(n_envs=n_envs)
             self.buffer.load_state_dict(state["buffer"])
 
     def meta(self) -> dict[str, Any]:
         e = self.encoder
-        return {"config": to_dict(self.config), "encoder": {"kind": e.kind, "dim": e.dim, "n_states": e.n_states},
+        return {"config": to_dict(self.config), "encoder": e.to_dict(),
                 "n_actions": self.n_actions, "seeds": list(self.seeds), "env_id": self.env_id}
 
     def save(self, path: str | os.PathLike, *, include_buffer: bool = False) -> Path:
@@ -216,7 +240,7 @@ class DQNAgent(SingleStepAPI):
         if payload["kind"] != cls.kind:
             raise QlearnError(f"{path} holds a {payload['kind']} agent, not {cls.kind}")
         meta = payload["meta"]
-        encoder = Encoder(**meta["encoder"])
+        encoder = Encoder.from_dict(meta["encoder"])
         if env is not None:
             check_fits(meta, env, path)
         agent = cls(encoder, meta["n_actions"], from_dict(DQNConfig, meta["config"]), seeds=meta["seeds"],

@@ -19,6 +19,7 @@ import torch
 from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
 from qlearn.agents.dqn import check_fits
 from qlearn.config import TabularConfig, from_dict, to_dict
+from qlearn.envs.discretize import Discretizer
 from qlearn.envs.make import obs_size
 from qlearn.errors import QlearnError
 
@@ -29,8 +30,10 @@ class TabularQAgent(SingleStepAPI):
     kind = "tabular"
 
     def __init__(self, n_states: int, n_actions: int, config: TabularConfig | None = None, *,
-                 seeds: Sequence[int] = (0,), env_id: str | None = None) -> None:
+                 seeds: Sequence[int] = (0,), env_id: str | None = None,
+                 discretizer: Discretizer | None = None) -> None:
         self.config = config or TabularConfig()
+        self.discretizer = discretizer
         self.n_states, self.n_actions = int(n_states), int(n_actions)
         self.seeds = tuple(int(s) for s in seeds)
         self.k = len(self.seeds)
@@ -45,9 +48,21 @@ class TabularQAgent(SingleStepAPI):
     @classmethod
     def for_env(cls, env: gym.Env, config: TabularConfig | None = None, *, seed: int | None = None,
                 seeds: Sequence[int] | None = None, device: str = "cpu") -> "TabularQAgent":
-        """A table shaped for ``env`` (its observations must be discrete)."""
-        return cls(obs_size(env), int(env.action_space.n), config, seeds=seeds or (seed or 0,),
-                   env_id=env.spec.id if env.spec else None)
+        """A table shaped for ``env``: over its discrete states, or over bins of a continuous space
+        (``config.bins``)."""
+        config = config or TabularConfig()
+        disc = None
+        if config.bins:
+            disc = Discretizer.for_space(env.observation_space, config.bins, config.bin_low, config.bin_high)
+            n_states = disc.n_states
+        elif isinstance(env.observation_space, gym.spaces.Box):
+            name = env.spec.id if env.spec else "this env"
+            raise QlearnError(f"{name} has continuous {env.observation_space.shape} observations; the tabular agent "
+                              "needs discrete states: add a discretiser (--set bins=20) or use --agent dqn")
+        else:
+            n_states = obs_size(env)
+        return cls(n_states, int(env.action_space.n), config, seeds=seeds or (seed or 0,),
+                   env_id=env.spec.id if env.spec else None, discretizer=disc)
 
     @property
     def epsilon(self) -> float:
@@ -60,6 +75,8 @@ class TabularQAgent(SingleStepAPI):
         return linear_schedule(c.alpha, c.alpha_end, c.alpha_decay_steps, self.steps)
 
     def _index(self, obs: np.ndarray) -> np.ndarray:
+        if self.discretizer is not None:
+            return self.discretizer(obs).reshape(self.k, -1)
         idx = np.asarray(obs).astype(np.int64).reshape(self.k, -1)
         if idx.min() < 0 or idx.max() >= self.n_states:
             raise QlearnError(f"state out of range: states are 0..{self.n_states - 1}")
@@ -114,8 +131,10 @@ class TabularQAgent(SingleStepAPI):
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
 
     def meta(self) -> dict[str, Any]:
+        d = self.discretizer
         return {"config": to_dict(self.config), "n_states": self.n_states, "n_actions": self.n_actions,
-                "seeds": list(self.seeds), "env_id": self.env_id}
+                "seeds": list(self.seeds), "env_id": self.env_id,
+                "discretizer": None if d is None else {"low": list(d.low), "high": list(d.high), "bins": list(d.bins)}}
 
     def save(self, path: str | os.PathLike, **_: Any) -> Path:
         return write_checkpoint(path, self.kind, self.meta(), self.state_dict())
@@ -126,9 +145,11 @@ class TabularQAgent(SingleStepAPI):
         if payload["kind"] != cls.kind:
             raise QlearnError(f"{path} holds a {payload['kind']} agent, not {cls.kind}")
         meta = payload["meta"]
+        d = meta.get("discretizer")
+        disc = None if d is None else Discretizer(tuple(d["low"]), tuple(d["high"]), tuple(d["bins"]))
         if env is not None:
-            check_fits(meta, env, path)
+            check_fits({**meta, "encoder": {"n_states": None, "dim": len(disc.bins)}} if disc else meta, env, path)
         agent = cls(meta["n_states"], meta["n_actions"], from_dict(TabularConfig, meta["config"]),
-                    seeds=meta["seeds"], env_id=meta.get("env_id"))
+                    seeds=meta["seeds"], env_id=meta.get("env_id"), discretizer=disc)
         agent.load_state_dict(payload["state"])
         return agent

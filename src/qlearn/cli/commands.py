@@ -202,7 +202,7 @@ def cmd_presets(args: Any) -> int:
         _emit_json(presets)
         return 0
     for env_id, entry in presets.items():
-        print(env_id)
+        print(env_id + (f"  ({entry['_source']})" if "_source" in entry else ""))
         for agent in ("dqn", "tabular"):
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}

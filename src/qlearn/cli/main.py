@@ -54,6 +54,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--pretrain", metavar="TABLE",
                    help="DQN only: first fit the network to a Q-table: course, optimal, or a .csv/.npy file")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots into the run folder at the end")
     p.add_argument("--json", action="store_true", help="print a JSON summary (run_dir, scores) on stdout")
     _env_options(p)
 

@@ -29,10 +29,24 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
     try:
         env = run.make_env()
         agent = run.load_agent(env)
+    except QlearnError as exc:
+        skipped.append(f"agent plots skipped: {exc}")
+        return written, skipped
+    space = env.observation_space
+    if getattr(space, "shape", None) == (2,) and not hasattr(space, "n"):
+        low, high = _grid_bounds(agent, space)
+        fig = plotting.value_policy_grid(agent, low, high, env_id=run.env_id)
+        out = run.path / "value_policy.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        written.append(out)
+    try:
         q = agent.q_table(0)
     except QlearnError as exc:
         skipped.append(f"Q-table plot skipped: {exc}")
         return written, skipped
+    if getattr(agent, "discretizer", None) is not None:
+        return written, skipped  # a binned table is shown as value_policy.png
     desc = getattr(env.unwrapped, "desc", None)
     ref = None
     if hasattr(env.unwrapped, "P"):
@@ -46,3 +60,12 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
     plt.close(fig)
     written.append(out)
     return written, skipped
+
+
+def _grid_bounds(agent, space) -> tuple[np.ndarray, np.ndarray]:
+    """Where to draw a 2-D state space: the binned range, else the space's bounds."""
+    disc = getattr(agent, "discretizer", None)
+    if disc is not None:
+        return np.asarray(disc.low), np.asarray(disc.high)
+    low, high = np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)
+    return np.where(np.isfinite(low), low, -1.0), np.where(np.isfinite(high), high, 1.0)

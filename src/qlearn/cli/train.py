@@ -16,8 +16,15 @@ def run_training(args: Any) -> int:
     result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
                             env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
                             progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]))
+    summary = result.summary()
+    if not args.no_plots and result.run_dir is not None:
+        from qlearn.cli.plots import write_plots
+        from qlearn.runs import read_run
+
+        written, _ = write_plots(read_run(result.run_dir))
+        summary["plots"] = [str(p) for p in written]
     if args.json:
-        print(json.dumps(result.summary(), indent=2))
+        print(json.dumps(summary, indent=2))
     else:
         print(f"run folder: {result.run_dir}")
         print(f"{result.steps} steps, {result.episodes} episodes in {result.wall_time:.1f} s "
@@ -26,6 +33,8 @@ def run_training(args: Any) -> int:
             kept = "best evaluated agent kept" if result.delivered_score == result.best_score else "final agent kept"
             print(f"greedy score (exact success probability on tabular envs, mean return otherwise): "
                   f"final {result.final_score:.3f}, best {result.best_score:.3f} at step {result.best_step} ({kept})")
+        for p in summary.get("plots", []):
+            print(f"plot: {p}")
     if result.interrupted:
         print(f"qlearn: interrupted at step {result.steps}; what it learned is saved in {result.run_dir}",
               file=sys.stderr)

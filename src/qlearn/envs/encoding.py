@@ -23,6 +23,10 @@ class Encoder:
     kind: str
     dim: int
     n_states: int | None = None
+    low: tuple[float, ...] | None = None
+    high: tuple[float, ...] | None = None
+    """Box bounds: dimensions with finite bounds are scaled to [-1, 1] (MountainCar's velocity lives in
+    ±0.07, its position in [-1.2, 0.6]: unscaled, the network barely sees the velocity)."""
 
     def __post_init__(self) -> None:
         # Discrete states map through a lookup table of features (one row per state).
@@ -35,17 +39,38 @@ class Encoder:
             table = None
         object.__setattr__(self, "_table", table)
         object.__setattr__(self, "_np_table", None if table is None else table.numpy())
+        scale = shift = None
+        if self.kind == "box" and self.low is not None and self.high is not None:
+            low, high = np.asarray(self.low, dtype=np.float64), np.asarray(self.high, dtype=np.float64)
+            finite = np.isfinite(low) & np.isfinite(high) & (high > low)
+            low, high = np.where(finite, low, -1.0), np.where(finite, high, 1.0)  # unbounded dims: unchanged
+            scale = (2.0 / (high - low)).astype(np.float32)
+            shift = ((high + low) / 2).astype(np.float32)
+        object.__setattr__(self, "_scale", scale)
+        object.__setattr__(self, "_shift", shift)
 
     def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
-        if self._table is not None:
-            return self._table[torch.as_tensor(np.asarray(obs), dtype=torch.long)]
-        return torch.as_tensor(np.asarray(obs), dtype=torch.float32)
+        return torch.from_numpy(np.ascontiguousarray(self.np(np.asarray(obs))))
 
     def np(self, obs: np.ndarray) -> np.ndarray:
-        """Same as calling the encoder, in numpy (cheaper per call on the CPU hot path)."""
+        """Features as a float32 numpy array (cheap per call on the CPU hot path)."""
         if self._np_table is not None:
             return self._np_table[np.asarray(obs, dtype=np.int64)]
-        return np.asarray(obs, dtype=np.float32)
+        x = np.asarray(obs, dtype=np.float32)
+        if self._scale is not None:
+            x = (x - self._shift) * self._scale
+        return x
+
+    def to_dict(self) -> dict:
+        return {"kind": self.kind, "dim": self.dim, "n_states": self.n_states,
+                "low": None if self.low is None else list(self.low),
+                "high": None if self.high is None else list(self.high)}
+
+    @classmethod
+    def from_dict(cls, d: dict) -> "Encoder":
+        low, high = d.get("low"), d.get("high")
+        return cls(d["kind"], d["dim"], d.get("n_states"), None if low is None else tuple(low),
+                   None if high is None else tuple(high))
 
     def all_states(self) -> torch.Tensor:
         """Features of every discrete state ``[n_states, dim]`` (for ``q_table()``)."""
@@ -54,13 +79,17 @@ class Encoder:
         return self(np.arange(self.n_states))
 
 
-def make_encoder(space: spaces.Space, kind: str = "onehot") -> Encoder:
-    """Choose the encoder for an observation space (``kind`` applies to discrete spaces)."""
+def make_encoder(space: spaces.Space, kind: str = "onehot", scale_box: bool = True) -> Encoder:
+    """Choose the encoder for an observation space (``kind`` applies to discrete spaces; ``scale_box``
+    maps finite Box bounds to [-1, 1])."""
     if isinstance(space, spaces.Discrete):
         if kind not in ("onehot", "scalar"):
             raise QlearnError(f"unknown encoding {kind!r}: use onehot or scalar")
         n = int(space.n)
         return Encoder(kind, n if kind == "onehot" else 1, n)
     if isinstance(space, spaces.Box):
-        return Encoder("box", int(np.prod(space.shape)))
+        if not scale_box:
+            return Encoder("box", int(np.prod(space.shape)))
+        return Encoder("box", int(np.prod(space.shape)), None, tuple(map(float, space.low.reshape(-1))),
+                       tuple(map(float, space.high.reshape(-1))))
     raise QlearnError(f"unsupported observation space {space}")

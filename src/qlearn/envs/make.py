@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import importlib
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,15 +31,24 @@ def _registered_ids() -> list[str]:
 def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> gym.Env:
     """Create a Gymnasium environment and check that qlearn can drive it.
 
+    ``env_id`` may be ``"module:EnvId"`` to import a user's module that registers its env first.
     ``kwargs`` go to ``gym.make`` (for FrozenLake: ``map_name="8x8"``, ``desc=[...]``,
     ``is_slippery=False``). An unknown id suggests close registered names; an action space that is not
     ``Discrete`` is refused, since Q-learning needs to take a max over actions.
     """
+    if ":" in env_id:  # "my_package.envs:MyEnv-v0": import the module that registers the env (Gymnasium's syntax)
+        module, _, env_id = env_id.partition(":")
+        try:
+            importlib.import_module(module)
+        except ImportError as exc:
+            raise QlearnError(f"cannot import module {module!r} to register {env_id}: {exc}") from None
     if env_id not in gym.registry:
         raise QlearnError(f"unknown environment {env_id!r}{did_you_mean(env_id, _registered_ids())}; "
                           "list them with: python -c 'import gymnasium; gymnasium.pprint_registry()'")
     try:
-        env = gym.make(env_id, render_mode=render_mode, **kwargs)
+        if render_mode is not None:
+            kwargs["render_mode"] = render_mode
+        env = gym.make(env_id, **kwargs)
     except TypeError as exc:
         raise QlearnError(f"bad option for {env_id}: {exc}") from None
     except KeyError as exc:  # e.g. FrozenLake's map_name="5x5"

@@ -1,0 +1,11 @@
+"""Replay memory for K agents: uniform or prioritized, one-step or n-step.
+
+Both buffers have the same small interface (``store``, ``sample``, ``update_priorities``, ``len``), so
+the agent never special-cases prioritized replay.
+"""
+
+from qlearn.buffers.prioritized import PrioritizedReplayBuffer
+from qlearn.buffers.replay import Batch, ReplayBuffer
+from qlearn.buffers.sumtree import SumTree
+
+__all__ = ["Batch", "ReplayBuffer", "PrioritizedReplayBuffer", "SumTree"]
