@@ -37,10 +37,10 @@ def versions() -> dict[str, str]:
             "cpus": str(os.cpu_count())}
 
 
-def new_run_dir(base: str | os.PathLike, env_id: str, agent_kind: str, seed: int) -> Path:
+def new_run_dir(base: str | os.PathLike, env_id: str, agent_kind: str, seed: int | str) -> Path:
     """A fresh folder named ``ENV__AGENT__SEED__TIME`` (CleanRL's naming) under ``base``."""
     stamp = time.strftime("%Y%m%d-%H%M%S")
-    name = f"{env_id.replace('/', '-')}__{agent_kind}__{seed}__{stamp}"
+    name = f"{env_id.replace('/', '-').replace(':', '-')}__{agent_kind}__{seed}__{stamp}"
     path = Path(base) / name
     n = 1
     while path.exists():

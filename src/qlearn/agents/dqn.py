@@ -197,6 +197,29 @@ class DQNAgent(SingleStepAPI):
         q = self.net(states.unsqueeze(0).expand(self.k, *states.shape).contiguous()).cpu().numpy()
         return q if agent is None else q[agent]
 
+    # ----------------------------------------------------------- many agents
+    def weights(self) -> list[torch.Tensor]:
+        """The live stacked parameters (first dim K): what "keep the best agent" copies per agent."""
+        return list(self.net.parameters())
+
+    def select(self, index: int) -> "DQNAgent":
+        """Agent ``index`` alone (K=1): weights, target, optimiser state and counters copied out."""
+        one = DQNAgent(self.encoder, self.n_actions, self.config, seeds=(self.seeds[index],), device=self.device,
+                       env_id=self.env_id)
+        with torch.no_grad():
+            for dst, src in zip(one.net.parameters(), self.net.parameters()):
+                dst.copy_(src[index: index + 1])
+            for dst, src in zip(one.target.parameters(), self.target.parameters()):
+                dst.copy_(src[index: index + 1])
+        opt = self.optimizer.state_dict()
+        for st in opt["state"].values():
+            for key, val in st.items():
+                if torch.is_tensor(val) and val.dim() > 0 and val.shape[0] == self.k:
+                    st[key] = val[index: index + 1].clone()
+        one.optimizer.load_state_dict(opt)
+        one.steps, one.updates, one._since_train = self.steps, self.updates, self._since_train
+        return one
+
     # ------------------------------------------------------------ persistence
     def state_dict(self, *, include_buffer: bool = False) -> dict[str, Any]:
         state = {"net": self.net.state_dict(), "target": self.target.state_dict(),

@@ -120,6 +120,18 @@ class TabularQAgent(SingleStepAPI):
         """The table itself: ``[S, A]`` (or ``[K, S, A]`` with agent=None)."""
         return self.q.copy() if agent is None else self.q[agent].copy()
 
+    def weights(self) -> list[torch.Tensor]:
+        """The live table as a tensor sharing its memory (first dim K)."""
+        return [torch.from_numpy(self.q)]
+
+    def select(self, index: int) -> "TabularQAgent":
+        """Agent ``index`` alone (K=1)."""
+        one = TabularQAgent(self.n_states, self.n_actions, self.config, seeds=(self.seeds[index],),
+                            env_id=self.env_id, discretizer=self.discretizer)
+        one.q = self.q[index: index + 1].copy()
+        one.steps, one.updates = self.steps, self.updates
+        return one
+
     def state_dict(self, **_: Any) -> dict[str, Any]:
         return {"q": torch.from_numpy(self.q.copy()), "steps": self.steps, "updates": self.updates}
 
@@ -127,7 +139,7 @@ class TabularQAgent(SingleStepAPI):
         q = state["q"].numpy() if isinstance(state["q"], torch.Tensor) else np.asarray(state["q"])
         if q.shape != self.q.shape:
             raise QlearnError(f"checkpoint table has shape {q.shape}, this agent needs {self.q.shape}")
-        self.q = q.astype(float).copy()
+        self.q[...] = q  # in place: weights() views stay valid
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
 
     def meta(self) -> dict[str, Any]:

@@ -48,6 +48,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--agent", choices=["dqn", "tabular"], default="dqn", help="agent kind (default: dqn)")
     p.add_argument("--steps", type=int, help="environment steps (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seeds", type=int, metavar="K",
+                   help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
+                        "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)")
+    p.add_argument("--envs", type=int, default=1, metavar="N", help="environments per agent (default: 1)")
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lr=1e-3 --set hidden=128,128; repeatable")

@@ -13,6 +13,8 @@ def run_training(args: Any) -> int:
     from qlearn.cli.commands import env_kwargs_from
     from qlearn.training.runner import run_experiment
 
+    if args.seeds is not None or args.envs != 1:
+        return _run_many(args)
     result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
                             env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
                             progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]))
@@ -39,4 +41,37 @@ def run_training(args: Any) -> int:
         print(f"qlearn: interrupted at step {result.steps}; what it learned is saved in {result.run_dir}",
               file=sys.stderr)
         return EXIT_INTERRUPTED
+    return 0
+
+
+def _run_many(args: Any) -> int:
+    from qlearn.cli.commands import env_kwargs_from
+    from qlearn.errors import QlearnError
+    from qlearn.training.runner import run_many
+
+    k = 1 if args.seeds is None else args.seeds
+    if k < 1:
+        raise QlearnError(f"--seeds must be >= 1, got {k}")
+    if args.pretrain:
+        raise QlearnError("--pretrain works with one seed: drop --seeds/--envs")
+    res = run_many(args.env_id, args.agent, seeds=range(args.seed, args.seed + k), n_envs=args.envs,
+                   steps=args.steps, sets=args.sets, env_kwargs=env_kwargs_from(args), out=args.out,
+                   progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]))
+    agg = res.aggregate()
+    if not args.no_plots:
+        from qlearn.cli.plots import write_plots
+        from qlearn.runs import read_run
+
+        for d in res.run_dirs:
+            write_plots(read_run(d))
+    if args.json:
+        print(json.dumps({"run_dir": str(res.parent), "run_dirs": [str(d) for d in res.run_dirs],
+                          "aggregate": agg}, indent=2))
+        return 0
+    fs = agg["final_score"]
+    print(f"run folder: {res.parent} (one folder per seed inside)")
+    print(f"{k} agents x {args.envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
+          f"({res.env_steps_per_second:.0f} env steps/s in total)")
+    print(f"final score over seeds: mean {fs['mean']:.3f} (95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
+          f"IQM {fs['iqm']:.3f}, min {fs['min']:.3f}, max {fs['max']:.3f}")
     return 0

@@ -60,3 +60,64 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
         print(f"pretrained on {table_name}: mse {mse:.2e}", file=sys.stderr)
     return train(agent, env, tcfg.steps, seed=tcfg.seed, run_dir=run_dir, eval_every=tcfg.eval_every,
                  eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress)
+
+
+def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_envs: int = 1, steps: int | None = None,
+             sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
+             progress: bool = True, command: str | None = None, native: bool = True):
+    """Train one agent per seed in lockstep (one process); write a run folder per seed and an aggregate.
+
+    Layout: ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a complete run folder) beside
+    ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the learning curve across seeds).
+    """
+    from qlearn.agents import agent_classes
+    from qlearn.envs import make_env
+    from qlearn.envs.vector import make_batched
+    from qlearn.presets import preset
+    from qlearn.runs import new_run_dir, versions, write_json
+    from qlearn.training.lockstep import train_many
+    from qlearn.training.threads import configure_threads
+
+    seeds = [int(s) for s in seeds]
+    if len(set(seeds)) != len(seeds) or not seeds:
+        raise QlearnError(f"seeds must be distinct and at least one, got {seeds}")
+    if n_envs < 1:
+        raise QlearnError(f"--envs must be >= 1, got {n_envs}")
+    agent_cls, cfg_cls = agent_classes(agent_kind)
+    agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
+    env_kwargs = dict(env_kwargs or {})
+    env = make_env(env_id, **env_kwargs)
+    agent_preset, train_preset = preset(env_id, agent_kind)
+    if steps is not None:
+        train_sets["steps"] = steps
+    cfg = with_overrides(cfg_cls(), {**agent_preset, **agent_sets})
+    tcfg = with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seeds[0]})
+    agent = agent_cls.for_env(env, cfg, seeds=seeds)
+    venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, **env_kwargs)
+    eval_env = None
+    if not hasattr(env.unwrapped, "P"):
+        eval_env = make_batched(env_id, len(seeds), tcfg.eval_episodes, seed=10_000 + seeds[0], native=native,
+                                **env_kwargs)
+    threads = configure_threads()
+    parent = new_run_dir(out, env_id, agent_kind, f"seeds{seeds[0]}-{seeds[-1]}")
+    run_dirs = []
+    for s in seeds:
+        d = parent / f"seed_{s}"
+        d.mkdir()
+        write_json(d / "config.json", {
+            "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
+            "train": {**to_dict(tcfg), "seed": s}, "n_envs": n_envs, "lockstep_seeds": seeds, "device": "cpu",
+            "batched_env": type(venv).__name__, "torch_threads": threads, "versions": versions(),
+            "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
+        run_dirs.append(d)
+    result = train_many(agent, venv, tcfg.steps, env_id=env_id, eval_env=eval_env, eval_every=tcfg.eval_every,
+                        eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, run_dirs=run_dirs,
+                        progress=progress)
+    aggregate = result.aggregate()
+    write_json(parent / "aggregate.json", aggregate)
+    with open(parent / "aggregate_curve.csv", "w") as fh:
+        fh.write("step,mean,ci95_low,ci95_high\n")
+        for row in aggregate["curve"]:
+            fh.write(f"{row['step']},{row['mean']},{row['ci95'][0]},{row['ci95'][1]}\n")
+    result.parent = parent
+    return result

@@ -1,0 +1,190 @@
+"""Many seeds in one process: K independent agents, each on N environments, trained in lockstep.
+
+The agent holds K stacked agents (own initialisation, exploration, replay memory and optimiser state
+each); the batched env steps K x N environments at once. Every ``eval_every`` steps each agent is scored
+(exactly on tabular envs, by greedy episodes on a batched evaluation env otherwise) and, with
+``keep_best``, its best weights so far are kept per agent. At the end each agent is written to its own
+run folder (usable with ``qlearn evaluate`` and ``qlearn qtable``) and the seeds are summarised with
+bootstrap confidence intervals and the interquartile mean.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qlearn.envs.make import success_of
+from qlearn.envs.tabular import TabularMDP, success_probability
+from qlearn.errors import QlearnError
+from qlearn.runs import AGENT, LAST, CsvLog, write_json
+from qlearn.stats import bootstrap_ci, summarize
+from qlearn.training.loop import EPISODE_FIELDS, EVAL_FIELDS
+from qlearn.training.threads import configure_threads
+
+
+@dataclass
+class ManyResult:
+    """Outcome of :func:`train_many`: per-agent scores and the evaluation history ``[evals, K]``."""
+
+    agent: Any
+    steps: int
+    wall_time: float
+    eval_steps: list[int] = field(default_factory=list)
+    eval_scores: list[np.ndarray] = field(default_factory=list)
+    best_scores: np.ndarray | None = None
+    final_scores: np.ndarray | None = None
+    delivered_scores: np.ndarray | None = None
+    episodes: np.ndarray | None = None
+    run_dirs: list[Path] = field(default_factory=list)
+
+    @property
+    def env_steps_per_second(self) -> float:
+        """Environment steps of all agents together per second."""
+        return self.steps * self.agent.k / max(self.wall_time, 1e-9)
+
+    def aggregate(self) -> dict[str, Any]:
+        hist = np.array(self.eval_scores)  # [evals, K]
+        curve = [{"step": s, "mean": float(row.mean()), "ci95": list(bootstrap_ci(row, seed=i))}
+                 for i, (s, row) in enumerate(zip(self.eval_steps, hist))]
+        return {"seeds": list(self.agent.seeds), "final_score": summarize(self.delivered_scores),
+                "scores": [float(x) for x in self.delivered_scores], "curve": curve,
+                "steps_per_agent": self.steps, "wall_time": round(self.wall_time, 3),
+                "env_steps_per_second": round(self.env_steps_per_second, 1)}
+
+
+def score_agents(agent: Any, mdp: TabularMDP | None, eval_env: Any, episodes: int, env_id: str) -> np.ndarray:
+    """Greedy score of each of the K agents: exact success probability, or mean return of ``episodes``
+    greedy episodes per agent played in parallel on ``eval_env`` (K x episodes envs)."""
+    if mdp is not None:
+        tables = agent.q_table(None)
+        return np.array([success_probability(mdp, q) for q in tables])
+    obs = eval_env.reset()
+    k, n = eval_env.k, eval_env.n
+    total = np.zeros((k, n))
+    running = np.ones((k, n), dtype=bool)
+    limit = eval_env.horizon or 10_000
+    for _ in range(limit):
+        a = agent.act(obs.cpu().numpy(), greedy=True)
+        obs, r, te, tr, _ = eval_env.step(torch.as_tensor(a))
+        total += r.cpu().numpy() * running
+        running &= ~(te | tr).cpu().numpy()
+        if not running.any():
+            break
+    return total.mean(axis=1)
+
+
+def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any = None, eval_every: int = 2_000,
+               eval_episodes: int = 20, keep_best: bool = True, run_dirs: list[Path] | None = None,
+               progress: bool = True) -> ManyResult:
+    """Train K agents on K x N environments for ``steps`` environment steps per agent."""
+    if agent.k != venv.k:
+        raise QlearnError(f"the agent holds K={agent.k} agents but the env batch has K={venv.k}")
+    configure_threads()
+    k, n = venv.k, venv.n
+    spec_env = getattr(venv, "spec", None)
+    mdp = None
+    if hasattr(venv, "cum"):  # native tabular env: score exactly from the same model
+        from qlearn.envs import make_env
+
+        mdp = TabularMDP.from_env(make_env(env_id, **(spec_env.kwargs if spec_env else {})))
+    if mdp is None and eval_env is None:
+        raise QlearnError("sampled scoring needs eval_env (a batched env with K x eval_episodes envs)")
+    logs = [(CsvLog(d / "metrics.csv", EPISODE_FIELDS), CsvLog(d / "evals.csv", EVAL_FIELDS)) for d in run_dirs or []]
+    result = ManyResult(agent, 0, 0.0)
+    best = [w.detach().clone() for w in agent.weights()]
+    best_scores = np.full(k, -np.inf)
+    ep_ret = np.zeros((k, n))
+    ep_len = np.zeros((k, n), dtype=np.int64)
+    episodes = np.zeros(k, dtype=np.int64)
+    iterations = math.ceil(steps / n)
+    bar = None
+    if progress:
+        from tqdm.auto import tqdm
+
+        bar = tqdm(total=iterations * n, unit="step", desc=f"{agent.kind} x{k} seeds {env_id}", mininterval=0.5)
+
+    def evaluate_now(step: int) -> None:
+        nonlocal best_scores
+        scores = score_agents(agent, mdp, eval_env, eval_episodes, env_id)
+        better = scores > best_scores
+        if better.any():
+            mask = torch.as_tensor(better)
+            with torch.no_grad():
+                for b, w in zip(best, agent.weights()):
+                    b[mask.to(b.device)] = w[mask.to(w.device)]
+            best_scores = np.where(better, scores, best_scores)
+        result.eval_steps.append(step)
+        result.eval_scores.append(scores)
+        for i, (_, ev) in enumerate(logs):
+            ev.write({"step": step, "score": scores[i], "success": scores[i] if mdp is not None else "",
+                      "best_score": best_scores[i]})
+
+    obs = venv.reset()
+    start = time.perf_counter()
+    step = 0
+    next_eval = eval_every
+    for _ in range(iterations):
+        o = obs.cpu().numpy()
+        actions = agent.act(o)
+        obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
+        r, te, tr = reward.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy()
+        agent.observe(o, actions, r, final.cpu().numpy(), te, tr)
+        step += n
+        ep_ret += r
+        ep_len += 1
+        done = te | tr
+        if done.any():
+            elapsed = time.perf_counter() - start
+            m = agent.metrics()
+            for ki, ni in zip(*np.nonzero(done)):
+                episodes[ki] += 1
+                if logs:
+                    logs[ki][0].write({"step": step, "episode": episodes[ki], "return": ep_ret[ki, ni],
+                                       "length": ep_len[ki, ni], "success": int(success_of(env_id, ep_ret[ki, ni], te[ki, ni], tr[ki, ni])),
+                                       "epsilon": round(m["epsilon"], 5), "loss": m.get("loss", ""),
+                                       "sps": round(step / max(elapsed, 1e-9), 1)})
+            ep_ret[done] = 0.0
+            ep_len[done] = 0
+        if step >= next_eval or step >= steps:
+            evaluate_now(step)
+            next_eval += eval_every
+        if bar is not None and step % (500 * n) < n:
+            bar.update(step - bar.n)
+            last = result.eval_scores[-1] if result.eval_scores else None
+            bar.set_postfix({"eps": f"{agent.metrics()['epsilon']:.3f}",
+                             "mean score": f"{last.mean():.3f}" if last is not None else "-"}, refresh=False)
+    if bar is not None:
+        bar.update(step - bar.n)
+        bar.close()
+    result.wall_time = time.perf_counter() - start
+    result.steps = step
+    result.final_scores = result.eval_scores[-1]
+    result.best_scores = best_scores
+    result.episodes = episodes
+    lasts = [agent.select(i) for i in range(k)] if run_dirs else []
+    use_best = keep_best & (best_scores > result.final_scores)
+    if use_best.any():
+        mask = torch.as_tensor(use_best)
+        with torch.no_grad():
+            for b, w in zip(best, agent.weights()):
+                w[mask.to(w.device)] = b[mask.to(b.device)]
+        if hasattr(agent, "sync_target"):
+            agent.sync_target()
+    result.delivered_scores = np.where(use_best, best_scores, result.final_scores)
+    for i, d in enumerate(run_dirs or []):
+        lasts[i].save(d / LAST)
+        agent.select(i).save(d / AGENT)
+        write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(episodes[i]),
+                                        "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),
+                                        "best_score": float(best_scores[i]), "score": float(result.delivered_scores[i]),
+                                        "interrupted": False})
+        for log in logs[i]:
+            log.close()
+    result.run_dirs = list(run_dirs or [])
+    return result
