@@ -66,6 +66,25 @@ class StackedMLP(nn.Module):
             return value + adv - adv.mean(dim=-1, keepdim=True)
         return out
 
+    def forward_numpy(self, x: np.ndarray) -> np.ndarray:
+        """The same function in numpy, on views of the live CPU weights (no copies, no autograd).
+
+        Acting needs one small forward per environment step; torch's per-call dispatch costs more than
+        the arithmetic there, numpy's much less. Only valid for CPU parameters.
+        """
+        layers = self.__dict__.get("_np_layers")
+        if layers is None:
+            layers = [(w.detach().numpy(), b.detach().numpy()) for w, b in self._layers]
+            self.__dict__["_np_layers"] = layers
+        *hidden, (w_out, b_out) = layers
+        for w, b in hidden:
+            x = np.maximum(np.matmul(x, w) + b, 0.0)
+        out = np.matmul(x, w_out) + b_out
+        if self.dueling:
+            value, adv = out[..., :1], out[..., 1:]
+            return value + adv - adv.mean(axis=-1, keepdims=True)
+        return out
+
     def get_weights(self, agent: int = 0) -> list[np.ndarray]:
         """Per-layer ``[w (in x out), b (out,)]`` of one agent, as Keras' ``get_weights``."""
         out: list[np.ndarray] = []

@@ -110,8 +110,11 @@ class DQNAgent(SingleStepAPI):
         random_a = self.rng.integers(0, self.n_actions, shape)
         if explore.all():
             return random_a
-        with torch.no_grad():
-            best = self.net(self._features(obs)).argmax(-1).cpu().numpy()
+        if self.device.type == "cpu":
+            best = self.net.forward_numpy(self._np_features(obs)).argmax(-1)
+        else:
+            with torch.no_grad():
+                best = self.net(self._features(obs)).argmax(-1).cpu().numpy()
         return np.where(explore, random_a, best)
 
     # --------------------------------------------------------------- learning
