@@ -188,3 +188,18 @@ def test_same_seed_same_run_bit_for_bit(kind):
         tables.append((agent.q_table(), [h["score"] for h in res.history], res.episodes))
     assert np.array_equal(tables[0][0], tables[1][0])
     assert tables[0][1:] == tables[1][1:]
+
+
+def test_divergence_stops_the_run_and_keeps_the_last_good_agent(tmp_path):
+    from qlearn.errors import DivergenceError
+
+    env = make_env("CartPole-v1")
+    cfg = DQNConfig(lr=1e12, max_grad_norm=0, loss="mse", learning_starts=100)
+    agent = DQNAgent.for_env(env, cfg, seed=0)
+    with pytest.raises(DivergenceError, match="environment step") as info:
+        train(agent, env, 5_000, run_dir=tmp_path, eval_every=100, eval_episodes=2, progress=False)
+    assert 100 < info.value.step < 5_000
+    saved = DQNAgent.load(tmp_path / "agent.pt")
+    assert all(bool(np.isfinite(w.detach().numpy()).all()) for w in saved.weights())
+    summary = json.loads((tmp_path / "summary.json").read_text())
+    assert summary["steps"] < 5_000 and summary["score"] == summary["best_score"]

@@ -15,6 +15,14 @@ class QlearnError(Exception):
     """A mistake in the user's input, reported as one clear line."""
 
 
+class DivergenceError(QlearnError):
+    """The loss or the Q-values stopped being finite numbers; ``step`` is the environment step."""
+
+    def __init__(self, message: str, step: int) -> None:
+        super().__init__(message)
+        self.step = step
+
+
 def did_you_mean(name: str, choices: Iterable[str], n: int = 3) -> str:
     """Return ``" (did you mean X, Y?)"`` for the closest choices, or an empty string."""
     choices = list(choices)

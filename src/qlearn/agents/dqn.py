@@ -25,7 +25,7 @@ from qlearn.agents.targets import td_target
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from qlearn.config import DQNConfig, from_dict, to_dict
 from qlearn.envs.encoding import Encoder, make_encoder
-from qlearn.errors import QlearnError
+from qlearn.errors import DivergenceError, QlearnError
 from qlearn.nets import StackedMLP, clip_grad_norm_per_agent
 
 
@@ -158,6 +158,9 @@ class DQNAgent(SingleStepAPI):
             self.buffer.update_priorities(batch.indices, q.detach() - y)
         else:
             loss_k = per_sample.mean(dim=1)
+        if not bool(torch.isfinite(loss_k).all()):
+            raise DivergenceError(f"the TD loss became {float(loss_k.detach().max())} at environment step {self.steps} "
+                                  f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
         if cfg.lr_end is not None:
             lr = linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
             for group in self.optimizer.param_groups:

@@ -21,7 +21,7 @@ from qlearn.agents.dqn import check_fits
 from qlearn.config import TabularConfig, from_dict, to_dict
 from qlearn.envs.discretize import Discretizer
 from qlearn.envs.make import obs_size
-from qlearn.errors import QlearnError
+from qlearn.errors import DivergenceError, QlearnError
 
 
 class TabularQAgent(SingleStepAPI):
@@ -108,6 +108,9 @@ class TabularQAgent(SingleStepAPI):
         rows = np.broadcast_to(np.arange(self.k)[:, None], s.shape)
         target = r + self.config.gamma * (1.0 - done) * self.q[rows, s2].max(-1)
         td = target - self.q[rows, s, a]
+        if not np.isfinite(td).all():
+            raise DivergenceError(f"a Q-value stopped being finite at environment step {self.steps + a.shape[1]}",
+                                  self.steps + a.shape[1])
         np.add.at(self.q, (rows, s, a), self.alpha * td)
         self.steps += a.shape[1]
         self.updates += 1

@@ -17,7 +17,7 @@ import gymnasium as gym
 import numpy as np
 
 from qlearn.envs.make import success_of
-from qlearn.errors import QlearnError
+from qlearn.errors import DivergenceError, QlearnError
 from qlearn.runs import AGENT, LAST, CsvLog, write_json
 from qlearn.training.scoring import Scorer
 from qlearn.training.threads import configure_threads
@@ -133,6 +133,7 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
     recent: deque[float] = deque(maxlen=100)
     recent_success: deque[float] = deque(maxlen=100)
 
+    diverged: DivergenceError | None = None
     bar = None
     if progress:
         from tqdm.auto import tqdm
@@ -196,6 +197,10 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
                 break
     except KeyboardInterrupt:
         result.interrupted = True
+    except DivergenceError as exc:
+        diverged = exc
+        keep_best = True  # never deliver the broken weights
+        result.final_score = None
     finally:
         if bar is not None:
             bar.close()
@@ -213,4 +218,8 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
         finally:
             logs.close()
             scorer.close()
+    if diverged is not None:
+        where = f"; the last good agent (score {result.best_score:.3f} at step {result.best_step}) is in " \
+                f"{run_path / AGENT}" if run_path is not None and result.best_score is not None else ""
+        raise DivergenceError(f"run stopped: {diverged}{where}", diverged.step) from None
     return result
