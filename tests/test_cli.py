@@ -223,3 +223,36 @@ def test_presets_for_the_classic_problems():
     text = qlearn("presets", "MountainCar-v0").stdout
     assert "n_step=3" in text and "RL Zoo" in text
     assert_user_error(qlearn("presets", "MountainCar-v9"), "MountainCar-v0")
+
+
+# ------------------------------------------------------------------------------ many seeds, one process
+def test_train_many_seeds_writes_a_folder_per_seed_and_an_aggregate(tmp_path):
+    proc = qlearn("train", "FrozenLake-v1", "--seeds", "2", "--envs", "2", "--steps", "2000",
+                  "--set", "eval_every=1000", "--no-progress", "--no-plots", "--json", "--out", str(tmp_path))
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    parent = Path(out["run_dir"])
+    assert parent.parent == tmp_path and parent.name.startswith("FrozenLake-v1__dqn__seeds0-1__")
+    assert [Path(d) for d in out["run_dirs"]] == [parent / "seed_0", parent / "seed_1"]
+    agg = out["aggregate"]
+    assert agg["seeds"] == [0, 1] and len(agg["scores"]) == 2 and agg["final_score"]["n"] == 2
+    assert {"mean", "ci95", "iqm", "min", "max"} <= set(agg["final_score"])
+    assert [row["step"] for row in agg["curve"]] == [1000, 2000]
+    assert json.loads((parent / "aggregate.json").read_text())["scores"] == agg["scores"]
+    for seed, (run, score) in enumerate(zip(out["run_dirs"], agg["scores"])):
+        cfg = json.loads((Path(run) / "config.json").read_text())
+        assert cfg["train"]["seed"] == seed and cfg["n_envs"] == 2 and cfg["lockstep_seeds"] == [0, 1]
+        ev = qlearn("evaluate", run, "--episodes", "10", "--json")
+        assert ev.returncode == 0, ev.stderr
+        ev = json.loads(ev.stdout)
+        assert ev["episodes"] == 10
+        assert ev["exact_success_probability"] == pytest.approx(score, abs=1e-6)  # the delivered agent
+        qt = qlearn("qtable", run, "--json")
+        assert qt.returncode == 0, qt.stderr
+        assert np.array(json.loads(qt.stdout)["q_table"]).shape == (16, 4)
+
+
+def test_train_zero_seeds_is_a_user_error(tmp_path):
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--seeds", "0", "--out", str(tmp_path)), "--seeds")
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--seeds", "2", "--envs", "0", "--out", str(tmp_path)), "--envs")
+    assert not any(tmp_path.iterdir()), "a refused run must not leave a folder behind"

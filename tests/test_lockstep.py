@@ -184,12 +184,6 @@ def test_dqn_select_copies_one_agent_out(tmp_path):
         assert torch.equal(x, y)
 
 
-@pytest.mark.xfail(reason="BUG: DQNAgent.select (src/qlearn/agents/dqn.py:220-224) edits the dict from "
-                          "self.optimizer.state_dict(), whose per-parameter entries are the live optimizer's own "
-                          "state dicts: the K-agent's exp_avg/exp_avg_sq are replaced by agent `index`'s slice, "
-                          "so a second select(j) gets agent `index`'s moments and further training corrupts "
-                          "memory. Fix: slice into a new dict, e.g. opt = copy.deepcopy(self.optimizer.state_dict()) "
-                          "or {pid: {key: val[index:index+1].clone() if ... else val} ...}", strict=True)
 def test_dqn_select_leaves_the_source_agent_alone():
     agent = trained_dqn()
     before = [t.clone() for t in exp_avgs(agent)]
@@ -201,9 +195,6 @@ def test_dqn_select_leaves_the_source_agent_alone():
         assert torch.equal(mine, whole[2:3])
 
 
-@pytest.mark.xfail(reason="BUG: train_many saves every seed's DQN with seed 0's optimizer state "
-                          "(DQNAgent.select mutates the live optimizer state, src/qlearn/agents/dqn.py:220-224)",
-                   strict=True)
 def test_train_many_saves_each_dqn_with_its_own_optimizer_state(tmp_path):
     env = make_env("FrozenLake-v1")
     agent = DQNAgent.for_env(env, DQNConfig(hidden=(16,), batch_size=16, learning_starts=50, train_freq=2),

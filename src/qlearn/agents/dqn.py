@@ -217,7 +217,7 @@ class DQNAgent(SingleStepAPI):
                 dst.copy_(src[index: index + 1])
             for dst, src in zip(one.target.parameters(), self.target.parameters()):
                 dst.copy_(src[index: index + 1])
-        opt = self.optimizer.state_dict()
+        opt = copy.deepcopy(self.optimizer.state_dict())  # state_dict() shares the live moment tensors
         for st in opt["state"].values():
             for key, val in st.items():
                 if torch.is_tensor(val) and val.dim() > 0 and val.shape[0] == self.k:

@@ -127,7 +127,7 @@ class MountainCarBatched(BatchedEnv):
     def step(self, actions: torch.Tensor):
         a = torch.as_tensor(actions, device=self.device).to(torch.float64)
         pos, vel = self.state[..., 0], self.state[..., 1]
-        vel = (vel + (a - 1) * self.force + torch.cos(3 * pos) * (-self.gravity)).clamp(-self.max_speed, self.max_speed)
+        vel = (vel + ((a - 1) * self.force + torch.cos(3 * pos) * (-self.gravity))).clamp(-self.max_speed, self.max_speed)
         pos = (pos + vel).clamp(self.min_position, self.max_position)
         vel = torch.where((pos == self.min_position) & (vel < 0), torch.zeros_like(vel), vel)
         terminated = (pos >= self.goal_position) & (vel >= self.goal_velocity)
