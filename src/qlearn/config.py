@@ -153,6 +153,8 @@ class TrainConfig:
     """Episodes per sampled evaluation where no exact model exists."""
     keep_best: bool = True
     """End the run with the best evaluated agent rather than the last one (saved as ``agent.pt``)."""
+    checkpoint_every: int = 10_000
+    """Steps between resumable checkpoints (``qlearn train --resume RUN_DIR``); 0 turns them off."""
     seed: int = 0
 
     def __post_init__(self) -> None:
@@ -160,6 +162,7 @@ class TrainConfig:
         _check(self.eval_every >= 1, "eval_every", ">= 1", self.eval_every)
         _check(self.eval_episodes >= 1, "eval_episodes", ">= 1", self.eval_episodes)
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
+        _check(self.checkpoint_every >= 0, "checkpoint_every", ">= 0 (0 disables)", self.checkpoint_every)
 
 
 def _parse_value(name: str, raw: str, annotation: Any) -> Any:

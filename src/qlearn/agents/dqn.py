@@ -230,7 +230,7 @@ class DQNAgent(SingleStepAPI):
     def state_dict(self, *, include_buffer: bool = False) -> dict[str, Any]:
         state = {"net": self.net.state_dict(), "target": self.target.state_dict(),
                  "optimizer": self.optimizer.state_dict(), "steps": self.steps, "updates": self.updates,
-                 "since_train": self._since_train}
+                 "since_train": self._since_train, "last_loss": self._last_loss}
         if include_buffer:
             state["buffer"] = self.buffer.state_dict()
         return state
@@ -247,11 +247,25 @@ class DQNAgent(SingleStepAPI):
         self.optimizer.load_state_dict(state["optimizer"])
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
         self._since_train = int(state.get("since_train", 0))
+        self._last_loss = state.get("last_loss")
         if "buffer" in state:
             n_envs = int(state["buffer"].get("n_envs", 1))
             if n_envs != self.buffer.n_envs:
                 self.buffer = self._make_buffer(n_envs=n_envs)
             self.buffer.load_state_dict(state["buffer"])
+
+    def rng_state(self) -> dict[str, Any]:
+        """Every random generator the agent draws from (exploration, minibatches, priorities)."""
+        state = {"rng": self.rng.bit_generator.state, "gen": self.gen.get_state()}
+        if self.config.prioritized:
+            state["per_rng"] = self.buffer.rng.bit_generator.state
+        return state
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
+        self.gen.set_state(state["gen"])
+        if "per_rng" in state:
+            self.buffer.rng.bit_generator.state = state["per_rng"]
 
     def meta(self) -> dict[str, Any]:
         e = self.encoder

@@ -136,7 +136,8 @@ class TabularQAgent(SingleStepAPI):
         return one
 
     def state_dict(self, **_: Any) -> dict[str, Any]:
-        return {"q": torch.from_numpy(self.q.copy()), "steps": self.steps, "updates": self.updates}
+        return {"q": torch.from_numpy(self.q.copy()), "steps": self.steps, "updates": self.updates,
+                "last_td": self._last_td}
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         q = state["q"].numpy() if isinstance(state["q"], torch.Tensor) else np.asarray(state["q"])
@@ -144,6 +145,13 @@ class TabularQAgent(SingleStepAPI):
             raise QlearnError(f"checkpoint table has shape {q.shape}, this agent needs {self.q.shape}")
         self.q[...] = q  # in place: weights() views stay valid
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
+        self._last_td = float(state.get("last_td", 0.0))
+
+    def rng_state(self) -> dict[str, Any]:
+        return {"rng": self.rng.bit_generator.state}
+
+    def set_rng_state(self, state: dict[str, Any]) -> None:
+        self.rng.bit_generator.state = state["rng"]
 
     def meta(self) -> dict[str, Any]:
         d = self.discretizer

@@ -44,7 +44,8 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("train", help="train an agent and save a run folder",
                        description="Train an agent; writes runs/ENV__AGENT__SEED__TIME/ with config, metrics, "
                                    "TensorBoard logs and checkpoints.")
-    p.add_argument("env_id", metavar="ENV_ID", help="Gymnasium id, e.g. FrozenLake-v1, CartPole-v1")
+    p.add_argument("env_id", metavar="ENV_ID", nargs="?", help="Gymnasium id, e.g. FrozenLake-v1, CartPole-v1")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     p.add_argument("--agent", choices=["dqn", "tabular"], default="dqn", help="agent kind (default: dqn)")
     p.add_argument("--steps", type=int, help="environment steps (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")

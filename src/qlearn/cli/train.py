@@ -13,11 +13,24 @@ def run_training(args: Any) -> int:
     from qlearn.cli.commands import env_kwargs_from
     from qlearn.training.runner import run_experiment
 
+    if args.resume:
+        from qlearn.training.runner import resume_experiment
+
+        result = resume_experiment(args.resume, progress=not args.no_progress)
+        return _report(args, result)
+    if not args.env_id:
+        from qlearn.errors import QlearnError
+
+        raise QlearnError("train needs an ENV_ID (e.g. qlearn train FrozenLake-v1) or --resume RUN_DIR")
     if args.seeds is not None or args.envs != 1:
         return _run_many(args)
     result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
                             env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
                             progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]))
+    return _report(args, result)
+
+
+def _report(args: Any, result: Any) -> int:
     summary = result.summary()
     if not args.no_plots and result.run_dir is not None:
         from qlearn.cli.plots import write_plots

@@ -19,6 +19,7 @@ import numpy as np
 from qlearn.envs.make import success_of
 from qlearn.errors import DivergenceError, QlearnError
 from qlearn.runs import AGENT, LAST, CsvLog, write_json
+from qlearn.training import checkpoint as ckpt
 from qlearn.training.scoring import Scorer
 from qlearn.training.threads import configure_threads
 
@@ -110,14 +111,16 @@ class _Logs:
 
 def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_dir: str | Path | None = None,
           eval_every: int = 2_000, eval_episodes: int = 50, keep_best: bool = True,
-          callbacks: tuple[Callback, ...] | list[Callback] = (), progress: bool = True) -> TrainResult:
+          callbacks: tuple[Callback, ...] | list[Callback] = (), progress: bool = True,
+          checkpoint_every: int = 0, resume: dict[str, Any] | None = None) -> TrainResult:
     """Train ``agent`` on ``env`` for ``steps`` environment steps.
 
     Every ``eval_every`` steps the greedy agent is scored (exactly on tabular envs, by ``eval_episodes``
     greedy episodes otherwise); with ``keep_best`` the run ends with the best-scoring agent, so a late
     collapse does not cost the result. With ``run_dir`` set, metrics, TensorBoard scalars and
-    checkpoints are written there. Ctrl-C stops cleanly: what was learned is saved and returned with
-    ``interrupted=True``.
+    checkpoints are written there; with ``checkpoint_every`` also a resumable training checkpoint
+    (``resume=`` takes one back, see :mod:`qlearn.training.checkpoint`). Ctrl-C stops cleanly: what was
+    learned is saved and returned with ``interrupted=True``.
     """
     if agent.k != 1:
         raise QlearnError(f"train() drives one agent; this one holds K={agent.k}")
@@ -154,11 +157,34 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
         logs.evaluation(row)
         return all(getattr(cb, "on_eval", lambda _: None)(row) is not False for cb in callbacks)
 
-    env.action_space.seed(seed)
-    obs, _ = env.reset(seed=seed)
-    ep_return, ep_len, episode = 0.0, 0, 0
-    start = time.perf_counter()
-    step = 0
+    def save_checkpoint(step: int) -> None:
+        ckpt.save(run_path / ckpt.FILENAME, {
+            "agent": agent.state_dict(include_buffer=True), "agent_rng": agent.rng_state(), "env": ckpt.env_state(env),
+            "loop": {"step": step, "episode": episode, "obs": obs, "ep_return": ep_return, "ep_len": ep_len,
+                     "best_state": best_state, "best_score": best_score, "best_step": result.best_step,
+                     "history": result.history, "final_score": result.final_score, "scorer_calls": scorer._calls,
+                     "recent": list(recent), "recent_success": list(recent_success)}})
+
+    if resume is None:
+        env.action_space.seed(seed)
+        obs, _ = env.reset(seed=seed)
+        ep_return, ep_len, episode, step = 0.0, 0, 0, 0
+    else:
+        agent.load_state_dict(resume["agent"])
+        agent.set_rng_state(resume["agent_rng"])
+        ckpt.set_env_state(env, resume["env"])
+        loop = resume["loop"]
+        step, episode, obs = loop["step"], loop["episode"], loop["obs"]
+        ep_return, ep_len = loop["ep_return"], loop["ep_len"]
+        best_state, best_score = loop["best_state"], loop["best_score"]
+        result.best_step, result.history, result.final_score = loop["best_step"], loop["history"], loop["final_score"]
+        result.best_score = None if best_state is None else float(best_score)
+        scorer._calls = loop["scorer_calls"]
+        recent.extend(loop["recent"])
+        recent_success.extend(loop["recent_success"])
+        if bar is not None:
+            bar.update(step)
+    start, start_step = time.perf_counter(), step
     try:
         while step < steps:
             action = agent.act(np.asarray(obs)[None, None])
@@ -180,13 +206,15 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
                 elapsed = time.perf_counter() - start
                 row = {"step": step, "episode": episode, "return": ep_return, "length": ep_len,
                        "success": int(win), "epsilon": round(m["epsilon"], 5), "loss": m.get("loss", ""),
-                       "sps": round(step / max(elapsed, 1e-9), 1)}
+                       "sps": round((step - start_step) / max(elapsed, 1e-9), 1)}
                 logs.episode(row)
                 keep_going = all(getattr(cb, "on_episode", lambda _: None)(row) is not False for cb in callbacks)
                 obs, _ = env.reset()
                 ep_return, ep_len = 0.0, 0
             if step % eval_every == 0 or step == steps:
                 keep_going = evaluate_now(step) and keep_going
+            if checkpoint_every and run_path is not None and (step % checkpoint_every == 0 or step == steps):
+                save_checkpoint(step)
             if bar is not None and (step % 500 == 0 or step == steps):
                 m = agent.metrics()
                 bar.update(step - bar.n)

@@ -59,7 +59,48 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
         mse = fit(agent, table)
         print(f"pretrained on {table_name}: mse {mse:.2e}", file=sys.stderr)
     return train(agent, env, tcfg.steps, seed=tcfg.seed, run_dir=run_dir, eval_every=tcfg.eval_every,
-                 eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress)
+                 eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress,
+                 checkpoint_every=tcfg.checkpoint_every)
+
+
+def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
+    """Continue a run from its last checkpoint, with the settings in its ``config.json``.
+
+    Log rows written after that checkpoint (by the process that stopped) are dropped first, so the
+    finished run's files read as if it had never stopped.
+    """
+    from qlearn.agents import agent_classes
+    from qlearn.config import from_dict
+    from qlearn.runs import read_run
+    from qlearn.training import checkpoint as ckpt
+
+    run = read_run(run_dir)
+    payload = ckpt.load(run.path / ckpt.FILENAME)
+    agent_cls, cfg_cls = agent_classes(run.config["agent"])
+    try:
+        cfg = from_dict(cfg_cls, run.config["agent_config"])
+        tcfg = from_dict(TrainConfig, run.config["train"])
+    except (KeyError, TypeError) as exc:
+        raise QlearnError(f"{run.path / 'config.json'} is missing settings ({exc}); cannot resume") from None
+    step = int(payload["loop"]["step"])
+    if step >= tcfg.steps:
+        raise QlearnError(f"run {run.path} already finished ({step} of {tcfg.steps} steps)")
+    for name in ("metrics.csv", "evals.csv"):
+        _truncate_log(run.path / name, step)
+    env = run.make_env()
+    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed)
+    return train(agent, env, tcfg.steps, seed=tcfg.seed, run_dir=run.path, eval_every=tcfg.eval_every,
+                 eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress,
+                 checkpoint_every=tcfg.checkpoint_every, resume=payload)
+
+
+def _truncate_log(path, step: int) -> None:
+    """Keep the header and the rows up to ``step`` of a CSV log."""
+    if not path.is_file():
+        return
+    lines = path.read_text().splitlines(keepends=True)
+    keep = lines[:1] + [ln for ln in lines[1:] if ln.strip() and int(float(ln.split(",", 1)[0])) <= step]
+    path.write_text("".join(keep))
 
 
 def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_envs: int = 1, steps: int | None = None,

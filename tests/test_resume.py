@@ -1,0 +1,99 @@
+"""Checkpoints that survive a SIGKILL, and a resumed run that ends bit for bit like an uninterrupted one."""
+
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+from qlearn.training import checkpoint as ckpt
+
+ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
+SETS = ["--set", "checkpoint_every=1000", "--set", "eval_every=1000", "--set", "learning_starts=300"]
+
+
+def train_cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "qlearn", "train", "FrozenLake-v1", "--steps", "8000", "--seed", "11", "--out",
+            str(out), "--no-progress", "--no-plots", *SETS, *extra]
+
+
+def without_sps(path: Path) -> list[str]:
+    return [line.rsplit(",", 1)[0] for line in path.read_text().splitlines()]
+
+
+def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
+    full = subprocess.run(train_cmd(tmp_path / "full"), env=ENV, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    (ref,) = (tmp_path / "full").iterdir()
+
+    proc = subprocess.Popen(train_cmd(tmp_path / "killed"), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline = time.time() + 120
+    ck = None
+    while time.time() < deadline and proc.poll() is None:
+        found = list((tmp_path / "killed").glob(f"*/{ckpt.FILENAME}"))
+        if found and ckpt.load(found[0])["loop"]["step"] >= 2000:
+            ck = found[0]
+            break
+        time.sleep(0.05)
+    assert ck is not None and proc.poll() is None, "the run should still be going after its second checkpoint"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = ck.parent
+    assert ckpt.load(ck)["loop"]["step"] < 8000  # killed part-way; the checkpoint on disk is complete
+
+    resumed = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run), "--no-progress",
+                              "--no-plots"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    for name in ("agent.pt", "last.pt"):  # the delivered (best) agent and the final one
+        a = torch.load(ref / name, weights_only=True)["state"]
+        b = torch.load(run / name, weights_only=True)["state"]
+        for part in ("net", "target"):
+            for key in a[part]:
+                assert torch.equal(a[part][key], b[part][key]), (name, part, key)
+        assert a["steps"] == b["steps"] and a["updates"] == b["updates"]
+    assert torch.load(run / "last.pt", weights_only=True)["state"]["steps"] == 8000
+    assert without_sps(ref / "metrics.csv") == without_sps(run / "metrics.csv")
+    assert (ref / "evals.csv").read_text() == (run / "evals.csv").read_text()
+
+
+def test_resume_refuses_finished_corrupt_and_missing(tmp_path):
+    done = subprocess.run(train_cmd(tmp_path / "done"), env=ENV, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0
+    (run,) = (tmp_path / "done").iterdir()
+
+    def resume(path: Path) -> subprocess.CompletedProcess:
+        return subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(path)], env=ENV,
+                              capture_output=True, text=True, timeout=300)
+
+    for proc, needle in ((resume(run), "already finished"), (resume(tmp_path / "nope"), "does not exist")):
+        assert proc.returncode == 2 and "Traceback" not in proc.stderr and needle in proc.stderr, proc.stderr
+    data = (run / ckpt.FILENAME).read_bytes()
+    (run / ckpt.FILENAME).write_bytes(data[: len(data) // 2])  # truncated
+    proc = resume(run)
+    assert proc.returncode == 2 and "corrupt" in proc.stderr and "Traceback" not in proc.stderr
+    (run / ckpt.FILENAME).write_bytes(b"not a checkpoint at all")
+    assert "corrupt" in resume(run).stderr
+
+
+def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
+    """A failure while writing leaves the previous checkpoint intact and no temporary file behind."""
+    path = tmp_path / ckpt.FILENAME
+    ckpt.save(path, {"loop": {"step": 1}})
+
+    def boom(*args, **kwargs):
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(ckpt.pickle, "dump", boom)
+    from qlearn.errors import QlearnError
+
+    with pytest.raises(QlearnError, match="No space left"):
+        ckpt.save(path, {"loop": {"step": 2}})
+    assert ckpt.load(path)["loop"]["step"] == 1
+    assert [p.name for p in tmp_path.iterdir()] == [ckpt.FILENAME]
