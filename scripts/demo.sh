@@ -13,4 +13,5 @@ echo "== evaluation =="
 $Q evaluate "$RUN" --episodes 1000
 echo "== plots =="
 $Q plot "$RUN"
+$Q render "$RUN" --episodes 3
 echo "run folder: $RUN"

@@ -11,7 +11,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 
-ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
+ENV = {**{k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}, "QLEARN_THREADS": "1",
+       "MPLBACKEND": "Agg"}
 
 
 def qlearn(*args: str, stdin: str | None = None, cwd: Path | None = None) -> subprocess.CompletedProcess:
@@ -256,3 +257,18 @@ def test_train_zero_seeds_is_a_user_error(tmp_path):
     assert_user_error(qlearn("train", "FrozenLake-v1", "--seeds", "0", "--out", str(tmp_path)), "--seeds")
     assert_user_error(qlearn("train", "FrozenLake-v1", "--seeds", "2", "--envs", "0", "--out", str(tmp_path)), "--envs")
     assert not any(tmp_path.iterdir()), "a refused run must not leave a folder behind"
+
+
+def test_render_writes_an_animated_gif(dqn_run, tmp_path):
+    from PIL import Image
+
+    out = tmp_path / "eps.gif"
+    proc = qlearn("render", str(dqn_run), "--episodes", "2", "--out", str(out), "--json")
+    assert proc.returncode == 0, proc.stderr
+    info = json.loads(proc.stdout)
+    assert len(info["episodes"]) == 2 and info["frames"] > 2
+    gif = Image.open(out)
+    # FrozenLake's own rgb_array frames (Pillow may merge repeated frames of the end-of-episode pause)
+    assert 2 < gif.n_frames <= info["frames"] and gif.size == (256, 256)
+    assert_user_error(qlearn("render", str(dqn_run), "--out", str(tmp_path / "x.mp4")), ".gif")
+    assert_user_error(qlearn("render", str(dqn_run), "--human"), "display")

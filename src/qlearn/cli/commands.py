@@ -187,6 +187,43 @@ def cmd_plot(args: Any) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- render
+def cmd_render(args: Any) -> int:
+    from qlearn.render import can_show_window, play_frames, write_gif
+    from qlearn.runs import read_run
+
+    if args.episodes < 1:
+        raise QlearnError(f"--episodes must be >= 1, got {args.episodes}")
+    run = read_run(args.run_dir)
+    if args.human:
+        if not can_show_window():
+            raise QlearnError("--human needs a display (none here: $DISPLAY is not set); write a GIF instead "
+                              "(drop --human)")
+        env = run.make_env(render_mode="human")
+        agent = run.load_agent(env)
+        from qlearn.evaluation import evaluate
+
+        res = evaluate(agent, env, args.episodes, seed=args.seed)
+        print(f"{args.episodes} episodes shown, mean return {res.mean_return:.3f}")
+        return 0
+    import os
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")  # off-screen rendering: no window, no display needed
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    env = run.make_env(render_mode="rgb_array")
+    agent = run.load_agent(env)
+    grid = hasattr(env.unwrapped, "P")
+    frames, episodes = play_frames(agent, env, args.episodes, seed=args.seed, stride=1 if grid else 2)
+    out = write_gif(frames, args.out or run.path / "episodes.gif", fps=args.fps or (6 if grid else 30))
+    if args.json:
+        _emit_json({"animation": str(out), "frames": len(frames), "episodes": episodes})
+    else:
+        for e in episodes:
+            print(f"episode {e['episode']}: return {e['return']:g} in {e['steps']} steps")
+        print(out)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- presets
 def cmd_presets(args: Any) -> int:
     from qlearn.errors import did_you_mean

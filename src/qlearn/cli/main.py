@@ -93,6 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("render", help="animate greedy episodes of a run (GIF, or a window with --human)")
+    p.add_argument("run_dir", metavar="RUN_DIR")
+    p.add_argument("--episodes", type=int, default=3, help="greedy episodes (default: 3)")
+    p.add_argument("--out", help="GIF file (default: RUN_DIR/episodes.gif)")
+    p.add_argument("--fps", type=int, default=0, help="frames per second (default: 6 for grid worlds, 30 otherwise)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
+    p.add_argument("--human", action="store_true", help="show the episodes in a window instead")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("presets", help="show the tuned settings stored per environment")
     p.add_argument("env_id", nargs="?", metavar="ENV_ID")
     p.add_argument("--json", action="store_true")
@@ -112,6 +121,10 @@ def main(argv: Sequence[str] | None = None) -> int:
 
     try:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
+    except ModuleNotFoundError as exc:  # an optional piece (e.g. pygame for rendering) is missing
+        print(f"qlearn: error: {exc.name} is not installed ({exc}); install it with: pip install {exc.name}",
+              file=sys.stderr)
+        return EXIT_USAGE
     except QlearnError as exc:
         print(f"qlearn: error: {exc}", file=sys.stderr)
         return EXIT_USAGE
