@@ -14,4 +14,5 @@ $Q evaluate "$RUN" --episodes 1000
 echo "== plots =="
 $Q plot "$RUN"
 $Q render "$RUN" --episodes 3
+$Q report "$RUN"
 echo "run folder: $RUN"

@@ -224,6 +224,53 @@ def cmd_render(args: Any) -> int:
     return 0
 
 
+# ---------------------------------------------------------------------------------------------- report
+def cmd_report(args: Any) -> int:
+    import os
+    from pathlib import Path
+
+    from qlearn.cli.plots import write_plots
+    from qlearn.evaluation import evaluate
+    from qlearn.render import play_frames, write_gif
+    from qlearn.report import comparison_table, page, run_section
+    from qlearn.runs import read_run
+
+    os.environ.setdefault("SDL_VIDEODRIVER", "dummy")
+    os.environ.setdefault("SDL_AUDIODRIVER", "dummy")
+    runs = [read_run(d) for d in args.run_dirs]  # every folder checked before any work
+    sections, evaluations = [], []
+    for run in runs:
+        notes = [f"note: {s}" for s in write_plots(run)[1]]
+        try:
+            env = run.make_env()
+            agent = run.load_agent(env)
+        except QlearnError as exc:
+            evaluations.append(None)
+            sections.append(run_section(run, None, notes + [f"no evaluation: {exc}"]))
+            continue
+        ev = evaluate(agent, env, args.episodes, seed=12345).to_dict()
+        exact = _exact_success(agent, env)
+        if exact is not None:
+            ev["exact_success_probability"] = exact
+        evaluations.append(ev)
+        if not (run.path / "episodes.gif").is_file():
+            try:
+                renv = run.make_env(render_mode="rgb_array")
+                frames, _ = play_frames(agent, renv, 2, stride=1 if hasattr(env.unwrapped, "P") else 2)
+                write_gif(frames, run.path / "episodes.gif", fps=6 if hasattr(env.unwrapped, "P") else 30)
+            except (QlearnError, ImportError) as exc:  # rendering is a nicety: the page still works
+                notes.append(f"no animation: {exc}")
+        sections.append(run_section(run, ev, notes))
+    out = Path(args.out) if args.out else (runs[0].path / "report.html" if len(runs) == 1 else Path("report.html"))
+    title = f"qlearn report: {runs[0].env_id}" + (f" ({len(runs)} runs)" if len(runs) > 1 else "")
+    out.write_text(page(title, sections, comparison_table(runs, evaluations) if len(runs) > 1 else None))
+    if args.json:
+        _emit_json({"report": str(out), "runs": [str(r.path) for r in runs], "evaluations": evaluations})
+    else:
+        print(out)
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- presets
 def cmd_presets(args: Any) -> int:
     from qlearn.errors import did_you_mean

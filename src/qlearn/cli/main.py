@@ -102,6 +102,12 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--human", action="store_true", help="show the episodes in a window instead")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("report", help="one self-contained HTML page for one or more runs")
+    p.add_argument("run_dirs", metavar="RUN_DIR", nargs="+")
+    p.add_argument("--out", help="HTML file (default: RUN_DIR/report.html for one run, report.html for several)")
+    p.add_argument("--episodes", type=int, default=100, help="greedy evaluation episodes per run (default: 100)")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("presets", help="show the tuned settings stored per environment")
     p.add_argument("env_id", nargs="?", metavar="ENV_ID")
     p.add_argument("--json", action="store_true")
