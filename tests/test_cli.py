@@ -116,7 +116,7 @@ def test_plot_writes_images(dqn_run):
     proc = qlearn("plot", str(dqn_run), "--json")
     assert proc.returncode == 0, proc.stderr
     plots = [Path(p) for p in json.loads(proc.stdout)["plots"]]
-    assert {p.name for p in plots} == {"learning_curve.png", "q_table.png"}
+    assert {p.name for p in plots} == {"learning_curve.png", "q_table.png", "values.png"}
     for p in plots:
         assert p.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n" and p.stat().st_size > 10_000
 

@@ -48,7 +48,7 @@ def learning_curve(run_dir: str | Path, window: int = 100) -> Figure:
     run_dir = Path(run_dir)
     ep = read_csv(run_dir / "metrics.csv")
     ev = read_csv(run_dir / "evals.csv")
-    fig, axes = plt.subplots(1, 2, figsize=(11, 4), constrained_layout=True)
+    fig, axes = plt.subplots(1, 3, figsize=(16, 4), constrained_layout=True)
     ax = axes[0]
     if ep:
         ax.plot(ep["step"], ep["return"], ".", ms=2, alpha=0.15, color="tab:blue", label="episode return")
@@ -68,7 +68,65 @@ def learning_curve(run_dir: str | Path, window: int = 100) -> Figure:
     ax.set_xlabel("environment step")
     ax.set_title("evaluation of the greedy agent")
     ax.legend(loc="lower right", fontsize=8)
+    ax = axes[2]
+    if ep and np.isfinite(ep.get("loss", np.array([np.nan]))).any():
+        ok = np.isfinite(ep["loss"])
+        ax.semilogy(ep["step"][ok], smooth(ep["loss"][ok], window), color="tab:purple", label="TD loss (smoothed)")
+        ax.set_ylabel("loss")
+        ax.legend(loc="upper left", fontsize=8)
+    if ep:
+        ax2 = ax.twinx()
+        ax2.plot(ep["step"], ep["epsilon"], color="tab:orange", label="epsilon")
+        ax2.set_ylim(0, 1.05)
+        ax2.set_ylabel("epsilon")
+        ax2.legend(loc="upper right", fontsize=8)
+    ax.set_xlabel("environment step")
+    ax.set_title("loss and exploration")
     fig.suptitle(run_dir.name, fontsize=9)
+    return fig
+
+
+def seeds_curve(aggregate: dict) -> Figure:
+    """Mean greedy score across seeds with its bootstrap 95% band (from ``aggregate.json``)."""
+    curve = aggregate["curve"]
+    steps = np.array([c["step"] for c in curve])
+    mean = np.array([c["mean"] for c in curve])
+    lo = np.array([c["ci95"][0] for c in curve])
+    hi = np.array([c["ci95"][1] for c in curve])
+    fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
+    ax.fill_between(steps, lo, hi, alpha=0.25, color="tab:red", label="bootstrap 95% CI of the mean")
+    ax.plot(steps, mean, color="tab:red", label=f"mean over {len(aggregate['seeds'])} seeds")
+    ax.set_xlabel("environment step (per agent)")
+    ax.set_ylabel("greedy score")
+    ax.legend(loc="lower right", fontsize=8)
+    ax.set_title("learning curve across seeds")
+    return fig
+
+
+def values_vs_optimal(q: np.ndarray, q_star: np.ndarray, desc: np.ndarray) -> Figure:
+    """Utility map max_a Q beside the optimal V*, and their difference, laid on the lake."""
+    desc = np.asarray(desc).astype(str)
+    shape = desc.shape
+    v, v_star = q.max(axis=1).reshape(shape), q_star.max(axis=1).reshape(shape)
+    fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
+    top = max(float(v.max()), float(v_star.max()), 1e-9)
+    for ax, data, title, cmap, lim in ((axes[0], v, "learned utility max_a Q(s, a)", "Blues", (0, top)),
+                                       (axes[1], v_star, "optimal V* (value iteration)", "Blues", (0, top)),
+                                       (axes[2], v - v_star, "learned - optimal", "RdBu", None)):
+        if lim is None:
+            m = max(float(np.abs(data).max()), 1e-9)
+            lim = (-m, m)
+        im = ax.imshow(data, cmap=cmap, vmin=lim[0], vmax=lim[1])
+        fig.colorbar(im, ax=ax, shrink=0.8)
+        for r in range(shape[0]):
+            for c in range(shape[1]):
+                tile = desc[r, c]
+                label = tile if tile in "HG" else f"{data[r, c]:.2f}"
+                if shape[0] <= 8:
+                    ax.text(c, r, label, ha="center", va="center", fontsize=7 if shape[0] > 4 else 9)
+        ax.set_xticks([])
+        ax.set_yticks([])
+        ax.set_title(title)
     return fig
 
 

@@ -55,6 +55,7 @@ def run_section(run: RunInfo, evaluation: dict[str, Any] | None, notes: list[str
                      f"<td>[{lo:.3f}, {hi:.3f}]</td><td>{evaluation['success_rate']:.3f}</td>"
                      f"<td>[{slo:.3f}, {shi:.3f}]</td><td>{'' if exact is None else f'{exact:.4f}'}</td></tr></table>")
     for name, alt in (("learning_curve.png", "learning curve"), ("q_table.png", "Q-table and greedy policy"),
+                      ("values.png", "learned utility beside the optimal V*"),
                       ("value_policy.png", "value and greedy policy over the state space"),
                       ("episodes.gif", "greedy episodes")):
         if (run.path / name).is_file():

@@ -59,6 +59,12 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
     fig.savefig(out, dpi=110)
     plt.close(fig)
     written.append(out)
+    if ref is not None and desc is not None:
+        fig = plotting.values_vs_optimal(q, ref, np.asarray(desc))
+        out = run.path / "values.png"
+        fig.savefig(out, dpi=110)
+        plt.close(fig)
+        written.append(out)
     return written, skipped
 
 
