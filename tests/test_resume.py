@@ -97,3 +97,36 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
         ckpt.save(path, {"loop": {"step": 2}})
     assert ckpt.load(path)["loop"]["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == [ckpt.FILENAME]
+
+
+def test_config_json_reruns_the_same_run_bit_for_bit(tmp_path):
+    first = subprocess.run(train_cmd(tmp_path / "a", "--set", "lr=0.002", "--set", "hidden=32,32",
+                                     "--map", "SFFF,FHFH,FFFF,HFFG"), env=ENV, capture_output=True, text=True,
+                           timeout=300)
+    assert first.returncode == 0, first.stderr
+    (run,) = (tmp_path / "a").iterdir()
+    again = subprocess.run([sys.executable, "-m", "qlearn", "train", "--config", str(run / "config.json"), "--out",
+                            str(tmp_path / "b"), "--no-progress", "--no-plots"], env=ENV, capture_output=True,
+                           text=True, timeout=300)
+    assert again.returncode == 0, again.stderr
+    (run2,) = (tmp_path / "b").iterdir()
+    a = torch.load(run / "last.pt", weights_only=True)["state"]["net"]
+    b = torch.load(run2 / "last.pt", weights_only=True)["state"]["net"]
+    assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
+    assert without_sps(run / "metrics.csv") == without_sps(run2 / "metrics.csv")
+    # a config from a newer qlearn, and one that is not a config, are refused in one line
+    import json
+
+    cfg = json.loads((run / "config.json").read_text())
+    cfg["versions"]["qlearn"] = "99.0.0"
+    newer = tmp_path / "newer.json"
+    newer.write_text(json.dumps(cfg))
+    proc = subprocess.run([sys.executable, "-m", "qlearn", "train", "--config", str(newer)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "newer" in proc.stderr and "Traceback" not in proc.stderr
+    cfg["versions"]["qlearn"] = "0.1.0"
+    cfg["agent_config"]["learning_rat"] = 0.1
+    newer.write_text(json.dumps(cfg))
+    proc = subprocess.run([sys.executable, "-m", "qlearn", "train", "--config", str(newer)], env=ENV,
+                          capture_output=True, text=True, timeout=300)
+    assert proc.returncode == 2 and "learning_rat" in proc.stderr

@@ -18,6 +18,10 @@ def run_training(args: Any) -> int:
 
         result = resume_experiment(args.resume, progress=not args.no_progress)
         return _report(args, result)
+    if args.config:
+        from qlearn.training.runner import rerun_from_config
+
+        return _report(args, rerun_from_config(args.config, out=args.out, progress=not args.no_progress))
     if not args.env_id:
         from qlearn.errors import QlearnError
 

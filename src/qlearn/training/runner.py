@@ -63,6 +63,50 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
                  checkpoint_every=tcfg.checkpoint_every)
 
 
+def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True) -> TrainResult:
+    """Run again exactly what a run folder's ``config.json`` describes (env, agent settings, training
+    settings, seed), into a new run folder. A config from a newer qlearn or with unknown keys is refused."""
+    import json
+    from pathlib import Path
+
+    from qlearn import __version__
+
+    p = Path(path)
+    if p.is_dir():
+        p = p / "config.json"
+    if not p.is_file():
+        raise QlearnError(f"no config file at {p}")
+    try:
+        cfg = json.loads(p.read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise QlearnError(f"{p} is not valid JSON") from None
+    if not isinstance(cfg, dict) or not {"env_id", "agent", "agent_config", "train"} <= set(cfg):
+        raise QlearnError(f"{p} is not a qlearn run config (env_id, agent, agent_config and train are needed)")
+    written_by = str(cfg.get("versions", {}).get("qlearn", "0"))
+    if _version_tuple(written_by) > _version_tuple(__version__):
+        raise QlearnError(f"{p} was written by qlearn {written_by}, newer than this qlearn {__version__}; upgrade")
+    sets = [f"{k}={_as_set(v)}" for k, v in {**cfg["agent_config"], **cfg["train"]}.items() if k != "seed"]
+    return run_experiment(cfg["env_id"], cfg["agent"], seed=int(cfg["train"].get("seed", 0)), sets=sets,
+                          env_kwargs=cfg.get("env_kwargs") or {}, out=out, progress=progress,
+                          command=f"qlearn train --config {path}")
+
+
+def _as_set(value: Any) -> str:
+    if isinstance(value, list):
+        return ",".join(str(v) for v in value)
+    if value is None:
+        return "none"
+    return str(value)
+
+
+def _version_tuple(v: str) -> tuple[int, ...]:
+    parts = []
+    for piece in v.split(".")[:3]:
+        digits = "".join(ch for ch in piece if ch.isdigit())
+        parts.append(int(digits) if digits else 0)
+    return tuple(parts)
+
+
 def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     """Continue a run from its last checkpoint, with the settings in its ``config.json``.
 
