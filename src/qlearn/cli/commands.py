@@ -271,6 +271,23 @@ def cmd_report(args: Any) -> int:
     return 0
 
 
+# ----------------------------------------------------------------------------------------------- sweep
+def cmd_sweep(args: Any) -> int:
+    from qlearn.sweep import load_sweep, run_sweep
+
+    sweep = load_sweep(args.sweep_file)
+    summary = run_sweep(sweep, out=args.out, address=args.address, num_cpus=args.num_cpus,
+                        progress=not args.no_progress)
+    if args.json:
+        _emit_json(summary)
+        return 0
+    from pathlib import Path
+
+    print((Path(summary["folder"]) / "summary.md").read_text())
+    print(f"results: {summary['folder']}")
+    return 0
+
+
 # --------------------------------------------------------------------------------------------- presets
 def cmd_presets(args: Any) -> int:
     from qlearn.errors import did_you_mean

@@ -109,6 +109,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--episodes", type=int, default=100, help="greedy evaluation episodes per run (default: 100)")
     p.add_argument("--json", action="store_true")
 
+    p = sub.add_parser("sweep", help="run a grid or random search of configs x seeds as Ray tasks")
+    p.add_argument("sweep_file", metavar="SWEEP.yaml")
+    p.add_argument("--address", help="an existing Ray cluster (e.g. ray://host:10001 or auto); default: a local "
+                                     "Ray instance on this machine")
+    p.add_argument("--num-cpus", type=int, help="local Ray CPUs (default: all)")
+    p.add_argument("--out", default="runs", help="parent folder (default: runs)")
+    p.add_argument("--no-progress", action="store_true")
+    p.add_argument("--json", action="store_true")
+
     p = sub.add_parser("presets", help="show the tuned settings stored per environment")
     p.add_argument("env_id", nargs="?", metavar="ENV_ID")
     p.add_argument("--json", action="store_true")
