@@ -20,7 +20,6 @@ import tempfile
 import time
 
 import gymnasium as gym
-import numpy as np
 import torch
 
 from qlearn import DQNAgent, DQNConfig, make_env, train

@@ -227,7 +227,6 @@ def cmd_render(args: Any) -> int:
 # ---------------------------------------------------------------------------------------------- report
 def cmd_report(args: Any) -> int:
     import os
-    from pathlib import Path
 
     from qlearn.cli.plots import write_plots
     from qlearn.evaluation import evaluate
@@ -281,7 +280,6 @@ def cmd_sweep(args: Any) -> int:
     if args.json:
         _emit_json(summary)
         return 0
-    from pathlib import Path
 
     print((Path(summary["folder"]) / "summary.md").read_text())
     print(f"results: {summary['folder']}")

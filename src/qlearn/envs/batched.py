@@ -41,6 +41,14 @@ class BatchedEnv:
     def seed(self, seed: int) -> None:
         self.gen.manual_seed(int(seed))
 
+    def _autoreset(self, state: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> torch.Tensor:
+        """Fresh starts where an episode ended (in place), with their time counters zeroed."""
+        done = terminated | truncated
+        if bool(done.any()):
+            state[done] = self._starts(int(done.sum()))
+            self.t[done] = 0
+        return state
+
     def _time_limit(self, terminated: torch.Tensor) -> torch.Tensor:
         self.t += 1
         if self.horizon is None:
@@ -96,13 +104,8 @@ class TabularBatchedEnv(BatchedEnv):
         terminated = self.term[s, a].gather(-1, pick).squeeze(-1)
         truncated = self._time_limit(terminated)
         final = s2
-        done = terminated | truncated
-        if bool(done.any()):
-            s2 = s2.clone()
-            s2[done] = self._starts(int(done.sum()))
-            self.t[done] = 0
-        self.state = s2
-        return s2.clone(), reward, terminated, truncated, final
+        self.state = self._autoreset(s2.clone(), terminated, truncated)
+        return self.state.clone(), reward, terminated, truncated, final
 
 
 class MountainCarBatched(BatchedEnv):
@@ -134,11 +137,7 @@ class MountainCarBatched(BatchedEnv):
         truncated = self._time_limit(terminated)
         state = torch.stack([pos, vel], dim=-1)
         final = state.float()
-        done = terminated | truncated
-        if bool(done.any()):
-            state[done] = self._starts(int(done.sum()))
-            self.t[done] = 0
-        self.state = state
+        self.state = self._autoreset(state, terminated, truncated)
         return state.float(), torch.full_like(pos, -1.0, dtype=torch.float32), terminated, truncated, final
 
 
@@ -176,11 +175,7 @@ class CartPoleBatched(BatchedEnv):
         terminated = (x.abs() > self.x_threshold) | (theta.abs() > self.theta_threshold)
         truncated = self._time_limit(terminated)
         final = state.float()
-        done = terminated | truncated
-        if bool(done.any()):
-            state[done] = self._starts(int(done.sum()))
-            self.t[done] = 0
-        self.state = state
+        self.state = self._autoreset(state, terminated, truncated)
         return state.float(), torch.ones_like(x, dtype=torch.float32), terminated, truncated, final
 
 

@@ -16,6 +16,24 @@ from qlearn.errors import QlearnError
 from qlearn.training.loop import TrainResult, train
 
 
+def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Sequence[str],
+            env_kwargs: dict[str, Any]) -> tuple[Any, Any, Any, TrainConfig]:
+    """Env, agent class and validated configs: the preset for ``env_id`` first, then ``sets`` on top."""
+    from qlearn.agents import agent_classes
+    from qlearn.envs import make_env
+    from qlearn.presets import preset
+
+    agent_cls, cfg_cls = agent_classes(agent_kind)
+    agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
+    env = make_env(env_id, **env_kwargs)
+    agent_preset, train_preset = preset(env_id, agent_kind)
+    if steps is not None:
+        train_sets["steps"] = steps
+    cfg = with_overrides(cfg_cls(), {**agent_preset, **agent_sets})
+    tcfg = with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seed})
+    return agent_cls, env, cfg, tcfg
+
+
 def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps: int | None = None,
                    sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
                    pretrain: str | None = None, progress: bool = True, command: str | None = None) -> TrainResult:
@@ -23,21 +41,11 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
 
     Everything is validated before the run folder is created, so a mistake leaves nothing behind.
     """
-    from qlearn.agents import agent_classes
-    from qlearn.envs import make_env
-    from qlearn.presets import preset
     from qlearn.runs import new_run_dir, versions, write_json
     from qlearn.training.threads import configure_threads
 
-    agent_cls, cfg_cls = agent_classes(agent_kind)
-    agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
     env_kwargs = dict(env_kwargs or {})
-    env = make_env(env_id, **env_kwargs)
-    agent_preset, train_preset = preset(env_id, agent_kind)
-    if steps is not None:
-        train_sets["steps"] = steps
-    cfg = with_overrides(cfg_cls(), {**agent_preset, **agent_sets})
-    tcfg = with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seed})
+    agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seed, steps, sets, env_kwargs)
     if pretrain and agent_kind != "dqn":
         raise QlearnError("--pretrain fits a network: use it with --agent dqn")
     agent = agent_cls.for_env(env, cfg, seed=tcfg.seed)
@@ -155,10 +163,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
     Layout: ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a complete run folder) beside
     ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the learning curve across seeds).
     """
-    from qlearn.agents import agent_classes
-    from qlearn.envs import make_env
     from qlearn.envs.vector import make_batched
-    from qlearn.presets import preset
     from qlearn.runs import new_run_dir, versions, write_json
     from qlearn.training.lockstep import train_many
     from qlearn.training.threads import configure_threads
@@ -168,15 +173,8 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         raise QlearnError(f"seeds must be distinct and at least one, got {seeds}")
     if n_envs < 1:
         raise QlearnError(f"--envs must be >= 1, got {n_envs}")
-    agent_cls, cfg_cls = agent_classes(agent_kind)
-    agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
     env_kwargs = dict(env_kwargs or {})
-    env = make_env(env_id, **env_kwargs)
-    agent_preset, train_preset = preset(env_id, agent_kind)
-    if steps is not None:
-        train_sets["steps"] = steps
-    cfg = with_overrides(cfg_cls(), {**agent_preset, **agent_sets})
-    tcfg = with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seeds[0]})
+    agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seeds[0], steps, sets, env_kwargs)
     agent = agent_cls.for_env(env, cfg, seeds=seeds)
     venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, **env_kwargs)
     eval_env = None
