@@ -109,14 +109,11 @@ class StackedMLP(nn.Module):
 
 def per_agent_grad_norm(params: Sequence[torch.Tensor]) -> torch.Tensor:
     """L2 norm of the gradient of each agent ``[K]`` (parameters stacked on dim 0)."""
-    sq = None
-    for p in params:
-        if p.grad is None:
-            continue
-        s = p.grad.pow(2).flatten(1).sum(1)
-        sq = s if sq is None else sq + s
-    assert sq is not None
-    return sq.sqrt()
+    grads = [p.grad for p in params if p.grad is not None]
+    if grads[0].shape[0] == 1:  # one agent: fused per-tensor norms, then their norm (fewer small ops)
+        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).reshape(1)
+    squares = torch._foreach_mul(grads, grads)
+    return torch.stack([sq.flatten(1).sum(1) for sq in squares]).sum(0).sqrt()
 
 
 @torch.no_grad()
@@ -124,7 +121,9 @@ def clip_grad_norm_per_agent(params: Sequence[torch.Tensor], max_norm: float) ->
     """Clip each agent's gradient to ``max_norm`` separately (a global clip would couple agents)."""
     norms = per_agent_grad_norm(params)
     scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    for p in params:
-        if p.grad is not None:
-            p.grad.mul_(scale.view(-1, *([1] * (p.grad.dim() - 1))))
+    grads = [p.grad for p in params if p.grad is not None]
+    if scale.shape[0] == 1:
+        torch._foreach_mul_(grads, scale.reshape(()))
+    else:
+        torch._foreach_mul_(grads, [scale.view(-1, *([1] * (g.dim() - 1))) for g in grads])
     return norms

@@ -47,7 +47,7 @@ class DQNAgent(SingleStepAPI):
                               dueling=cfg.dueling).to(self.device)
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
-        params = list(self.net.parameters())
+        params = self._params = list(self.net.parameters())
         try:
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
@@ -168,7 +168,7 @@ class DQNAgent(SingleStepAPI):
         self.optimizer.zero_grad(set_to_none=True)
         loss_k.sum().backward()
         if cfg.max_grad_norm > 0:
-            clip_grad_norm_per_agent(list(self.net.parameters()), cfg.max_grad_norm)
+            clip_grad_norm_per_agent(self._params, cfg.max_grad_norm)
         self.optimizer.step()
         self.updates += 1
         self._update_target()
@@ -178,7 +178,7 @@ class DQNAgent(SingleStepAPI):
     @torch.no_grad()
     def _update_target(self) -> None:
         cfg = self.config
-        online, target = list(self.net.parameters()), list(self.target.parameters())
+        online, target = self._params, list(self.target.parameters())
         if cfg.tau < 1.0:
             torch._foreach_lerp_(target, online, cfg.tau)
         elif self.updates % cfg.target_update_interval == 0:
