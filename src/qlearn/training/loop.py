@@ -115,7 +115,7 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
           checkpoint_every: int = 0, resume: dict[str, Any] | None = None) -> TrainResult:
     """Train ``agent`` on ``env`` for ``steps`` environment steps.
 
-    Every ``eval_every`` steps the greedy agent is scored (exactly on tabular envs, by ``eval_episodes``
+    Every ``eval_every`` steps (0: never) the greedy agent is scored (exactly on tabular envs, by ``eval_episodes``
     greedy episodes otherwise); with ``keep_best`` the run ends with the best-scoring agent, so a late
     collapse does not cost the result. With ``run_dir`` set, metrics, TensorBoard scalars and
     checkpoints are written there; with ``checkpoint_every`` also a resumable training checkpoint
@@ -211,7 +211,7 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
                 keep_going = all(getattr(cb, "on_episode", lambda _: None)(row) is not False for cb in callbacks)
                 obs, _ = env.reset()
                 ep_return, ep_len = 0.0, 0
-            if step % eval_every == 0 or step == steps:
+            if eval_every and (step % eval_every == 0 or step == steps):
                 keep_going = evaluate_now(step) and keep_going
             if checkpoint_every and run_path is not None and (step % checkpoint_every == 0 or step == steps):
                 save_checkpoint(step)
