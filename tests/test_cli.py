@@ -270,5 +270,21 @@ def test_render_writes_an_animated_gif(dqn_run, tmp_path):
     gif = Image.open(out)
     # FrozenLake's own rgb_array frames (Pillow may merge repeated frames of the end-of-episode pause)
     assert 2 < gif.n_frames <= info["frames"] and gif.size == (256, 256)
-    assert_user_error(qlearn("render", str(dqn_run), "--out", str(tmp_path / "x.mp4")), ".gif")
+    assert_user_error(qlearn("render", str(dqn_run), "--out", str(tmp_path / "x.avi")), ".mp4")
+    mp4 = qlearn("render", str(dqn_run), "--episodes", "1", "--out", str(tmp_path / "x.mp4"))
+    assert mp4.returncode == 0, mp4.stderr
+    head = (tmp_path / "x.mp4").read_bytes()[:12]
+    assert head[4:8] == b"ftyp"  # an MP4 container
     assert_user_error(qlearn("render", str(dqn_run), "--human"), "display")
+
+
+def test_plot_of_an_incomplete_run_plots_what_it_can(dqn_run, tmp_path):
+    part = tmp_path / "part"
+    part.mkdir()
+    for name in ("config.json", "metrics.csv"):  # no evals.csv, no agent.pt
+        (part / name).write_text((dqn_run / name).read_text())
+    proc = qlearn("plot", str(part), "--json")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    assert [Path(p).name for p in out["plots"]] == ["learning_curve.png"]
+    assert any("agent.pt" in s for s in out["skipped"])

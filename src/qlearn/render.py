@@ -48,6 +48,32 @@ def _annotate(frame: np.ndarray, text: str) -> np.ndarray:
     return np.asarray(img)
 
 
+def write_animation(frames: list[np.ndarray], path: str | Path, fps: int = 8) -> Path:
+    """Write frames as ``.gif`` (Pillow) or ``.mp4`` (H.264 through imageio-ffmpeg, which ships its own
+    ffmpeg binary: ``pip install imageio imageio-ffmpeg``)."""
+    path = Path(path)
+    suffix = path.suffix.lower()
+    if suffix == ".gif":
+        return write_gif(frames, path, fps)
+    if suffix != ".mp4":
+        raise QlearnError(f"{path.name}: animations are written as .gif or .mp4 (e.g. --out episodes.gif)")
+    if not frames:
+        raise QlearnError("no frames to write")
+    try:
+        import imageio.v2 as imageio
+        import imageio_ffmpeg  # noqa: F401 - the ffmpeg binary
+    except ImportError:
+        raise QlearnError("MP4 needs imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); "
+                          "or write a .gif") from None
+    # H.264 wants even frame sizes; pad by one pixel where needed
+    h, w = frames[0].shape[:2]
+    pad = ((0, h % 2), (0, w % 2), (0, 0))
+    with imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1) as writer:
+        for f in frames:
+            writer.append_data(np.pad(f, pad) if h % 2 or w % 2 else f)
+    return path
+
+
 def write_gif(frames: list[np.ndarray], path: str | Path, fps: int = 8) -> Path:
     """Write frames as an animated GIF (Pillow), looping forever."""
     from PIL import Image

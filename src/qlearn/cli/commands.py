@@ -189,7 +189,7 @@ def cmd_plot(args: Any) -> int:
 
 # ---------------------------------------------------------------------------------------------- render
 def cmd_render(args: Any) -> int:
-    from qlearn.render import can_show_window, play_frames, write_gif
+    from qlearn.render import can_show_window, play_frames, write_animation
     from qlearn.runs import read_run
 
     if args.episodes < 1:
@@ -214,7 +214,7 @@ def cmd_render(args: Any) -> int:
     agent = run.load_agent(env)
     grid = hasattr(env.unwrapped, "P")
     frames, episodes = play_frames(agent, env, args.episodes, seed=args.seed, stride=1 if grid else 2)
-    out = write_gif(frames, args.out or run.path / "episodes.gif", fps=args.fps or (6 if grid else 30))
+    out = write_animation(frames, args.out or run.path / "episodes.gif", fps=args.fps or (6 if grid else 30))
     if args.json:
         _emit_json({"animation": str(out), "frames": len(frames), "episodes": episodes})
     else:

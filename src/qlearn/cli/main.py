@@ -97,7 +97,7 @@ def build_parser() -> argparse.ArgumentParser:
     p = sub.add_parser("render", help="animate greedy episodes of a run (GIF, or a window with --human)")
     p.add_argument("run_dir", metavar="RUN_DIR")
     p.add_argument("--episodes", type=int, default=3, help="greedy episodes (default: 3)")
-    p.add_argument("--out", help="GIF file (default: RUN_DIR/episodes.gif)")
+    p.add_argument("--out", help="GIF or MP4 file (default: RUN_DIR/episodes.gif)")
     p.add_argument("--fps", type=int, default=0, help="frames per second (default: 6 for grid worlds, 30 otherwise)")
     p.add_argument("--seed", type=int, default=0, help="seed of the first episode")
     p.add_argument("--human", action="store_true", help="show the episodes in a window instead")
@@ -149,6 +149,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return EXIT_INTERRUPTED
     except BrokenPipeError:  # e.g. `qlearn qtable RUN | head`
         return 0
+    except OSError as exc:  # a full disk, a read-only folder: say which file and why, keep what was written
+        where = f" ({exc.filename})" if exc.filename else ""
+        print(f"qlearn: error: cannot write or read a file{where}: {exc.strerror or exc}", file=sys.stderr)
+        return EXIT_USAGE
 
 
 if __name__ == "__main__":  # pragma: no cover
