@@ -288,3 +288,12 @@ def test_plot_of_an_incomplete_run_plots_what_it_can(dqn_run, tmp_path):
     out = json.loads(proc.stdout)
     assert [Path(p).name for p in out["plots"]] == ["learning_curve.png"]
     assert any("agent.pt" in s for s in out["skipped"])
+
+
+def test_device_choice_is_checked(tmp_path):
+    import torch
+
+    if not torch.cuda.is_available():
+        assert_user_error(qlearn("train", "FrozenLake-v1", "--device", "cuda", "--out", str(tmp_path)), "CUDA")
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--device", "tpu", "--out", str(tmp_path)), "cpu, cuda")
+    assert not any(tmp_path.iterdir())

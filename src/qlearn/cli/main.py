@@ -54,6 +54,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
                         "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)")
     p.add_argument("--envs", type=int, default=1, metavar="N", help="environments per agent (default: 1)")
+    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; a GPU pays off with "
+                                                   "many --seeds, not for one small network")
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lr=1e-3 --set hidden=128,128; repeatable")

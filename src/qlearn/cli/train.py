@@ -30,7 +30,8 @@ def run_training(args: Any) -> int:
         return _run_many(args)
     result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
                             env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
-                            progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]))
+                            progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]),
+                            device=args.device)
     return _report(args, result)
 
 
@@ -73,7 +74,7 @@ def _run_many(args: Any) -> int:
         raise QlearnError("--pretrain works with one seed: drop --seeds/--envs")
     res = run_many(args.env_id, args.agent, seeds=range(args.seed, args.seed + k), n_envs=args.envs,
                    steps=args.steps, sets=args.sets, env_kwargs=env_kwargs_from(args), out=args.out,
-                   progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]))
+                   progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]), device=args.device)
     agg = res.aggregate()
     if not args.no_plots:
         from qlearn.cli.plots import write_plots

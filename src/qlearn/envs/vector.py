@@ -23,7 +23,7 @@ from qlearn.envs.make import make_env
 class GymBatched:
     """K*N Gymnasium envs in a ``SyncVectorEnv`` (same-step autoreset), shaped ``[K, N]``."""
 
-    def __init__(self, env_id: str, k: int, n: int, *, seed: int = 0, **kwargs: Any) -> None:
+    def __init__(self, env_id: str, k: int, n: int, *, seed: int = 0, device: str = "cpu", **kwargs: Any) -> None:
         self.k, self.n = int(k), int(n)
         self.device = torch.device("cpu")
         base = make_env(env_id, **kwargs)
@@ -68,4 +68,4 @@ def make_batched(env_id: str, k: int, n: int, *, seed: int = 0, device: str = "c
         env.close()
         if batched is not None:
             return batched
-    return GymBatched(env_id, k, n, seed=seed, **kwargs)
+    return GymBatched(env_id, k, n, seed=seed, **kwargs)  # stepped in Python on the CPU whatever the device

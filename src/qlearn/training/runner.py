@@ -16,6 +16,20 @@ from qlearn.errors import QlearnError
 from qlearn.training.loop import TrainResult, train
 
 
+def pick_device(device: str) -> str:
+    """``cpu`` (the default: small networks are overhead-bound and a GPU only pays with many agents),
+    ``cuda``/``cuda:N``, or ``auto`` (CUDA when present)."""
+    import torch
+
+    if device == "auto":
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise QlearnError(f"--device {device}: CUDA is not available on this machine (use --device cpu or auto)")
+    if device != "cpu" and not device.startswith("cuda"):
+        raise QlearnError(f"--device {device!r}: use cpu, cuda, cuda:N or auto")
+    return device
+
+
 def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Sequence[str],
             env_kwargs: dict[str, Any]) -> tuple[Any, Any, Any, TrainConfig]:
     """Env, agent class and validated configs: the preset for ``env_id`` first, then ``sets`` on top."""
@@ -36,7 +50,8 @@ def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Se
 
 def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps: int | None = None,
                    sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
-                   pretrain: str | None = None, progress: bool = True, command: str | None = None) -> TrainResult:
+                   pretrain: str | None = None, progress: bool = True, command: str | None = None,
+                   device: str = "cpu") -> TrainResult:
     """Train ``agent_kind`` on ``env_id`` with the env's preset, then ``sets`` (``"key=value"``) on top.
 
     Everything is validated before the run folder is created, so a mistake leaves nothing behind.
@@ -48,7 +63,8 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
     agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seed, steps, sets, env_kwargs)
     if pretrain and agent_kind != "dqn":
         raise QlearnError("--pretrain fits a network: use it with --agent dqn")
-    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed)
+    device = pick_device(device)
+    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed, device=device)
     table = None
     if pretrain:
         from qlearn.reference import load_reference
@@ -59,7 +75,7 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
     run_dir = new_run_dir(out, env_id, agent_kind, tcfg.seed)
     write_json(run_dir / "config.json", {
         "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
-        "train": to_dict(tcfg), "pretrain": pretrain, "device": "cpu", "torch_threads": threads,
+        "train": to_dict(tcfg), "pretrain": pretrain, "device": device, "torch_threads": threads,
         "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
     if table is not None:
         from qlearn.agents.pretrain import pretrain as fit
@@ -157,7 +173,7 @@ def _truncate_log(path, step: int) -> None:
 
 def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_envs: int = 1, steps: int | None = None,
              sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
-             progress: bool = True, command: str | None = None, native: bool = True):
+             progress: bool = True, command: str | None = None, native: bool = True, device: str = "cpu"):
     """Train one agent per seed in lockstep (one process); write a run folder per seed and an aggregate.
 
     Layout: ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a complete run folder) beside
@@ -175,12 +191,13 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         raise QlearnError(f"--envs must be >= 1, got {n_envs}")
     env_kwargs = dict(env_kwargs or {})
     agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seeds[0], steps, sets, env_kwargs)
-    agent = agent_cls.for_env(env, cfg, seeds=seeds)
-    venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, **env_kwargs)
+    device = pick_device(device)
+    agent = agent_cls.for_env(env, cfg, seeds=seeds, device=device)
+    venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, device=device, **env_kwargs)
     eval_env = None
     if not hasattr(env.unwrapped, "P"):
         eval_env = make_batched(env_id, len(seeds), tcfg.eval_episodes, seed=10_000 + seeds[0], native=native,
-                                **env_kwargs)
+                                device=device, **env_kwargs)
     threads = configure_threads()
     parent = new_run_dir(out, env_id, agent_kind, f"seeds{seeds[0]}-{seeds[-1]}")
     run_dirs = []
@@ -189,7 +206,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         d.mkdir()
         write_json(d / "config.json", {
             "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
-            "train": {**to_dict(tcfg), "seed": s}, "n_envs": n_envs, "lockstep_seeds": seeds, "device": "cpu",
+            "train": {**to_dict(tcfg), "seed": s}, "n_envs": n_envs, "lockstep_seeds": seeds, "device": device,
             "batched_env": type(venv).__name__, "torch_threads": threads, "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
         run_dirs.append(d)
