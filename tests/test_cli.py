@@ -297,3 +297,13 @@ def test_device_choice_is_checked(tmp_path):
         assert_user_error(qlearn("train", "FrozenLake-v1", "--device", "cuda", "--out", str(tmp_path)), "CUDA")
     assert_user_error(qlearn("train", "FrozenLake-v1", "--device", "tpu", "--out", str(tmp_path)), "cpu, cuda")
     assert not any(tmp_path.iterdir())
+
+
+def test_plot_of_a_seeds_folder_draws_the_band(tmp_path):
+    proc = qlearn("train", "FrozenLake-v1", "--seeds", "2", "--steps", "1000", "--set", "eval_every=500",
+                  "--out", str(tmp_path), "--no-progress", "--no-plots", "--json")
+    assert proc.returncode == 0, proc.stderr
+    parent = Path(json.loads(proc.stdout)["run_dir"])
+    out = json.loads(qlearn("plot", str(parent), "--json").stdout)
+    names = [Path(p).relative_to(parent).as_posix() for p in out["plots"]]
+    assert names[0] == "seeds_curve.png" and "seed_0/learning_curve.png" in names and "seed_1/q_table.png" in names

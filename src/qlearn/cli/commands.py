@@ -172,11 +172,15 @@ def cmd_play(args: Any) -> int:
 
 # ------------------------------------------------------------------------------------------------ plot
 def cmd_plot(args: Any) -> int:
-    from qlearn.cli.plots import write_plots
+    from pathlib import Path
+
+    from qlearn.cli.plots import write_plots, write_seed_plots
     from qlearn.runs import read_run
 
-    run = read_run(args.run_dir)
-    written, skipped = write_plots(run)
+    if (Path(args.run_dir) / "aggregate.json").is_file():  # a --seeds folder: the band, then each seed
+        written, skipped = write_seed_plots(Path(args.run_dir))
+    else:
+        written, skipped = write_plots(read_run(args.run_dir))
     if args.json:
         _emit_json({"plots": [str(p) for p in written], "skipped": skipped})
         return 0

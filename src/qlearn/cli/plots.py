@@ -75,3 +75,28 @@ def _grid_bounds(agent, space) -> tuple[np.ndarray, np.ndarray]:
         return np.asarray(disc.low), np.asarray(disc.high)
     low, high = np.asarray(space.low, dtype=float), np.asarray(space.high, dtype=float)
     return np.where(np.isfinite(low), low, -1.0), np.where(np.isfinite(high), high, 1.0)
+
+
+def write_seed_plots(parent: Path) -> tuple[list[Path], list[str]]:
+    """For a ``--seeds`` folder: the learning curve across seeds with its bootstrap band, then each seed's plots."""
+    import json
+
+    import matplotlib.pyplot as plt
+
+    from qlearn import plotting
+    from qlearn.runs import read_run
+
+    try:
+        aggregate = json.loads((parent / "aggregate.json").read_text())
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise QlearnError(f"{parent / 'aggregate.json'} is corrupt (not valid JSON)") from None
+    fig = plotting.seeds_curve(aggregate)
+    out = parent / "seeds_curve.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    written, skipped = [out], []
+    for seed_dir in sorted(p for p in parent.iterdir() if p.is_dir() and p.name.startswith("seed_")):
+        w, s = write_plots(read_run(seed_dir))
+        written += w
+        skipped += s
+    return written, skipped

@@ -77,18 +77,9 @@ def _run_many(args: Any) -> int:
                    progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]), device=args.device)
     agg = res.aggregate()
     if not args.no_plots:
-        from qlearn.cli.plots import write_plots
-        from qlearn.runs import read_run
+        from qlearn.cli.plots import write_seed_plots
 
-        import matplotlib.pyplot as plt
-
-        from qlearn.plotting import seeds_curve
-
-        for d in res.run_dirs:
-            write_plots(read_run(d))
-        fig = seeds_curve(agg)
-        fig.savefig(res.parent / "seeds_curve.png", dpi=110)
-        plt.close(fig)
+        write_seed_plots(res.parent)
     if args.json:
         print(json.dumps({"run_dir": str(res.parent), "run_dirs": [str(d) for d in res.run_dirs],
                           "aggregate": agg}, indent=2))
