@@ -118,6 +118,10 @@ def read_run(path: str | os.PathLike) -> RunInfo:
         raise QlearnError(f"{path} is not a run folder (expected a directory with {CONFIG} and {AGENT})")
     cfg = path / CONFIG
     if not cfg.is_file():
+        seeds = sorted(p.name for p in path.glob("seed_*") if p.is_dir())
+        if (path / "aggregate.json").is_file() and seeds:
+            raise QlearnError(f"{path} holds {len(seeds)} seeds (qlearn train --seeds); name one of them, "
+                              f"e.g. {path / seeds[0]}")
         raise QlearnError(f"{path} is not a run folder: {CONFIG} is missing")
     try:
         config = json.loads(cfg.read_text())
