@@ -85,7 +85,11 @@ def test_resume_refuses_finished_corrupt_and_missing(tmp_path):
 def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     """A failure while writing leaves the previous checkpoint intact and no temporary file behind."""
     path = tmp_path / ckpt.FILENAME
-    ckpt.save(path, {"loop": {"step": 1}})
+
+    def payload(step: int) -> dict:
+        return {"agent": {}, "agent_rng": {}, "env": [], "loop": {"step": step}}
+
+    ckpt.save(path, payload(1))
 
     def boom(*args, **kwargs):
         raise OSError(28, "No space left on device")
@@ -94,7 +98,7 @@ def test_checkpoint_write_is_atomic(tmp_path, monkeypatch):
     from qlearn.errors import QlearnError
 
     with pytest.raises(QlearnError, match="No space left"):
-        ckpt.save(path, {"loop": {"step": 2}})
+        ckpt.save(path, payload(2))
     assert ckpt.load(path)["loop"]["step"] == 1
     assert [p.name for p in tmp_path.iterdir()] == [ckpt.FILENAME]
 

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import dataclasses
 import json
+import math
 import types
 import typing
 from dataclasses import dataclass
@@ -132,9 +133,63 @@ class TabularConfig:
         _check(self.alpha_decay_steps >= 1, "alpha_decay_steps", ">= 1", self.alpha_decay_steps)
         _check(all(b >= 1 for b in self.bins), "bins", "positive counts, e.g. 20,20", self.bins)
         _check(len(self.bin_low) == len(self.bin_high), "bin_low/bin_high", "the same length", (self.bin_low, self.bin_high))
+        _check(all(lo < hi for lo, hi in zip(self.bin_low, self.bin_high)), "bin_low/bin_high",
+               "finite with bin_low < bin_high in every dimension", (self.bin_low, self.bin_high))
+
+
+def _matches(value: Any, hint: Any) -> bool:
+    origin = typing.get_origin(hint)
+    if hint is bool:
+        return isinstance(value, bool)
+    if hint is int:
+        return isinstance(value, int) and not isinstance(value, bool)
+    if hint is float:
+        return isinstance(value, (int, float)) and not isinstance(value, bool)
+    if hint is str:
+        return isinstance(value, str)
+    if origin is Literal:
+        return value in typing.get_args(hint)
+    if origin is tuple:
+        return isinstance(value, tuple) and all(_matches(v, typing.get_args(hint)[0]) for v in value)
+    if origin in (types.UnionType, typing.Union):
+        return any(value is None if a is type(None) else _matches(value, a) for a in typing.get_args(hint))
+    return True
+
+
+def _describe(hint: Any) -> str:
+    origin = typing.get_origin(hint)
+    if origin is Literal:
+        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
+    if origin is tuple:
+        elem = typing.get_args(hint)[0]
+        return "a list of " + {int: "integers", float: "numbers", str: "texts"}.get(elem, str(elem))
+    if origin in (types.UnionType, typing.Union):
+        return " or ".join("empty" if a is type(None) else _describe(a) for a in typing.get_args(hint))
+    return {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(hint, str(hint))
+
+
+def _check_types(cfg: Any) -> None:
+    """Each field must have its declared type (a string where a number belongs fails here, clearly)."""
+    hints = typing.get_type_hints(type(cfg))
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if not _matches(value, hints[f.name]):
+            raise QlearnError(f"invalid config value {f.name}={value!r}: must be {_describe(hints[f.name])}")
+
+
+def _finite_floats(cfg: Any) -> None:
+    """Every float setting must be a finite number (NaN or infinity would only surface mid-run)."""
+    _check_types(cfg)
+    for f in dataclasses.fields(cfg):
+        value = getattr(cfg, f.name)
+        if isinstance(value, float) and not math.isfinite(value):
+            raise QlearnError(f"invalid config value {f.name}={value!r}: must be a finite number")
+        if isinstance(value, tuple) and any(isinstance(v, float) and not math.isfinite(v) for v in value):
+            raise QlearnError(f"invalid config value {f.name}={value!r}: must be finite numbers")
 
 
 def _validate_common(cfg: Any) -> None:
+    _finite_floats(cfg)
     _check(0 <= cfg.gamma <= 1, "gamma", "in [0, 1]", cfg.gamma)
     _check(0 <= cfg.epsilon_start <= 1, "epsilon_start", "in [0, 1]", cfg.epsilon_start)
     _check(0 <= cfg.epsilon_end <= 1, "epsilon_end", "in [0, 1]", cfg.epsilon_end)
@@ -158,6 +213,7 @@ class TrainConfig:
     seed: int = 0
 
     def __post_init__(self) -> None:
+        _finite_floats(self)
         _check(self.steps >= 1, "steps", ">= 1", self.steps)
         _check(self.eval_every >= 1, "eval_every", ">= 1", self.eval_every)
         _check(self.eval_episodes >= 1, "eval_episodes", ">= 1", self.eval_episodes)

@@ -21,7 +21,5 @@ def all_presets() -> dict[str, Any]:
 def preset(env_id: str, agent: str) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(agent_overrides, train_overrides)`` for ``env_id`` and agent kind (empty if none)."""
     entry = {k: v for k, v in all_presets().get(env_id, {}).items() if not k.startswith("_")}
-    agent_over = dict(entry.get(agent, {}))
-    if "hidden" in agent_over:
-        agent_over["hidden"] = tuple(agent_over["hidden"])
+    agent_over = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.get(agent, {}).items()}
     return agent_over, dict(entry.get("train", {}).get(agent, {}))

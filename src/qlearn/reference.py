@@ -35,6 +35,9 @@ COURSE_Q_TABLE = [
 def load_reference(spec: str, env: Any, gamma: float) -> tuple[np.ndarray, str]:
     """A reference Q-table: ``optimal`` (value iteration), ``course``, or a .csv/.npy file."""
     from qlearn.envs.tabular import TabularMDP, value_iteration
+    if not hasattr(env.observation_space, "n"):
+        raise QlearnError("a reference Q-table (--pretrain/--compare) needs an env with discrete states; "
+                          f"this one has {type(env.observation_space).__name__} observations")
     n_s, n_a = int(env.observation_space.n), int(env.action_space.n)
     if spec == "optimal":
         q, _ = value_iteration(TabularMDP.from_env(env), gamma)

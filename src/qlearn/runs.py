@@ -54,9 +54,14 @@ def new_run_dir(base: str | os.PathLike, env_id: str, agent_kind: str, seed: int
 
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically; a full disk or read-only folder is a clear error."""
     tmp = path.with_suffix(path.suffix + ".tmp")
-    tmp.write_text(json.dumps(data, indent=2) + "\n")
-    os.replace(tmp, path)
+    try:
+        tmp.write_text(json.dumps(data, indent=2) + "\n")
+        os.replace(tmp, path)
+    except OSError as exc:
+        tmp.unlink(missing_ok=True) if tmp.parent.exists() else None
+        raise QlearnError(f"cannot write {path}: {exc.strerror or exc}") from None
 
 
 class CsvLog:
@@ -125,8 +130,10 @@ def read_run(path: str | os.PathLike) -> RunInfo:
         raise QlearnError(f"{path} is not a run folder: {CONFIG} is missing")
     try:
         config = json.loads(cfg.read_text())
-    except (json.JSONDecodeError, UnicodeDecodeError):
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise QlearnError(f"{cfg} is corrupt (not valid JSON)") from None
-    if not isinstance(config, dict) or "env_id" not in config or "agent" not in config:
-        raise QlearnError(f"{cfg} is not a qlearn run config (env_id or agent missing)")
+    if not isinstance(config, dict) or not isinstance(config.get("env_id"), str) \
+            or not isinstance(config.get("agent"), str) \
+            or not isinstance(config.get("env_kwargs") or {}, dict):
+        raise QlearnError(f"{cfg} is not a qlearn run config (env_id and agent must be text, env_kwargs an object)")
     return RunInfo(path, config)

@@ -28,7 +28,10 @@ def load_agent(path: str | os.PathLike, env: gym.Env | None = None, device: str 
     """Load either kind of agent from a checkpoint file."""
     kind = read_checkpoint(path)["kind"]
     cls, _ = agent_classes(kind)
-    return cls.load(path, env=env, device=device)
+    try:
+        return cls.load(path, env=env, device=device)
+    except (KeyError, TypeError, ValueError, AttributeError, RuntimeError) as exc:
+        raise QlearnError(f"{path} is a malformed qlearn checkpoint ({type(exc).__name__}: {exc})") from None
 
 
 __all__ = ["Agent", "DQNAgent", "TabularQAgent", "agent_classes", "load_agent", "linear_schedule", "td_target"]

@@ -84,13 +84,19 @@ def write_checkpoint(path: str | os.PathLike, kind: str, meta: dict[str, Any], s
     path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": kind, "meta": meta,
                "state": state}
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except OSError as exc:
+        raise QlearnError(f"cannot write {path}: {exc.strerror}") from None
     try:
         with os.fdopen(fd, "wb") as fh:
             torch.save(payload, fh)
             fh.flush()
             os.fsync(fh.fileno())
         os.replace(tmp, path)
+    except OSError as exc:
+        Path(tmp).unlink(missing_ok=True)
+        raise QlearnError(f"cannot write {path}: {exc.strerror or exc}; the previous file is intact") from None
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
@@ -108,6 +114,12 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise QlearnError(f"checkpoint {path} is corrupt or not a qlearn checkpoint ({type(exc).__name__})") from None
     if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
         raise QlearnError(f"{path} is not a qlearn checkpoint")
-    if int(payload.get("version", 0)) > CHECKPOINT_VERSION:
-        raise QlearnError(f"{path} was written by a newer qlearn (format {payload['version']}); upgrade qlearn")
+    version = payload.get("version")
+    if not isinstance(version, int) or isinstance(version, bool):
+        raise QlearnError(f"{path} is a malformed qlearn checkpoint (no format version)")
+    if version > CHECKPOINT_VERSION:
+        raise QlearnError(f"{path} was written by a newer qlearn (format {version}); upgrade qlearn")
+    if not (isinstance(payload.get("kind"), str) and isinstance(payload.get("meta"), dict)
+            and isinstance(payload.get("state"), dict)):
+        raise QlearnError(f"{path} is a malformed qlearn checkpoint (kind, meta or state missing)")
     return payload

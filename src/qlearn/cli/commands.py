@@ -77,8 +77,9 @@ def cmd_evaluate(args: Any) -> int:
     res = evaluate(agent, env, args.episodes, args.max_steps, seed=args.seed)
     out = res.to_dict()
     exact = _exact_success(agent, env)
+    exact_name = "exact_success_probability" if run.env_id.startswith("FrozenLake") else "exact_expected_return"
     if exact is not None:
-        out["exact_success_probability"] = exact
+        out[exact_name] = exact
     if args.json:
         _emit_json(out)
         return 0
@@ -88,7 +89,8 @@ def cmd_evaluate(args: Any) -> int:
           f"95% CI [{res.ci95[0]:.3f}, {res.ci95[1]:.3f}]")
     print(f"  success rate  {res.success_rate:.3f}   95% CI [{res.success_ci95[0]:.3f}, {res.success_ci95[1]:.3f}] (Wilson)")
     if exact is not None:
-        print(f"  exact success probability of the greedy policy (from the model): {exact:.4f}")
+        what = "success probability" if exact_name == "exact_success_probability" else "expected return"
+        print(f"  exact {what} of the greedy policy within the time limit (from the model): {exact:.4f}")
     return 0
 
 
@@ -131,7 +133,7 @@ def cmd_qtable(args: Any) -> int:
               f"{ok if mask[s] else '-'}{mark}")
     print(f"non-terminal states: max |diff| {cmp['max_abs_diff']:.3f}, mean |diff| {cmp['mean_abs_diff']:.3f}, "
           f"greedy action is optimal under the reference on {cmp['greedy_agree']}/{cmp['states_compared']}")
-    if mdp is not None and mdp.desc is not None:
+    if mdp is not None and mdp.grid is not None:
         print("learned policy:            reference policy:")
         for a, b in zip(policy_grid(mdp, q), policy_grid(mdp, ref)):
             print(f"  {a:<24}  {b}")
@@ -155,7 +157,7 @@ def cmd_optimal(args: Any) -> int:
     print(f"{'state':>5} | {'left':>6} {'down':>6} {'right':>6} {'up':>6} | {'V*':>6}")
     for s in range(mdp.n_states):
         print(f"{s:>5} | {' '.join(f'{x:6.3f}' for x in q[s])} | {v[s]:6.3f}")
-    if mdp.desc is not None:
+    if mdp.grid is not None:
         print("greedy policy of Q*:")
         for line in policy_grid(mdp, q):
             print("  " + line)

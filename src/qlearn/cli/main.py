@@ -17,11 +17,16 @@ EXIT_USAGE = 2
 EXIT_INTERRUPTED = 130
 
 
+def one_line(message: str) -> str:
+    """The message with control characters escaped, so an error is always exactly one line."""
+    return "".join(ch if ch.isprintable() else repr(ch)[1:-1] for ch in str(message))
+
+
 class _Parser(argparse.ArgumentParser):
     """argparse that reports errors in qlearn's one-line style."""
 
     def error(self, message: str) -> None:  # type: ignore[override]
-        self.exit(EXIT_USAGE, f"qlearn: error: {message} (see: {self.prog} --help)\n")
+        self.exit(EXIT_USAGE, f"qlearn: error: {one_line(message)} (see: {self.prog} --help)\n")
 
 
 def _env_options(p: argparse.ArgumentParser) -> None:
@@ -140,11 +145,14 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return getattr(commands, f"cmd_{args.command}")(args) or 0
     except ModuleNotFoundError as exc:  # an optional piece (e.g. pygame for rendering) is missing
-        print(f"qlearn: error: {exc.name} is not installed ({exc}); install it with: pip install {exc.name}",
+        print(f"qlearn: error: {exc.name} is not installed ({one_line(exc)}); install it with: pip install {exc.name}",
               file=sys.stderr)
         return EXIT_USAGE
     except QlearnError as exc:
-        print(f"qlearn: error: {exc}", file=sys.stderr)
+        print(f"qlearn: error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USAGE
+    except UnicodeError as exc:  # e.g. a path that is not valid UTF-8
+        print(f"qlearn: error: a name or path is not valid text ({one_line(exc)})", file=sys.stderr)
         return EXIT_USAGE
     except KeyboardInterrupt:
         print("qlearn: interrupted", file=sys.stderr)
@@ -153,7 +161,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 0
     except OSError as exc:  # a full disk, a read-only folder: say which file and why, keep what was written
         where = f" ({exc.filename})" if exc.filename else ""
-        print(f"qlearn: error: cannot write or read a file{where}: {exc.strerror or exc}", file=sys.stderr)
+        print(one_line(f"qlearn: error: cannot write or read a file{where}: {exc.strerror or exc}"), file=sys.stderr)
         return EXIT_USAGE
 
 

@@ -86,7 +86,9 @@ def play(args: Any, env_kwargs: dict[str, Any]) -> int:
     else:
         env = make_env(args.env_id, **env_kwargs)
         env_id = args.env_id
-    desc = getattr(env.unwrapped, "desc", None)
+    from qlearn.envs.tabular import TabularMDP
+
+    desc = TabularMDP.from_env(env).grid if hasattr(env.unwrapped, "P") else None
     if desc is None:
         raise QlearnError(f"play needs a grid world with a map such as FrozenLake-v1; {env_id} has none")
     q = agent.q_table(0) if agent is not None else None

@@ -47,12 +47,13 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
         return written, skipped
     if getattr(agent, "discretizer", None) is not None:
         return written, skipped  # a binned table is shown as value_policy.png
-    desc = getattr(env.unwrapped, "desc", None)
-    ref = None
+    desc = ref = None
     if hasattr(env.unwrapped, "P"):
         from qlearn.envs.tabular import TabularMDP, value_iteration
 
-        ref, _ = value_iteration(TabularMDP.from_env(env), agent.config.gamma)
+        mdp = TabularMDP.from_env(env)
+        desc = mdp.grid  # a lake drawn only where the map has one tile per state
+        ref, _ = value_iteration(mdp, agent.config.gamma)
     fig = plotting.q_table_heatmap(q, None if desc is None else np.asarray(desc), reference=ref,
                                    title=f"{agent.kind} Q-table")
     out = run.path / "q_table.png"

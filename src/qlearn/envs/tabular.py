@@ -38,6 +38,13 @@ class TabularMDP:
     desc: np.ndarray | None = None
 
     @property
+    def grid(self) -> np.ndarray | None:
+        """The map as a grid of tiles, one per state (FrozenLake), or None (e.g. Taxi's ASCII map)."""
+        if self.desc is None or np.asarray(self.desc).size != self.n_states or self.n_actions != 4:
+            return None
+        return np.asarray(self.desc)
+
+    @property
     def n_states(self) -> int:
         return self.cont.shape[0]
 
@@ -73,6 +80,10 @@ class TabularMDP:
         return cls(cont, reward, isd, terminal, horizon, desc)
 
 
+UNLIMITED_HORIZON = 1_000
+"""Steps used to evaluate a policy exactly on an env that has no time limit."""
+
+
 def value_iteration(mdp: TabularMDP, gamma: float = 0.99, tol: float = 1e-12,
                     max_iter: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
     """Optimal action values of the discounted, infinite-horizon problem.
@@ -105,8 +116,8 @@ def policy_return(mdp: TabularMDP, policy: np.ndarray, horizon: int | None = Non
     horizon defaults to the env's time limit.
     """
     horizon = mdp.horizon if horizon is None else horizon
-    if horizon is None:
-        raise QlearnError("this MDP has no time limit: pass horizon=...")
+    if horizon is None:  # an env without a time limit (CliffWalking): a long horizon stands in for "forever"
+        horizon = UNLIMITED_HORIZON
     policy = np.asarray(policy, dtype=int)
     states = np.arange(mdp.n_states)
     r_pi = mdp.reward[states, policy]
@@ -130,9 +141,9 @@ ARROWS = np.array(["←", "↓", "→", "↑"])
 
 def policy_grid(mdp: TabularMDP, q_table: np.ndarray) -> list[str]:
     """The greedy policy drawn on a FrozenLake map: arrows on frozen tiles, H and G kept."""
-    if mdp.desc is None:
-        raise QlearnError("this env has no map to draw the policy on")
-    desc = np.asarray(mdp.desc).astype(str)
+    if mdp.grid is None:
+        raise QlearnError("this env has no grid map to draw the policy on")
+    desc = mdp.grid.astype(str)
     rows, cols = desc.shape
     pol = greedy_policy(q_table)
     lines = []

@@ -28,6 +28,7 @@ class GymBatched:
         self.device = torch.device("cpu")
         base = make_env(env_id, **kwargs)
         self.observation_space, self.action_space, self.spec = base.observation_space, base.action_space, base.spec
+        self.horizon = base.spec.max_episode_steps if base.spec else None
         base.close()
         self.vec = gym.vector.SyncVectorEnv([lambda: make_env(env_id, **kwargs) for _ in range(self.k * self.n)],
                                             autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)

@@ -30,6 +30,32 @@ def pick_device(device: str) -> str:
     return device
 
 
+def check_out(out: str) -> None:
+    try:
+        str(out).encode("utf-8")
+    except UnicodeError:
+        raise QlearnError(f"--out {out!r} is not a valid UTF-8 path; choose another folder name") from None
+
+
+def build_agent(agent_cls: Any, env: Any, cfg: Any, **kwargs: Any) -> Any:
+    """The agent, with a clear error where a setting asks for more memory than there is."""
+    try:
+        return agent_cls.for_env(env, cfg, **kwargs)
+    except (MemoryError, OverflowError):
+        raise QlearnError("the settings ask for more memory than this machine has (check buffer_size, hidden, "
+                          "bins)") from None
+    except ValueError as exc:
+        if "too big" in str(exc) or "maximum supported" in str(exc):
+            raise QlearnError("the settings ask for more memory than this machine has (check buffer_size, "
+                              "hidden, bins)") from None
+        raise
+    except RuntimeError as exc:
+        if "alloc" in str(exc).lower() or "memory" in str(exc).lower():
+            raise QlearnError("the settings ask for more memory than this machine has (check buffer_size, "
+                              "hidden, bins)") from None
+        raise
+
+
 def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Sequence[str],
             env_kwargs: dict[str, Any]) -> tuple[Any, Any, Any, TrainConfig]:
     """Env, agent class and validated configs: the preset for ``env_id`` first, then ``sets`` on top."""
@@ -63,8 +89,9 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
     agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seed, steps, sets, env_kwargs)
     if pretrain and agent_kind != "dqn":
         raise QlearnError("--pretrain fits a network: use it with --agent dqn")
+    check_out(out)
     device = pick_device(device)
-    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed, device=device)
+    agent = build_agent(agent_cls, env, cfg, seed=tcfg.seed, device=device)
     table = None
     if pretrain:
         from qlearn.reference import load_reference
@@ -157,6 +184,12 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
         _truncate_log(run.path / name, step)
     env = run.make_env()
     agent = agent_cls.for_env(env, cfg, seed=tcfg.seed)
+    try:  # a checkpoint in the right format but with missing or misshapen parts
+        agent.load_state_dict(payload["agent"])
+        agent.set_rng_state(payload["agent_rng"])
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise QlearnError(f"{run.path / ckpt.FILENAME} is a malformed training checkpoint "
+                          f"({type(exc).__name__}: {exc})") from None
     return train(agent, env, tcfg.steps, seed=tcfg.seed, run_dir=run.path, eval_every=tcfg.eval_every,
                  eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress,
                  checkpoint_every=tcfg.checkpoint_every, resume=payload)
@@ -191,8 +224,9 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         raise QlearnError(f"--envs must be >= 1, got {n_envs}")
     env_kwargs = dict(env_kwargs or {})
     agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seeds[0], steps, sets, env_kwargs)
+    check_out(out)
     device = pick_device(device)
-    agent = agent_cls.for_env(env, cfg, seeds=seeds, device=device)
+    agent = build_agent(agent_cls, env, cfg, seeds=seeds, device=device)
     venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, device=device, **env_kwargs)
     eval_env = None
     if not hasattr(env.unwrapped, "P"):
