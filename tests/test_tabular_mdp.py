@@ -138,8 +138,10 @@ def test_hand_built_policy_return():
     assert policy_return(mdp, np.array([1, 0]), horizon=1) == pytest.approx(1.0)
     # Policy (0, 1): wander in state 1 forever, never rewarded.
     assert policy_return(mdp, np.array([0, 1]), horizon=50) == 0.0
-    with pytest.raises(QlearnError):
-        policy_return(mdp, np.array([0, 0]))  # no horizon anywhere
+    # no time limit anywhere (CliffWalking-like): a long horizon stands in for "forever"
+    from qlearn.envs.tabular import UNLIMITED_HORIZON
+
+    assert policy_return(mdp, np.array([1, 0])) == policy_return(mdp, np.array([1, 0]), horizon=UNLIMITED_HORIZON)
 
 
 def test_policy_return_with_zero_horizon_is_zero():
