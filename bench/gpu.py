@@ -47,7 +47,7 @@ def main() -> None:
                    "share_ge_070": float((scores >= 0.70).mean()), "mean_score": float(scores.mean())}
         print(json.dumps(rows[k]), flush=True)
     ratio = rows[args.seeds_k]["wall_s"] / rows[1]["wall_s"]
-    print(f"\n| device | seeds | wall s | env steps/s | seeds >= 0.70 |\n|---|---|---|---|---|")
+    print("\n| device | seeds | wall s | env steps/s | seeds >= 0.70 |\n|---|---|---|---|---|")
     for r in rows.values():
         print(f"| {args.device} | {r['k']} | {r['wall_s']:.0f} | {r['env_steps_per_s']:.0f} | {r['share_ge_070']:.1%} |")
     print(f"\n{args.seeds_k} seeds took {ratio:.2f}x the wall time of one seed")
