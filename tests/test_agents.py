@@ -13,6 +13,7 @@ from qlearn.agents.tabular import TabularQAgent
 from qlearn.config import DQNConfig, TabularConfig
 from qlearn.envs import make_env
 from qlearn.errors import QlearnError
+from helpers import play
 
 SMALL = dict(hidden=(16,), batch_size=16, buffer_size=500)
 
@@ -30,16 +31,6 @@ def lake8():
     yield env
     env.close()
 
-
-def play(agent, env, steps: int, seed: int = 0) -> None:
-    """The seed's per-step loop: get_action, step, update."""
-    env.action_space.seed(seed)
-    state, _ = env.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.get_action(state)
-        next_state, reward, terminated, truncated, _ = env.step(action)
-        agent.update(state, action, reward, next_state, terminated, truncated)
-        state = env.reset()[0] if terminated or truncated else next_state
 
 
 def make_dqn(env, seed: int = 0, **cfg) -> DQNAgent:

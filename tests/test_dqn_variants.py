@@ -13,6 +13,7 @@ from qlearn.agents.targets import td_target
 from qlearn.config import DQNConfig
 from qlearn.envs import make_env
 from qlearn.errors import QlearnError
+from helpers import play as _play
 
 SMALL = dict(hidden=(16,), batch_size=16, buffer_size=500)
 
@@ -27,15 +28,6 @@ def lake():
 def _agent(env, seed: int = 0, **cfg) -> DQNAgent:
     return DQNAgent.for_env(env, DQNConfig(**{**SMALL, **cfg}), seed=seed)
 
-
-def _play(agent, env, steps: int, seed: int = 0) -> None:
-    env.action_space.seed(seed)
-    state, _ = env.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.get_action(state)
-        nxt, reward, term, trunc, _ = env.step(action)
-        agent.update(state, action, reward, nxt, term, trunc)
-        state = env.reset()[0] if term or trunc else nxt
 
 
 def _lr(agent) -> list[float]:

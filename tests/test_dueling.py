@@ -11,6 +11,7 @@ from qlearn.config import DQNConfig
 from qlearn.envs import make_env
 from qlearn.errors import QlearnError
 from qlearn.nets import StackedMLP
+from helpers import play as _play
 
 
 def _hand_net() -> StackedMLP:
@@ -82,15 +83,6 @@ def test_dueling_agents_are_independent():
 
 # ------------------------------------------------------------------ the agent
 
-
-def _play(agent, env, steps: int, seed: int = 0) -> None:
-    env.action_space.seed(seed)
-    state, _ = env.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.get_action(state)
-        nxt, reward, term, trunc, _ = env.step(action)
-        agent.update(state, action, reward, nxt, term, trunc)
-        state = env.reset()[0] if term or trunc else nxt
 
 
 def test_dueling_agent_trains_saves_and_loads(tmp_path):

@@ -15,6 +15,7 @@ from qlearn.agents.dqn import DQNAgent
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer, SumTree
 from qlearn.config import DQNConfig
 from qlearn.envs import make_env
+from helpers import play as _play
 
 # ------------------------------------------------------------------ SumTree
 
@@ -251,15 +252,6 @@ def _per_agent(**cfg) -> tuple[DQNAgent, object]:
     base = dict(hidden=(16,), batch_size=16, buffer_size=500, learning_starts=10, train_freq=1, prioritized=True)
     return DQNAgent.for_env(env, DQNConfig(**{**base, **cfg}), seed=0), env
 
-
-def _play(agent, env, steps: int, seed: int = 0) -> None:
-    env.action_space.seed(seed)
-    state, _ = env.reset(seed=seed)
-    for _ in range(steps):
-        action = agent.get_action(state)
-        nxt, reward, term, trunc, _ = env.step(action)
-        agent.update(state, action, reward, nxt, term, trunc)
-        state = env.reset()[0] if term or trunc else nxt
 
 
 def test_agent_uses_prioritized_buffer_and_anneals_beta():
