@@ -42,6 +42,7 @@ class ManyResult:
     delivered_scores: np.ndarray | None = None
     episodes: np.ndarray | None = None
     run_dirs: list[Path] = field(default_factory=list)
+    parent: Path | None = None
 
     @property
     def env_steps_per_second(self) -> float:
