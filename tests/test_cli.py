@@ -185,7 +185,7 @@ def test_missing_and_corrupt_run_folders(tmp_path, dqn_run):
 
 def test_bad_map_and_compare(dqn_run, tmp_path):
     assert_user_error(qlearn("optimal", "FrozenLake-v1", "--map", "SFX,FFG"), "--map")
-    assert_user_error(qlearn("qtable", str(dqn_run), "--compare", str(tmp_path / "missing.csv")), "--compare")
+    assert_user_error(qlearn("qtable", str(dqn_run), "--compare", str(tmp_path / "missing.csv")), "missing.csv")
 
 
 def test_pretrain_on_optimal_table_then_train(tmp_path):

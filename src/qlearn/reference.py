@@ -48,7 +48,7 @@ def load_reference(spec: str, env: Any, gamma: float) -> tuple[np.ndarray, str]:
     else:
         path = Path(spec)
         if not path.is_file():
-            raise QlearnError(f"--compare {spec!r}: not 'optimal', 'course', or an existing .csv/.npy file")
+            raise QlearnError(f"reference table {spec!r}: not 'optimal', 'course', or an existing .csv/.npy file")
         try:
             table = np.load(path) if path.suffix == ".npy" else np.loadtxt(path, delimiter=",", ndmin=2)
         except (ValueError, OSError) as exc:

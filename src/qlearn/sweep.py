@@ -77,9 +77,21 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
     if "env" not in spec:
         raise QlearnError(f"{p}: 'env' is required (e.g. env: FrozenLake-v1)")
     seeds = spec.get("seeds", 1)
-    seeds = tuple(range(int(seeds))) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
-    if not seeds:
-        raise QlearnError(f"{p}: seeds must not be empty")
+    try:
+        seeds = tuple(range(seeds)) if isinstance(seeds, int) else tuple(int(s) for s in seeds)
+        samples = int(spec.get("samples", 8))
+    except (TypeError, ValueError):
+        raise QlearnError(f"{p}: seeds must be a count or a list of integers, samples an integer") from None
+    if not seeds or samples < 1:
+        raise QlearnError(f"{p}: seeds must not be empty and samples must be >= 1")
+    steps = spec.get("steps")
+    if steps is not None and (not isinstance(steps, int) or isinstance(steps, bool) or steps < 1):
+        raise QlearnError(f"{p}: steps must be a positive integer, got {steps!r}")
+    fixed = spec.get("set") or []
+    if not isinstance(fixed, list) or not all(isinstance(x, str) for x in fixed):
+        raise QlearnError(f"{p}: set must be a list of key=value texts, e.g. [eval_every=1000]")
+    if not isinstance(spec.get("env_kwargs") or {}, dict):
+        raise QlearnError(f"{p}: env_kwargs must be a mapping, e.g. {{is_slippery: false}}")
     params = spec.get("params") or {}
     if not isinstance(params, dict):
         raise QlearnError(f"{p}: params must map setting names to values")
@@ -92,11 +104,11 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         configs = tuple(dict(zip(keys, combo)) for combo in itertools.product(*(params[k] for k in keys))) or ({},)
     elif search == "random":
         rng = np.random.default_rng(int(spec.get("random_seed", 0)))
-        configs = tuple({k: _draw(k, v, rng, p) for k, v in params.items()} for _ in range(int(spec.get("samples", 8))))
+        configs = tuple({k: _draw(k, v, rng, p) for k, v in params.items()} for _ in range(samples))
     else:
         raise QlearnError(f"{p}: search must be grid or random, not {search!r}")
-    sweep = Sweep(str(spec["env"]), str(spec.get("agent", "dqn")), seeds, configs, tuple(spec.get("set") or ()),
-                  spec.get("steps"), spec.get("env_kwargs"))
+    sweep = Sweep(str(spec["env"]), str(spec.get("agent", "dqn")), seeds, configs, tuple(fixed), steps,
+                  spec.get("env_kwargs"))
     _validate(sweep)
     return sweep
 

@@ -161,7 +161,9 @@ def cmd_optimal(args: Any) -> int:
         print("greedy policy of Q*:")
         for line in policy_grid(mdp, q):
             print("  " + line)
-    print(f"exact success probability of this policy within the {mdp.horizon}-step limit: {p:.4f}")
+    what = "success probability" if args.env_id.startswith("FrozenLake") else "expected return"
+    limit = f"the {mdp.horizon}-step limit" if mdp.horizon else "1,000 steps (the env has no time limit)"
+    print(f"exact {what} of this policy within {limit}: {p:.4f}")
     return 0
 
 
@@ -200,6 +202,8 @@ def cmd_render(args: Any) -> int:
 
     if args.episodes < 1:
         raise QlearnError(f"--episodes must be >= 1, got {args.episodes}")
+    if args.fps < 0:
+        raise QlearnError(f"--fps must be a positive number of frames per second, got {args.fps}")
     run = read_run(args.run_dir)
     if args.human:
         if not can_show_window():

@@ -131,8 +131,15 @@ def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True) ->
         cfg = json.loads(p.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise QlearnError(f"{p} is not valid JSON") from None
-    if not isinstance(cfg, dict) or not {"env_id", "agent", "agent_config", "train"} <= set(cfg):
-        raise QlearnError(f"{p} is not a qlearn run config (env_id, agent, agent_config and train are needed)")
+    if not isinstance(cfg, dict) or not {"env_id", "agent", "agent_config", "train"} <= set(cfg) \
+            or not isinstance(cfg["env_id"], str) or not isinstance(cfg["agent"], str) \
+            or not isinstance(cfg["agent_config"], dict) or not isinstance(cfg["train"], dict) \
+            or not isinstance(cfg.get("env_kwargs") or {}, dict) or not isinstance(cfg.get("versions", {}), dict):
+        raise QlearnError(f"{p} is not a qlearn run config (env_id and agent as text, agent_config, train and "
+                          "env_kwargs as objects are needed)")
+    if cfg.get("lockstep_seeds"):
+        raise QlearnError(f"{p} belongs to a --seeds run; rerun it with qlearn train {cfg['env_id']} --seeds "
+                          f"{len(cfg['lockstep_seeds'])} --seed {cfg['lockstep_seeds'][0]}")
     written_by = str(cfg.get("versions", {}).get("qlearn", "0"))
     if _version_tuple(written_by) > _version_tuple(__version__):
         raise QlearnError(f"{p} was written by qlearn {written_by}, newer than this qlearn {__version__}; upgrade")
@@ -170,6 +177,8 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     from qlearn.training import checkpoint as ckpt
 
     run = read_run(run_dir)
+    if run.config.get("lockstep_seeds"):
+        raise QlearnError(f"{run.path} is one seed of a --seeds run; --seeds runs write no resumable checkpoint yet")
     payload = ckpt.load(run.path / ckpt.FILENAME)
     agent_cls, cfg_cls = agent_classes(run.config["agent"])
     try:
