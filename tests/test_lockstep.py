@@ -281,3 +281,18 @@ def test_run_many_refuses_bad_seeds(tmp_path):
     with pytest.raises(QlearnError, match="--envs"):
         run_many("FrozenLake-v1", seeds=[0], n_envs=0, steps=100, out=str(tmp_path), progress=False)
     assert not any(tmp_path.iterdir())
+
+
+def test_seed_folders_get_tensorboard_scalars(tmp_path):
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    from qlearn.training.runner import run_many
+
+    res = run_many("FrozenLake-v1", "tabular", seeds=[0, 1], steps=1500, sets=["eval_every=500"], out=str(tmp_path),
+                   progress=False)
+    for d in res.run_dirs:
+        acc = EventAccumulator(str(d / "tb"))
+        acc.Reload()
+        tags = set(acc.Tags()["scalars"])
+        assert {"charts/episodic_return", "eval/score", "charts/SPS"} <= tags
+        assert [e.step for e in acc.Scalars("eval/score")] == [500, 1000, 1500]

@@ -97,6 +97,7 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     if mdp is None and eval_env is None:
         raise QlearnError("sampled scoring needs eval_env (a batched env with K x eval_episodes envs)")
     logs = [(CsvLog(d / "metrics.csv", EPISODE_FIELDS), CsvLog(d / "evals.csv", EVAL_FIELDS)) for d in run_dirs or []]
+    boards = _writers(run_dirs or [])
     result = ManyResult(agent, 0, 0.0)
     best = [w.detach().clone() for w in agent.weights()]
     best_scores = np.full(k, -np.inf)
@@ -125,6 +126,10 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
         for i, (_, ev) in enumerate(logs):
             ev.write({"step": step, "score": scores[i], "success": scores[i] if mdp is not None else "",
                       "best_score": best_scores[i]})
+        sps = step / max(time.perf_counter() - start, 1e-9)
+        for i, tb in enumerate(boards):
+            tb.add_scalar("eval/score", scores[i], step)
+            tb.add_scalar("charts/SPS", sps, step)
 
     obs = venv.reset()
     start = time.perf_counter()
@@ -145,6 +150,9 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
             m = agent.metrics()
             for ki, ni in zip(*np.nonzero(done)):
                 episodes[ki] += 1
+                if boards:
+                    boards[ki].add_scalar("charts/episodic_return", ep_ret[ki, ni], step)
+                    boards[ki].add_scalar("charts/episodic_length", ep_len[ki, ni], step)
                 if logs:
                     logs[ki][0].write({"step": step, "episode": episodes[ki], "return": ep_ret[ki, ni],
                                        "length": ep_len[ki, ni], "success": int(success_of(env_id, ep_ret[ki, ni], te[ki, ni], tr[ki, ni])),
@@ -187,5 +195,15 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
                                         "interrupted": False})
         for log in logs[i]:
             log.close()
+        boards[i].close()
     result.run_dirs = list(run_dirs or [])
     return result
+
+
+def _writers(run_dirs: list[Path]) -> list[Any]:
+    """One TensorBoard writer per seed folder (CleanRL's scalar names), none without folders."""
+    if not run_dirs:
+        return []
+    from torch.utils.tensorboard import SummaryWriter
+
+    return [SummaryWriter(str(d / "tb")) for d in run_dirs]
