@@ -8,7 +8,7 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch, qlearn" >/dev/null 2>&1; then
+if ! .venv/bin/python -c "import torch, qlearn, threadpoolctl" >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # The CPU wheel of torch 2.13.0 (a plain `torch` would pull a multi-GB CUDA build).
   .venv/bin/python -m pip install --quiet "torch==2.13.0"

@@ -175,8 +175,10 @@ def test_agent_uses_n_step_returns_and_discounts(lake, spy):
     #   slot 0: R = 1 + 0.5*2 + 0.25*4 = 3, bootstraps from state 3 with 0.5^3 = 0.125
     #   slot 1: R = 2 + 0.5*4 + 0.25*8 = 6, window ends on the terminal step: terminated
     #   slot 2: R = 4 + 0.5*8 = 8, terminated;   slot 3: R = 8, terminated
+    # engine=torch: this spies on the autograd path's td_target; tests/test_numpy_step.py holds the numpy
+    # step to the same numbers.
     agent = _agent(lake, n_step=3, gamma=0.5, batch_size=32, learning_starts=4, train_freq=1,
-                   target_update_interval=1000)
+                   target_update_interval=1000, engine="torch")
     with torch.no_grad():  # make the target net differ from the online one (Double DQN roles visible)
         for p in agent.target.parameters():
             p.add_(0.3)
@@ -202,7 +204,7 @@ def test_agent_uses_n_step_returns_and_discounts(lake, spy):
 
 
 def test_agent_one_step_passes_scalar_gamma(lake, spy):
-    agent = _agent(lake, gamma=0.9, learning_starts=1, train_freq=1)
+    agent = _agent(lake, gamma=0.9, learning_starts=1, train_freq=1, engine="torch")
     agent.update(0, 1, 1.0, 4, False)
     assert spy[0]["gamma"] == 0.9
 

@@ -99,6 +99,10 @@ DQN_FIELDS = {
     "scale_obs": (bools, st.nothing(), wrong_bool, {}),
     "encoding": (st.sampled_from(["onehot", "scalar"]), text.filter(lambda s: s not in ("onehot", "scalar")),
                  wrong_literal, {}),
+    # "numpy" is valid too, except beside prioritized=true (tests/test_numpy_step.py); whole random configs
+    # draw prioritized freely, so they draw the engines valid with every setting
+    "engine": (st.sampled_from(["auto", "torch"]), text.filter(lambda s: s not in ("auto", "numpy", "torch")),
+               wrong_literal, {}),
 }
 
 TABULAR_FIELDS = {
@@ -212,7 +216,7 @@ TYPE_BUG = ("BUG: src/qlearn/config.py _check/__post_init__ (lines 22-24, 81-141
             "(int fields: int and not bool or integral float; bool: bool; float: int/float; tuple: tuple of elem) "
             "in one loop over dataclasses.fields before the range checks")
 # Literal fields already refuse any non-option value, so their wrong-type test passes.
-TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding")}
+TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding"), (DQNConfig, "engine")}
 TYPE_CASES = [pytest.param(cls, name, id=f"{cls.__name__}.{name}",
                            marks=())
               for cls, name in ALL]

@@ -92,7 +92,7 @@ def capture_td(monkeypatch):
 def _one_step_agent(double: bool) -> DQNAgent:
     env = make_env("FrozenLake-v1")
     cfg = DQNConfig(batch_size=1, buffer_size=1, learning_starts=1, train_freq=1, gamma=0.9, hidden=(8,),
-                    double=double, target_update_interval=1000)
+                    double=double, target_update_interval=1000, engine="torch")  # spies on the autograd path
     agent = DQNAgent.for_env(env, cfg, seed=0)
     # Make the target net differ from the online one, so online/target roles are distinguishable.
     with torch.no_grad():

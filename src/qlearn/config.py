@@ -78,9 +78,16 @@ class DQNConfig:
     """Scale Box observations with finite bounds to [-1, 1]."""
     encoding: Literal["onehot", "scalar"] = "onehot"
     """For discrete observations: one-hot vectors (learns well) or the course's single normalised number."""
+    engine: Literal["auto", "numpy", "torch"] = "auto"
+    """How a gradient step is computed. ``numpy``: a hand-written backward pass in numpy on views of the
+    same torch tensors, several times faster for small networks on a CPU (CPU only, uniform replay);
+    ``torch``: autograd (any device, every variant); ``auto``: numpy where it applies, torch otherwise."""
 
     def __post_init__(self) -> None:
         _validate_common(self)
+        _check(self.engine in ("auto", "numpy", "torch"), "engine", "'auto', 'numpy' or 'torch'", self.engine)
+        _check(not (self.engine == "numpy" and self.prioritized), "engine",
+               "'auto' or 'torch' with prioritized=true (the numpy step replays uniformly)", self.engine)
         _check(self.lr > 0, "lr", "> 0", self.lr)
         _check(self.lr_end is None or 0 <= self.lr_end <= self.lr, "lr_end", f"empty or in [0, lr={self.lr}]",
                self.lr_end)

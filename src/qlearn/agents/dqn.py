@@ -21,6 +21,7 @@ import torch
 import torch.nn.functional as F
 
 from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
+from qlearn.agents.numpy_step import NumpyStep, fused_adam_available
 from qlearn.agents.targets import td_target
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from qlearn.config import DQNConfig, from_dict, to_dict
@@ -48,18 +49,30 @@ class DQNAgent(SingleStepAPI):
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
         params = self._params = list(self.net.parameters())
+        self._target_params = list(self.target.parameters())
         try:
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         self.buffer = self._make_buffer(n_envs=1)
         self.gen = torch.Generator(device=self.device).manual_seed(self._mix(1))
+        self.np_gen = np.random.default_rng(self._mix(4))  # minibatch draws of the numpy step
+        self._numpy_step = self._pick_engine()
         self.rng = np.random.default_rng([*self.seeds, 2])
         self.steps = 0  # environment steps per agent
         self.updates = 0  # gradient steps
         self._since_train = 0
         self._last_loss: torch.Tensor | None = None
         self.greedy = False
+
+    def _pick_engine(self) -> NumpyStep | None:
+        """The numpy gradient step where it applies (CPU, uniform replay, fused Adam), else None (autograd)."""
+        cfg = self.config
+        fits = self.device.type == "cpu" and not cfg.prioritized and fused_adam_available()
+        if cfg.engine == "numpy" and not fits:
+            raise QlearnError(f"engine=numpy runs on the CPU with uniform replay; this agent is on {self.device}"
+                              f"{' with prioritized replay' if cfg.prioritized else ''}: use engine=auto or torch")
+        return NumpyStep(self) if fits and cfg.engine != "torch" else None
 
     def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
         cfg = self.config
@@ -141,9 +154,15 @@ class DQNAgent(SingleStepAPI):
     def train_step(self) -> torch.Tensor:
         """One gradient step on a sampled minibatch per agent; returns the per-agent loss ``[K]``."""
         cfg = self.config
+        if self._numpy_step is not None:
+            return self._train_step_numpy()
         if cfg.prioritized:
             self.buffer.beta = linear_schedule(cfg.per_beta, 1.0, cfg.per_beta_steps, self.steps)
-        batch = self.buffer.sample(cfg.batch_size, self.gen)
+        return self._train_step_torch(self.buffer.sample(cfg.batch_size, self.gen))
+
+    def _train_step_torch(self, batch) -> torch.Tensor:
+        """The gradient step by autograd on a given minibatch (any device, every variant)."""
+        cfg = self.config
         q = self.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
         with torch.no_grad():
             next_online = self.net(batch.next_obs) if cfg.double else None
@@ -162,9 +181,8 @@ class DQNAgent(SingleStepAPI):
             raise DivergenceError(f"the TD loss became {float(loss_k.detach().max())} at environment step {self.steps} "
                                   f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
         if cfg.lr_end is not None:
-            lr = linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
             for group in self.optimizer.param_groups:
-                group["lr"] = lr
+                group["lr"] = self._lr_now()
         self.optimizer.zero_grad(set_to_none=True)
         loss_k.sum().backward()
         if cfg.max_grad_norm > 0:
@@ -175,10 +193,27 @@ class DQNAgent(SingleStepAPI):
         self._last_loss = loss_k.detach()
         return self._last_loss
 
+    def _lr_now(self) -> float:
+        cfg = self.config
+        return cfg.lr if cfg.lr_end is None else linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
+
+    def _train_step_numpy(self, batch=None) -> torch.Tensor:
+        """:meth:`train_step` by :class:`~qlearn.agents.numpy_step.NumpyStep` (same maths, no autograd)."""
+        if batch is None:
+            batch = self.buffer.sample_numpy(self.config.batch_size, self.np_gen)
+        loss_k = self._numpy_step(batch, self._lr_now())
+        if not np.isfinite(loss_k).all():
+            raise DivergenceError(f"the TD loss became {float(np.nanmax(loss_k))} at environment step {self.steps} "
+                                  f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
+        self.updates += 1
+        self._update_target()
+        self._last_loss = torch.from_numpy(loss_k)
+        return self._last_loss
+
     @torch.no_grad()
     def _update_target(self) -> None:
         cfg = self.config
-        online, target = self._params, list(self.target.parameters())
+        online, target = self._params, self._target_params
         if cfg.tau < 1.0:
             torch._foreach_lerp_(target, online, cfg.tau)
         elif self.updates % cfg.target_update_interval == 0:
@@ -223,6 +258,8 @@ class DQNAgent(SingleStepAPI):
                 if torch.is_tensor(val) and val.dim() > 0 and val.shape[0] == self.k:
                     st[key] = val[index: index + 1].clone()
         one.optimizer.load_state_dict(opt)
+        if one._numpy_step is not None:
+            one._numpy_step.invalidate()
         one.steps, one.updates, one._since_train = self.steps, self.updates, self._since_train
         return one
 
@@ -245,6 +282,8 @@ class DQNAgent(SingleStepAPI):
         self.net.load_state_dict(state["net"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
+        if self._numpy_step is not None:
+            self._numpy_step.invalidate()  # the optimiser's moment tensors were replaced
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
         self._since_train = int(state.get("since_train", 0))
         self._last_loss = state.get("last_loss")
@@ -256,7 +295,8 @@ class DQNAgent(SingleStepAPI):
 
     def rng_state(self) -> dict[str, Any]:
         """Every random generator the agent draws from (exploration, minibatches, priorities)."""
-        state = {"rng": self.rng.bit_generator.state, "gen": self.gen.get_state()}
+        state = {"rng": self.rng.bit_generator.state, "gen": self.gen.get_state(),
+                 "np_gen": self.np_gen.bit_generator.state}
         if self.config.prioritized:
             state["per_rng"] = self.buffer.rng.bit_generator.state
         return state
@@ -264,6 +304,8 @@ class DQNAgent(SingleStepAPI):
     def set_rng_state(self, state: dict[str, Any]) -> None:
         self.rng.bit_generator.state = state["rng"]
         self.gen.set_state(state["gen"])
+        if "np_gen" in state:
+            self.np_gen.bit_generator.state = state["np_gen"]
         if "per_rng" in state:
             self.buffer.rng.bit_generator.state = state["per_rng"]
 

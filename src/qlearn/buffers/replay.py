@@ -65,6 +65,7 @@ class ReplayBuffer:
         self.pos = 0
         self.size = 0
         self._rows = torch.arange(self.k, device=self.device).unsqueeze(1)
+        self._np_rows = np.arange(self.k)[:, None]
         # On the CPU, numpy views of the same memory make per-step writes several times cheaper.
         self._np = {name: getattr(self, name).numpy() for name in FIELDS} if self.device.type == "cpu" else None
         self._powers = self.gamma ** torch.arange(self.n_step + 1, dtype=torch.float32, device=self.device)
@@ -124,6 +125,44 @@ class ReplayBuffer:
         last = window.gather(-1, (m - 1).unsqueeze(-1)).squeeze(-1)
         return Batch(self.obs[r, idx], self.actions[r, idx], rewards, self.next_obs[r, last],
                      self.terminated[r, last], self.truncated[r, last], self._powers[m], weights, idx)
+
+    def sample_numpy(self, batch_size: int, rng: np.random.Generator) -> Batch:
+        """As :meth:`sample`, as numpy arrays read from the CPU memory's views (the numpy training step's input)."""
+        if self.size == 0:
+            raise ValueError("cannot sample from an empty replay buffer")
+        if self._np is None:
+            raise ValueError("numpy sampling needs replay memory on the CPU")
+        idx = rng.integers(0, self.size, (self.k, batch_size))
+        return self.gather_numpy(idx)
+
+    def gather_numpy(self, idx: np.ndarray) -> Batch:
+        """:meth:`gather` in numpy (same n-step windows), weights all ones."""
+        a = self._np
+        r = self._np_rows
+        ones = np.ones(idx.shape, dtype=np.float32)
+        flat = (idx + r * self.capacity).ravel()  # one take() along rows is ~2x faster than [r, idx] here
+
+        def rows_of(name: str, at: np.ndarray = flat) -> np.ndarray:
+            arr = a[name]
+            return np.take(arr.reshape(-1, arr.shape[-1]), at, axis=0).reshape(*idx.shape, arr.shape[-1])
+
+        if self.n_step == 1:
+            return Batch(rows_of("obs"), a["actions"][r, idx], a["rewards"][r, idx], rows_of("next_obs"),
+                         a["terminated"][r, idx], a["truncated"][r, idx], np.float32(self.gamma), ones, idx)
+        powers = self._powers.numpy()
+        steps = np.arange(self.n_step)
+        window = (idx[..., None] + self.n_envs * steps) % self.capacity                # [K, B, n]
+        newer = (self.pos - 1 - idx) % self.capacity                                   # slots written after idx
+        valid = newer[..., None] >= self.n_envs * steps
+        rr = r[..., None]
+        ended = np.maximum(a["terminated"][rr, window], a["truncated"][rr, window])
+        ended_before = np.cumsum(ended, -1) - ended
+        used = valid & (ended_before == 0)                                             # step i is in the return
+        m = used.sum(-1)                                                               # >= 1
+        rewards = (a["rewards"][rr, window] * powers[: self.n_step] * used).sum(-1, dtype=np.float32)
+        last = np.take_along_axis(window, (m - 1)[..., None], -1)[..., 0]
+        return Batch(rows_of("obs"), a["actions"][r, idx], rewards, rows_of("next_obs", (last + r * self.capacity).ravel()),
+                     a["terminated"][r, last], a["truncated"][r, last], powers[m], ones, idx)
 
     def update_priorities(self, indices: torch.Tensor, td_errors: torch.Tensor) -> None:
         """Uniform replay keeps no priorities (same interface as the prioritized buffer)."""
