@@ -307,3 +307,24 @@ def test_plot_of_a_seeds_folder_draws_the_band(tmp_path):
     out = json.loads(qlearn("plot", str(parent), "--json").stdout)
     names = [Path(p).relative_to(parent).as_posix() for p in out["plots"]]
     assert names[0] == "seeds_curve.png" and "seed_0/learning_curve.png" in names and "seed_1/q_table.png" in names
+
+
+# ------------------------------------------------------------------------------------------------ recipes
+def test_recipe_batched_runs_32_envs_per_agent_and_records_it(tmp_path):
+    proc = qlearn("train", "FrozenLake-v1", "--recipe", "batched", "--seeds", "2", "--steps", "3200",
+                  "--set", "eval_every=1600", "--out", str(tmp_path), "--json", "--no-progress", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)
+    cfg = json.loads((Path(out["run_dirs"][0]) / "config.json").read_text())
+    assert cfg["recipe"] == "batched" and cfg["n_envs"] == 32
+    assert cfg["agent_config"]["train_freq"] == 32 and cfg["agent_config"]["target_update_interval"] == 5
+    assert cfg["agent_config"]["lr"] == 0.003 and cfg["train"]["steps"] == 3200  # --steps wins over the recipe
+
+
+def test_unknown_recipe_names_the_known_ones(tmp_path):
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--recipe", "batchd", "--out", str(tmp_path)),
+                      "batchd", "did you mean batched")
+    assert_user_error(qlearn("train", "CartPole-v1", "--recipe", "batched", "--out", str(tmp_path)), "no recipes")
+    assert_user_error(qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--recipe", "batched",
+                             "--out", str(tmp_path)), "--agent dqn")
+    assert not any(tmp_path.iterdir())  # nothing written for a mistake

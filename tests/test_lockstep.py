@@ -296,3 +296,23 @@ def test_seed_folders_get_tensorboard_scalars(tmp_path):
         tags = set(acc.Tags()["scalars"])
         assert {"charts/episodic_return", "eval/score", "charts/SPS"} <= tags
         assert [e.step for e in acc.Scalars("eval/score")] == [500, 1000, 1500]
+
+
+def test_recipe_settings_lie_over_the_preset():
+    from qlearn.presets import preset, recipe_envs
+
+    base, base_train = preset("FrozenLake-v1", "dqn")
+    agent, train = preset("FrozenLake-v1", "dqn", "batched")
+    assert agent["train_freq"] == 32 and base["train_freq"] == 4
+    assert agent["hidden"] == base["hidden"] and agent["double"] is True  # untouched preset keys stay
+    assert train["steps"] == 40_000 and base_train["steps"] == 50_000
+    assert recipe_envs("FrozenLake-v1", "batched") == 32 and recipe_envs("FrozenLake-v1", None) is None
+
+
+@pytest.mark.slow
+def test_batched_recipe_ends_every_seed_at_the_optimum(tmp_path):
+    """The batched recipe's claim: 32 seeds in lockstep, each final network (not a kept peak) >= 0.70."""
+    res = run_many("FrozenLake-v1", seeds=range(32), n_envs=32, recipe="batched", sets=["keep_best=false"],
+                   out=str(tmp_path), progress=False)
+    assert (np.asarray(res.final_scores) >= 0.70).all(), res.final_scores
+    assert np.asarray(res.final_scores).mean() >= 0.735

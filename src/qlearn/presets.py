@@ -2,6 +2,11 @@
 
 ``qlearn train ENV`` starts from the preset for ``ENV`` (if there is one), then applies ``--set``.
 Environments without a preset get the dataclass defaults.
+
+A preset may hold named *recipes* (``qlearn train ENV --recipe NAME``): settings laid over the preset
+for another way of training, e.g. ``batched``: many environments per agent and one gradient step per
+step of all of them, the fast way to train many seeds at once. A recipe may fix the number of
+environments per agent (``envs``).
 """
 
 from __future__ import annotations
@@ -11,6 +16,8 @@ from functools import lru_cache
 from importlib import resources
 from typing import Any
 
+from qlearn.errors import QlearnError, did_you_mean
+
 
 @lru_cache(maxsize=1)
 def all_presets() -> dict[str, Any]:
@@ -18,8 +25,36 @@ def all_presets() -> dict[str, Any]:
     return {k: v for k, v in json.loads(text).items() if not k.startswith("_")}
 
 
-def preset(env_id: str, agent: str) -> tuple[dict[str, Any], dict[str, Any]]:
-    """``(agent_overrides, train_overrides)`` for ``env_id`` and agent kind (empty if none)."""
+def preset(env_id: str, agent: str, recipe: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
+    """``(agent_overrides, train_overrides)`` for ``env_id`` and agent kind (empty if none), with the named
+    recipe's settings on top."""
     entry = {k: v for k, v in all_presets().get(env_id, {}).items() if not k.startswith("_")}
     agent_over = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.get(agent, {}).items()}
-    return agent_over, dict(entry.get("train", {}).get(agent, {}))
+    train_over = dict(entry.get("train", {}).get(agent, {}))
+    if recipe is not None:
+        r = get_recipe(env_id, recipe)
+        if agent not in r:
+            raise QlearnError(f"recipe {recipe!r} of {env_id} is for --agent {' or '.join(k for k in r if k in ('dqn', 'tabular'))}, "
+                              f"not {agent}")
+        agent_over.update({k: tuple(v) if isinstance(v, list) else v for k, v in r[agent].items()})
+        train_over.update(r.get("train", {}).get(agent, {}))
+    return agent_over, train_over
+
+
+def recipes(env_id: str) -> dict[str, Any]:
+    """The named recipes of ``env_id``'s preset (name -> settings)."""
+    return dict(all_presets().get(env_id, {}).get("recipes", {}))
+
+
+def get_recipe(env_id: str, name: str) -> dict[str, Any]:
+    """One recipe, or a one-line error naming the recipes that exist."""
+    known = recipes(env_id)
+    if name not in known:
+        have = f"recipes for {env_id}: {', '.join(known)}" if known else f"{env_id} has no recipes"
+        raise QlearnError(f"unknown recipe {name!r}{did_you_mean(name, known)}; {have} (see qlearn presets)")
+    return known[name]
+
+
+def recipe_envs(env_id: str, name: str | None) -> int | None:
+    """Environments per agent a recipe asks for (None: no recipe, or it leaves that open)."""
+    return None if name is None else get_recipe(env_id, name).get("envs")

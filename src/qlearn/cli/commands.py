@@ -316,4 +316,11 @@ def cmd_presets(args: Any) -> int:
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}
                 print(f"  {agent:8} " + " ".join(f"{k}={v}" for k, v in settings.items()))
+        for name, recipe in entry.get("recipes", {}).items():
+            print(f"  recipe {name} (--recipe {name}): {recipe.get('_doc', '')}")
+            for agent in ("dqn", "tabular"):
+                if agent in recipe:
+                    settings = {**recipe[agent], **recipe.get("train", {}).get(agent, {})}
+                    envs = f"envs={recipe['envs']} " if "envs" in recipe else ""
+                    print(f"    {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
     return 0

@@ -58,7 +58,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--seeds", type=int, metavar="K",
                    help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
                         "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)")
-    p.add_argument("--envs", type=int, default=1, metavar="N", help="environments per agent (default: 1)")
+    p.add_argument("--envs", type=int, metavar="N", help="environments per agent (default: the recipe's, else 1)")
+    p.add_argument("--recipe", metavar="NAME", help="a named recipe of the env's preset laid over it, e.g. batched "
+                                                    "(FrozenLake-v1: 32 envs per agent; see qlearn presets)")
     p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; a GPU pays off with "
                                                    "many --seeds, not for one small network")
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")

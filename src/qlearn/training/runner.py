@@ -57,8 +57,9 @@ def build_agent(agent_cls: Any, env: Any, cfg: Any, **kwargs: Any) -> Any:
 
 
 def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Sequence[str],
-            env_kwargs: dict[str, Any]) -> tuple[Any, Any, Any, TrainConfig]:
-    """Env, agent class and validated configs: the preset for ``env_id`` first, then ``sets`` on top."""
+            env_kwargs: dict[str, Any], recipe: str | None = None) -> tuple[Any, Any, Any, TrainConfig]:
+    """Env, agent class and validated configs: the preset for ``env_id`` first (with ``recipe``'s settings
+    over it), then ``sets`` on top."""
     from qlearn.agents import agent_classes
     from qlearn.envs import make_env
     from qlearn.presets import preset
@@ -66,7 +67,7 @@ def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Se
     agent_cls, cfg_cls = agent_classes(agent_kind)
     agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
     env = make_env(env_id, **env_kwargs)
-    agent_preset, train_preset = preset(env_id, agent_kind)
+    agent_preset, train_preset = preset(env_id, agent_kind, recipe)
     if steps is not None:
         train_sets["steps"] = steps
     cfg = with_overrides(cfg_cls(), {**agent_preset, **agent_sets})
@@ -215,7 +216,8 @@ def _truncate_log(path, step: int) -> None:
 
 def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_envs: int = 1, steps: int | None = None,
              sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
-             progress: bool = True, command: str | None = None, native: bool = True, device: str = "cpu"):
+             progress: bool = True, command: str | None = None, native: bool = True, device: str = "cpu",
+             recipe: str | None = None):
     """Train one agent per seed in lockstep (one process); write a run folder per seed and an aggregate.
 
     Layout: ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a complete run folder) beside
@@ -232,7 +234,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
     if n_envs < 1:
         raise QlearnError(f"--envs must be >= 1, got {n_envs}")
     env_kwargs = dict(env_kwargs or {})
-    agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seeds[0], steps, sets, env_kwargs)
+    agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seeds[0], steps, sets, env_kwargs, recipe)
     check_out(out)
     device = pick_device(device)
     agent = build_agent(agent_cls, env, cfg, seeds=seeds, device=device)
@@ -250,6 +252,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         write_json(d / "config.json", {
             "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
             "train": {**to_dict(tcfg), "seed": s}, "n_envs": n_envs, "lockstep_seeds": seeds, "device": device,
+            "recipe": recipe,
             "batched_env": type(venv).__name__, "torch_threads": threads, "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
         run_dirs.append(d)
