@@ -1,181 +1,311 @@
-"""Speed, side by side with Stable-Baselines3 DQN, in one script run on one machine.
+"""Speed, side by side with Stable-Baselines3 DQN, in one script run on one machine (issue 4).
 
 1. Environment steps per second at matched hyperparameters (one agent, one env, 64x64 MLP, batch 64,
    lr 1e-3, a gradient step every 4 env steps, buffer 50k, 20k steps): FrozenLake-v1 and CartPole-v1.
 2. Wall time to threshold on FrozenLake-v1 4x4 slippery (exact greedy success >= 0.70, checked every
-   1,000 steps; evaluation time excluded for both): qlearn's preset vs SB3 with the best settings we have
-   (MEASURED.md: lr 1e-3, batch 64, 64x64, train_freq 4).
-3. Many seeds: K seeds of FrozenLake 4x4 (preset, 50k steps each) in one qlearn process (``--seeds K``)
-   vs the same K seeds one after another with qlearn and with SB3 (SB3 timed on a subset and scaled).
+   512 env steps; the checks' own time excluded for both), seeds 0-4: qlearn's ``batched`` recipe (one
+   agent, 32 envs) vs SB3 with the fastest settings a search found (32 vectorized envs, lr 3e-3, batch
+   128, target every 100 steps, learning from step 100) and SB3 with the settings of MEASURED.md.
+3. Many seeds: 32 seeds of FrozenLake 4x4 with the ``batched`` recipe in one process (``qlearn train
+   FrozenLake-v1 --recipe batched --seeds 32``) vs 32 single-seed runs one after another: SB3 (fastest
+   settings, same 40k steps per seed) and qlearn (same recipe, one seed per process call). Single runs are
+   timed on a subset and scaled. Reports how many seeds end at >= 0.70 with their final network.
+4. Peak memory of 32 agents x 100k transitions of replay memory (a child process per case).
 
-Run:  .venv/bin/python bench/speed.py [--seeds-k 16] [--sb3-seed-runs 2] [--json FILE]
-Prints a Markdown table of ratios qlearn : SB3 with versions.
+Run:  .venv/bin/python bench/speed.py [--many-k 32] [--single-runs 8] [--json FILE]
+Prints a Markdown table of ratios qlearn : SB3 with versions. Single-thread torch and BLAS for both.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
+import subprocess
+import sys
 import tempfile
 import time
 
 import gymnasium as gym
+import numpy as np
 import torch
 
 from qlearn import DQNAgent, DQNConfig, make_env, train
+from qlearn.config import with_overrides
 from qlearn.envs import TabularMDP, success_probability
+from qlearn.envs.vector import make_batched
+from qlearn.presets import preset, recipe_envs
 from qlearn.runs import versions
 from qlearn.training import configure_threads
-from qlearn.training.runner import run_experiment, run_many
+from qlearn.training.runner import run_many
 
+THRESHOLD = 0.70
+CHECK_EVERY = 512
 MATCHED = dict(lr=1e-3, batch_size=64, hidden=(64, 64), buffer_size=50_000, learning_starts=1_000, train_freq=4,
                gradient_steps=1, target_update_interval=250, double=False, loss="huber", epsilon_decay_steps=4_000)
 SB3_MATCHED = dict(learning_rate=1e-3, batch_size=64, buffer_size=50_000, learning_starts=1_000, train_freq=4,
                    gradient_steps=1, target_update_interval=1_000, exploration_fraction=0.2,
                    exploration_final_eps=0.05, gamma=0.99, policy_kwargs={"net_arch": [64, 64]})
+# The fastest SB3 settings to 0.70 found by a search of ~60 settings x 3-10 seeds on this machine
+# (vectorized envs, target interval, learning start, lr, batch, width, exploration): median 0.38-0.44 s.
+SB3_FAST_ENVS = 32
+SB3_FAST = dict(learning_rate=3e-3, batch_size=128, buffer_size=50_000, learning_starts=100, train_freq=1,
+                gradient_steps=1, target_update_interval=100, exploration_fraction=0.2, exploration_final_eps=0.05,
+                gamma=0.99, policy_kwargs={"net_arch": [64, 64]})
+SB3_BUDGET = 100_000  # total_timesteps for SB3's time-to-threshold runs (its exploration_fraction refers to it)
 
 
-def sb3_model(env_id: str, seed: int, **kw):
+def sb3_dqn(env, seed: int, **kw):
     from stable_baselines3 import DQN
 
-    return DQN("MlpPolicy", gym.make(env_id), seed=seed, device="cpu", verbose=0, **{**SB3_MATCHED, **kw})
+    return DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
 
 
+def sb3_fast_model(seed: int):
+    from stable_baselines3.common.env_util import make_vec_env
+
+    return sb3_dqn(make_vec_env("FrozenLake-v1", n_envs=SB3_FAST_ENVS, seed=seed), seed, **SB3_FAST)
+
+
+# ------------------------------------------------------------------------------------------ 1. steps/s
 def steps_per_second(env_id: str, steps: int = 20_000) -> tuple[float, float]:
     env = make_env(env_id)
     agent = DQNAgent.for_env(env, DQNConfig(**MATCHED), seed=0)
     t = time.perf_counter()
     train(agent, env, steps, eval_every=0, keep_best=False, progress=False)  # no evaluation inside the timing
     q = steps / (time.perf_counter() - t)
-    model = sb3_model(env_id, 0)
+    model = sb3_dqn(gym.make(env_id), 0, **SB3_MATCHED)
     t = time.perf_counter()
     model.learn(steps)
     s = steps / (time.perf_counter() - t)
     return q, s
 
 
-def time_to_threshold_frozenlake(seed: int, budget: int = 100_000) -> tuple[float | None, float | None]:
-    """Seconds of training (evaluation excluded) until exact success >= 0.70: qlearn preset, SB3."""
+# ------------------------------------------------------------------------------- 2. time to threshold
+MDP = None
+
+
+def exact_success(q_table: np.ndarray) -> float:
+    global MDP
+    if MDP is None:
+        MDP = TabularMDP.from_env(make_env("FrozenLake-v1"))
+    return success_probability(MDP, q_table)
+
+
+def qlearn_batched_agent(seeds, n_envs: int | None = None):
+    over, train_over = preset("FrozenLake-v1", "dqn", "batched")
+    env = make_env("FrozenLake-v1")
+    agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seeds=list(seeds))
+    venv = make_batched("FrozenLake-v1", agent.k, n_envs or recipe_envs("FrozenLake-v1", "batched"), seed=seeds[0])
+    return agent, venv, train_over["steps"]
+
+
+def qlearn_time_to_threshold(seed: int, budget: int = 100_000) -> tuple[float | None, int | None]:
+    """The batched recipe's loop (as ``train_many``'s), scored exactly every 512 env steps."""
+    t0 = time.perf_counter()
+    agent, venv, _ = qlearn_batched_agent([seed])
+    obs = venv.reset()
+    n, step, next_check, paused = venv.n, 0, CHECK_EVERY, 0.0
+    while step < budget:
+        o = obs.numpy()
+        actions = agent.act(o)
+        obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
+        agent.observe(o, actions, reward.numpy(), final.numpy(), term.numpy(), trunc.numpy())
+        step += n
+        if step >= next_check:
+            next_check += CHECK_EVERY
+            t = time.perf_counter()
+            hit = exact_success(agent.q_table()) >= THRESHOLD
+            paused += time.perf_counter() - t
+            if hit:
+                return time.perf_counter() - t0 - paused, step
+    return None, None
+
+
+def sb3_time_to_threshold(seed: int, fast: bool) -> tuple[float | None, int | None]:
     from stable_baselines3.common.callbacks import BaseCallback
 
-    mdp = TabularMDP.from_env(make_env("FrozenLake-v1"))
+    obs = torch.arange(16)
 
-    class Clock:
-        def __init__(self):
-            self.train_time, self.t0, self.hit = 0.0, time.perf_counter(), None
-
-        def pause(self):
-            self.train_time += time.perf_counter() - self.t0
-
-        def resume(self):
-            self.t0 = time.perf_counter()
-
-    clock = Clock()
-
-    class QlearnStop:
-        def on_eval(self, info):
-            clock.pause()
-            if info["score"] >= 0.70 and clock.hit is None:
-                clock.hit = clock.train_time
-                return False
-            clock.resume()
-            return True
-
-    # qlearn: the preset, scored exactly every 1,000 steps (its own scorer: the pause covers only the callback)
-    from qlearn.presets import preset
-    from qlearn.config import with_overrides
-
-    over, _ = preset("FrozenLake-v1", "dqn")
-    env = make_env("FrozenLake-v1")
-    agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seed=seed)
-    clock.resume()
-    train(agent, env, budget, seed=seed, eval_every=1_000, callbacks=[QlearnStop()], progress=False)
-    q_hit = clock.hit
-
-    class SB3Stop(BaseCallback):
+    class Stop(BaseCallback):
         def __init__(self):
             super().__init__()
-            self.train_time, self.t0, self.hit = 0.0, None, None
+            self.next_check, self.paused, self.hit = CHECK_EVERY, 0.0, None
 
-        def _on_training_start(self):
-            self.t0 = time.perf_counter()
-
-        def _on_step(self):
-            if self.num_timesteps % 1_000:
+        def _on_step(self) -> bool:
+            if self.num_timesteps < self.next_check:
                 return True
-            self.train_time += time.perf_counter() - self.t0
+            t = time.perf_counter()
+            while self.next_check <= self.num_timesteps:
+                self.next_check += CHECK_EVERY
             with torch.no_grad():
-                qt = self.model.q_net(torch.arange(mdp.n_states)).numpy()
-            if success_probability(mdp, qt) >= 0.70:
-                self.hit = self.train_time
-                return False
-            self.t0 = time.perf_counter()
-            return True
+                qt = self.model.q_net(obs).numpy()
+            if exact_success(qt) >= THRESHOLD:
+                self.hit = self.num_timesteps
+            self.paused += time.perf_counter() - t
+            return self.hit is None
 
-    cb = SB3Stop()
-    sb3_model("FrozenLake-v1", seed).learn(budget, callback=cb)
-    return q_hit, cb.hit
+    t0 = time.perf_counter()
+    model = sb3_fast_model(seed) if fast else sb3_dqn(gym.make("FrozenLake-v1"), seed, **SB3_MATCHED)
+    cb = Stop()
+    model.learn(SB3_BUDGET, callback=cb)
+    wall = time.perf_counter() - t0 - cb.paused
+    return (wall, cb.hit) if cb.hit is not None else (None, None)
 
 
-def many_seeds(k: int, sb3_runs: int) -> dict:
+# ---------------------------------------------------------------------------------------- 3. many seeds
+def final_exact(agent: DQNAgent) -> np.ndarray:
+    return np.array([exact_success(q) for q in agent.q_table(None)])
+
+
+def many_seeds(k: int, single_runs: int) -> dict:
     out = tempfile.mkdtemp(prefix="qlearn-speed-")
     t = time.perf_counter()
-    res = run_many("FrozenLake-v1", "dqn", seeds=range(k), out=out, progress=False)
+    res = run_many("FrozenLake-v1", "dqn", seeds=range(k), recipe="batched", n_envs=recipe_envs("FrozenLake-v1", "batched"),
+                   sets=["keep_best=false"], out=out, progress=False)
     lockstep = time.perf_counter() - t
-    t = time.perf_counter()
-    singles = [run_experiment("FrozenLake-v1", "dqn", seed=s, out=out, progress=False).delivered_score
-               for s in range(sb3_runs)]
-    q_single = (time.perf_counter() - t) / sb3_runs
-    t = time.perf_counter()
-    for s in range(sb3_runs):
-        sb3_model("FrozenLake-v1", s).learn(50_000)
-    s_single = (time.perf_counter() - t) / sb3_runs
-    return {"k": k, "lockstep_s": lockstep, "qlearn_one_after_another_s": q_single * k,
-            "sb3_one_after_another_s": s_single * k, "scores": [float(x) for x in res.delivered_scores],
-            "all_ge_070": bool((res.delivered_scores >= 0.70).all()), "single_check": singles}
+    steps = res.steps
+    # qlearn, one seed per run, same recipe (the library call `qlearn train --recipe batched` makes)
+    q_scores, t = [], time.perf_counter()
+    for s in range(single_runs):
+        one = run_many("FrozenLake-v1", "dqn", seeds=[s], recipe="batched", sets=["keep_best=false"], out=out,
+                       n_envs=recipe_envs("FrozenLake-v1", "batched"), progress=False)
+        q_scores.append(float(one.final_scores[0]))
+    q_single = (time.perf_counter() - t) / single_runs
+    # SB3, fastest settings, the same env steps per seed
+    s_scores, t = [], time.perf_counter()
+    for s in range(single_runs):
+        model = sb3_fast_model(s)
+        model.learn(steps)
+        with torch.no_grad():
+            s_scores.append(exact_success(model.q_net(torch.arange(16)).numpy()))
+    s_single = (time.perf_counter() - t) / single_runs
+    fs = np.asarray(res.final_scores)
+    return {"k": k, "steps_per_seed": steps, "lockstep_s": lockstep, "env_steps_per_s": k * steps / lockstep,
+            "final_scores": fs.round(4).tolist(), "final_ge_070": int((fs >= THRESHOLD).sum()),
+            "single_runs_timed": single_runs,
+            "qlearn_single_s": q_single, "qlearn_one_after_another_s": q_single * k,
+            "qlearn_single_scores": q_scores,
+            "sb3_single_s": s_single, "sb3_one_after_another_s": s_single * k, "sb3_single_scores": s_scores}
 
 
+# --------------------------------------------------------------------------------------------- 4. memory
+MEMORY_CHILD = r"""
+import json, resource, sys, numpy as np
+from qlearn import DQNAgent, DQNConfig, make_env
+from qlearn.training import configure_threads
+configure_threads(1)
+env_id, k, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
+before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+agent = DQNAgent.for_env(make_env(env_id), DQNConfig(buffer_size=cap, learning_starts=0, train_freq=10**9), seeds=range(k))
+space = make_env(env_id).observation_space
+rng = np.random.default_rng(0)
+chunk = 1000
+for _ in range(cap // chunk):  # fill every slot (touch all pages), 1,000 env steps per call
+    if agent.buffer.n_envs != chunk:
+        agent.buffer = agent._make_buffer(n_envs=chunk)
+    o = np.stack([[space.sample() for _ in range(chunk)] for _ in range(k)])
+    agent.buffer.store(agent._np_features(o), rng.integers(0, 2, (k, chunk)), np.zeros((k, chunk)),
+                       agent._np_features(o), np.zeros((k, chunk)), np.zeros((k, chunk)))
+for _ in range(20):
+    agent.train_step()
+buf = agent.buffer
+nbytes = sum(getattr(buf, f).numel() * getattr(buf, f).element_size() for f in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"))
+print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                  "rss_before_agent_mb": before / 1024, "replay_bytes_mb": nbytes / 2**20, "size": len(buf)}))
+"""
+
+
+def memory(env_id: str, k: int = 32, capacity: int = 100_000) -> dict:
+    proc = subprocess.run([sys.executable, "-c", MEMORY_CHILD, env_id, str(k), str(capacity)],
+                          capture_output=True, text=True, check=True)
+    return {"env": env_id, "k": k, "capacity": capacity, **json.loads(proc.stdout.strip().splitlines()[-1])}
+
+
+# ------------------------------------------------------------------------------------------------- main
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--seeds-k", type=int, default=16)
-    ap.add_argument("--sb3-seed-runs", type=int, default=2, help="SB3/qlearn single runs timed to scale to K")
-    ap.add_argument("--threshold-seeds", default="0,1,2")
+    ap.add_argument("--many-k", type=int, default=32)
+    ap.add_argument("--single-runs", type=int, default=8, help="single-seed runs timed (per library) to scale to K")
+    ap.add_argument("--threshold-seeds", default="0,1,2,3,4")
+    ap.add_argument("--skip", default="", help="comma list of parts to skip: sps,ttt,many,memory")
     ap.add_argument("--json")
     args = ap.parse_args()
     configure_threads(1)
     import stable_baselines3
 
-    out: dict = {"versions": {**versions(), "stable_baselines3": stable_baselines3.__version__}}
+    skip = set(filter(None, args.skip.split(",")))
+    out: dict = {"versions": {**versions(), "stable_baselines3": stable_baselines3.__version__},
+                 "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, "
+                            f"{__import__('os').cpu_count()} cores", "command": " ".join(sys.argv)}
     print(f"versions: {json.dumps(out['versions'])}", flush=True)
-    out["sps"] = {}
-    for env_id in ("FrozenLake-v1", "CartPole-v1"):
-        q, s = steps_per_second(env_id)
-        out["sps"][env_id] = {"qlearn": q, "sb3": s}
-        print(f"steps/s {env_id}: qlearn {q:.0f}, sb3 {s:.0f}, ratio {q / s:.2f}", flush=True)
-    out["ttt"] = []
-    for seed in (int(x) for x in args.threshold_seeds.split(",")):
-        q, s = time_to_threshold_frozenlake(seed)
-        out["ttt"].append({"seed": seed, "qlearn_s": q, "sb3_s": s})
-        print(f"time to 0.70 FrozenLake seed {seed}: qlearn {q}, sb3 {s}", flush=True)
-    out["many"] = many_seeds(args.seeds_k, args.sb3_seed_runs)
-    print(f"many seeds: {json.dumps(out['many'])}", flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(out, fh, indent=1)
-    m = out["many"]
-    print("\n| measure | qlearn | SB3 | ratio qlearn : SB3 |\n|---|---|---|---|")
-    for env_id, d in out["sps"].items():
-        print(f"| env steps/s, {env_id}, matched settings, 1 agent | {d['qlearn']:.0f} | {d['sb3']:.0f} | "
+
+    def save():
+        if args.json:
+            with open(args.json, "w") as fh:
+                json.dump(out, fh, indent=1)
+
+    if "sps" not in skip:
+        out["sps"] = {}
+        for env_id in ("FrozenLake-v1", "CartPole-v1"):
+            q, s = steps_per_second(env_id)
+            out["sps"][env_id] = {"qlearn": q, "sb3": s}
+            print(f"steps/s {env_id}: qlearn {q:.0f}, sb3 {s:.0f}, ratio {q / s:.2f}", flush=True)
+        save()
+    if "ttt" not in skip:
+        sb3_fast_model(0).learn(256)  # first-call costs (imports, allocator) outside the timed runs
+        qlearn_time_to_threshold(0, budget=2_048)
+        out["ttt"] = []
+        for seed in (int(x) for x in args.threshold_seeds.split(",")):
+            row = {"seed": seed}
+            row["qlearn_s"], row["qlearn_steps"] = qlearn_time_to_threshold(seed)
+            row["sb3_fast_s"], row["sb3_fast_steps"] = sb3_time_to_threshold(seed, fast=True)
+            row["sb3_matched_s"], row["sb3_matched_steps"] = sb3_time_to_threshold(seed, fast=False)
+            out["ttt"].append(row)
+            print(f"time to 0.70: {json.dumps(row)}", flush=True)
+        save()
+    if "many" not in skip:
+        out["many"] = many_seeds(args.many_k, args.single_runs)
+        print(f"many seeds: {json.dumps(out['many'])}", flush=True)
+        save()
+    if "memory" not in skip:
+        out["memory"] = [memory("FrozenLake-v1"), memory("CartPole-v1")]
+        print(f"memory: {json.dumps(out['memory'])}", flush=True)
+        save()
+    report(out)
+
+
+def report(out: dict) -> None:
+    print("\n| measure | qlearn | SB3 DQN | qlearn : SB3 |\n|---|---|---|---|")
+    for env_id, d in out.get("sps", {}).items():
+        print(f"| env steps/s, {env_id}, matched settings, 1 agent 1 env | {d['qlearn']:.0f} | {d['sb3']:.0f} | "
               f"{d['qlearn'] / d['sb3']:.2f}x |")
-    for d in out["ttt"]:
-        ratio = f"{d['sb3_s'] / d['qlearn_s']:.1f}x faster" if d["qlearn_s"] and d["sb3_s"] else "n/a"
-        print(f"| seconds to exact success >= 0.70, FrozenLake seed {d['seed']} | {d['qlearn_s']} | {d['sb3_s']} | {ratio} |")
-    print(f"| {m['k']} seeds FrozenLake 4x4 (50k steps each), wall s | {m['lockstep_s']:.0f} (lockstep) | "
-          f"{m['sb3_one_after_another_s']:.0f} (one after another, scaled) | "
-          f"{m['sb3_one_after_another_s'] / m['lockstep_s']:.1f}x faster |")
-    print(f"| same, qlearn one after another (scaled) | {m['qlearn_one_after_another_s']:.0f} | | "
-          f"lockstep {m['qlearn_one_after_another_s'] / m['lockstep_s']:.1f}x faster |")
-    print(f"| seeds ending at >= 0.70 (lockstep) | {sum(s >= 0.70 for s in m['scores'])}/{m['k']} | | |")
+    rows = out.get("ttt", [])
+    for r in rows:
+        ratio = f"{r['sb3_fast_s'] / r['qlearn_s']:.1f}x faster" if r["qlearn_s"] and r["sb3_fast_s"] else "n/a"
+        f = lambda v: "never" if v is None else f"{v:.2f}"  # noqa: E731
+        print(f"| s to exact success >= 0.70, FrozenLake seed {r['seed']} (env steps) | {f(r['qlearn_s'])} "
+              f"({r['qlearn_steps']}) | fastest {f(r['sb3_fast_s'])} ({r['sb3_fast_steps']}); MEASURED.md settings "
+              f"{f(r['sb3_matched_s'])} ({r['sb3_matched_steps']}) | {ratio} |")
+    if rows and all(r["qlearn_s"] and r["sb3_fast_s"] for r in rows):
+        q, s, m = (np.median([r[key] for r in rows]) for key in ("qlearn_s", "sb3_fast_s", "sb3_matched_s"))
+        print(f"| median of those seeds | {q:.2f} | fastest {s:.2f}; MEASURED.md settings {m:.2f} | "
+              f"{s / q:.1f}x (vs fastest), {m / q:.1f}x (vs MEASURED.md settings) |")
+    m = out.get("many")
+    if m:
+        print(f"| {m['k']} seeds FrozenLake, {m['steps_per_seed']} steps each, wall s | {m['lockstep_s']:.1f} "
+              f"(--recipe batched --seeds {m['k']}, one process) | {m['sb3_one_after_another_s']:.0f} (one after "
+              f"another, fastest settings; {m['single_runs_timed']} timed, scaled) | "
+              f"{m['sb3_one_after_another_s'] / m['lockstep_s']:.1f}x faster |")
+        print(f"| same, qlearn single-seed runs one after another | {m['qlearn_one_after_another_s']:.0f} | | "
+              f"lockstep {m['qlearn_one_after_another_s'] / m['lockstep_s']:.1f}x faster |")
+        sb3_ok = sum(s >= THRESHOLD for s in m["sb3_single_scores"])
+        print(f"| seeds whose final network is >= 0.70 | {m['final_ge_070']}/{m['k']} (min "
+              f"{min(m['final_scores']):.4f}) | {sb3_ok}/{len(m['sb3_single_scores'])} of the timed runs | |")
+    for mem in out.get("memory", []):
+        print(f"| peak memory, {mem['k']} agents x {mem['capacity']:,} transitions, {mem['env']} | "
+              f"{mem['peak_rss_mb']:.0f} MB process peak ({mem['replay_bytes_mb']:.0f} MB replay arrays, "
+              f"{mem['rss_before_agent_mb']:.0f} MB after imports) | | |")
 
 
 if __name__ == "__main__":

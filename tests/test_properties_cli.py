@@ -209,7 +209,7 @@ def test_random_command_lines_exit_0_or_2_with_one_error_line(argv):
                 ns = parse_quietly(argv)
                 if ns is not None:
                     assert ns.steps == 20 and ns.out == runs and ns.no_progress
-                    assume((ns.seeds or 1) <= 3 and ns.envs <= 4)
+                    assume((ns.seeds or 1) <= 3 and (ns.envs or 1) <= 4)
                     assume(not known_bug(ns))
                 code, out, err = run_cli(argv)
                 check_outcome(argv, code, out, err)

@@ -65,7 +65,8 @@ def write_json(path: Path, data: dict[str, Any]) -> None:
 
 
 class CsvLog:
-    """Append rows to a CSV file, header first, flushed on every row."""
+    """Append rows to a CSV file, header first, flushed on every row (or, with ``flush=False``, when the
+    caller calls :meth:`flush`: many-seed runs write tens of thousands of episode rows)."""
 
     def __init__(self, path: Path, fields: list[str]) -> None:
         self.fields = fields
@@ -74,8 +75,12 @@ class CsvLog:
         if path.stat().st_size == 0:
             self._w.writeheader()
 
-    def write(self, row: dict[str, Any]) -> None:
+    def write(self, row: dict[str, Any], flush: bool = True) -> None:
         self._w.writerow(row)
+        if flush:
+            self._fh.flush()
+
+    def flush(self) -> None:
         self._fh.flush()
 
     def close(self) -> None:
