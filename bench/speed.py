@@ -191,18 +191,28 @@ def many_seeds(k: int, single_runs: int) -> dict:
 
 # --------------------------------------------------------------------------------------------- 4. memory
 MEMORY_CHILD = r"""
-import json, resource, sys, numpy as np
+import json, sys, numpy as np
+
+
+def peak_mb():  # VmHWM: this process's peak resident memory (ru_maxrss would carry the parent's over exec)
+    for line in open("/proc/self/status"):
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) / 1024
+
+
+
 from qlearn import DQNAgent, DQNConfig, make_env
 from qlearn.training import configure_threads
 configure_threads(1)
 env_id, k, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak_mb()
 agent = DQNAgent.for_env(make_env(env_id), DQNConfig(buffer_size=cap, learning_starts=0, train_freq=10**9), seeds=range(k))
 space = make_env(env_id).observation_space
 rng = np.random.default_rng(0)
 chunk = 1000
 for _ in range(cap // chunk):  # fill every slot (touch all pages), 1,000 env steps per call
-    if agent.buffer.n_envs != chunk:
+    if agent.buffer.n_envs != chunk:  # as DQNAgent.observe does: the empty memory is freed first
+        agent.buffer = None
         agent.buffer = agent._make_buffer(n_envs=chunk)
     o = np.stack([[space.sample() for _ in range(chunk)] for _ in range(k)])
     agent.buffer.store(agent._np_features(o), rng.integers(0, 2, (k, chunk)), np.zeros((k, chunk)),
@@ -211,8 +221,7 @@ for _ in range(20):
     agent.train_step()
 buf = agent.buffer
 nbytes = sum(getattr(buf, f).numel() * getattr(buf, f).element_size() for f in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"))
-print(json.dumps({"peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-                  "rss_before_agent_mb": before / 1024, "replay_bytes_mb": nbytes / 2**20, "size": len(buf)}))
+print(json.dumps({"peak_rss_mb": peak_mb(), "rss_before_agent_mb": before, "replay_bytes_mb": nbytes / 2**20, "size": len(buf)}))
 """
 
 

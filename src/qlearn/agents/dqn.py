@@ -140,6 +140,7 @@ class DQNAgent(SingleStepAPI):
             if len(self.buffer):
                 raise QlearnError(f"this agent's replay memory holds transitions of {self.buffer.n_envs} envs "
                                   f"per step, not {n}")
+            self.buffer = None  # free the empty memory first: two at once would double the peak
             self.buffer = self._make_buffer(n_envs=n)
         self.buffer.store(self._np_features(obs), actions, rewards, self._np_features(next_obs), terminated, truncated)
         self.steps += n
