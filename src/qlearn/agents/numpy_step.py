@@ -105,6 +105,12 @@ class NumpyStep:
 
     # ------------------------------------------------------------------ step
     def __call__(self, batch: Batch, lr: float) -> np.ndarray:
+        # A diverging network overflows float32 on the way to an infinite loss; the caller reports that
+        # as a DivergenceError naming the step, so numpy's own overflow warnings would only add noise.
+        with np.errstate(over="ignore", invalid="ignore"):
+            return self._step(batch, lr)
+
+    def _step(self, batch: Batch, lr: float) -> np.ndarray:
         bound = self._bound
         if bound is None or self.agent._params[0].grad is not bound[5]:
             bound = self._bind()
