@@ -328,3 +328,9 @@ def test_unknown_recipe_names_the_known_ones(tmp_path):
     assert_user_error(qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--recipe", "batched",
                              "--out", str(tmp_path)), "--agent dqn")
     assert not any(tmp_path.iterdir())  # nothing written for a mistake
+
+
+def test_recipe_with_resume_or_config_is_refused(tmp_path, dqn_run):
+    assert_user_error(qlearn("train", "--resume", str(dqn_run), "--recipe", "batched"), "--recipe")
+    assert_user_error(qlearn("train", "--config", str(dqn_run / "config.json"), "--recipe", "batched",
+                             "--out", str(tmp_path)), "--recipe")

@@ -154,3 +154,48 @@ def test_large_batches_take_the_separate_forward_path():
                                    rtol=1e-4, atol=1e-6)
     for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
+
+
+@pytest.mark.parametrize("n_step", [1, 3])
+@pytest.mark.parametrize("n_envs", [1, 3])
+def test_gather_numpy_matches_gather_across_the_ring_wrap(n_step, n_envs):
+    from qlearn.buffers import ReplayBuffer
+
+    buf = ReplayBuffer(30, 4, k=2, n_envs=n_envs, n_step=n_step, gamma=0.9)
+    rng = np.random.default_rng(3)
+    for _ in range(50):  # 50 * n_envs transitions into 30 slots: the ring wraps
+        shape = (2, n_envs)
+        buf.store(rng.standard_normal((*shape, 4)), rng.integers(0, 3, shape), rng.standard_normal(shape),
+                  rng.standard_normal((*shape, 4)), (rng.random(shape) < 0.2).astype(np.float32),
+                  (rng.random(shape) < 0.1).astype(np.float32))
+    idx = rng.integers(0, len(buf), (2, 64))
+    want, got = buf.gather(torch.as_tensor(idx), torch.ones(2, 64)), buf.gather_numpy(idx)
+    for name in ("obs", "actions", "rewards", "next_obs", "terminated", "truncated"):
+        np.testing.assert_allclose(np.asarray(getattr(got, name)), getattr(want, name).numpy(), rtol=1e-6, err_msg=name)
+    np.testing.assert_allclose(np.broadcast_to(got.discounts, idx.shape), want.discounts.numpy(), rtol=1e-6)
+
+
+def test_numpy_steps_continue_after_select_and_after_a_torch_step(tmp_path):
+    """Views rebind when Adam's moments or the gradients are replaced (select, load, an autograd step)."""
+    a, b = _pair(3, 5)
+    _fill([a, b], 3, 5)
+    for _ in range(3):
+        b.train_step()
+    one = b.select(1)  # own optimiser state, loaded from b's
+    _fill([one], 1, 5, seed=4)
+    before = [p.detach().clone() for p in one.net.parameters()]
+    one.train_step()
+    assert float(one.optimizer.state_dict()["state"][0]["step"]) == 4
+    assert any(not torch.equal(x, p) for x, p in zip(before, one.net.parameters()))
+    # an autograd step replaces the gradients; the next numpy step must use the live tensors again
+    b._train_step_torch(_to_torch(b.buffer.gather_numpy(np.zeros((3, 8), dtype=np.int64))))
+    b.train_step()
+    assert float(b.optimizer.state_dict()["state"][0]["step"]) == 5
+
+
+def test_configs_recorded_before_the_engine_setting_rerun_with_autograd():
+    from qlearn.training.runner import legacy_agent_config
+
+    assert legacy_agent_config("dqn", {"lr": 1e-3}) == {"lr": 1e-3, "engine": "torch"}
+    assert legacy_agent_config("dqn", {"engine": "auto"}) == {"engine": "auto"}
+    assert legacy_agent_config("tabular", {"alpha": 0.1}) == {"alpha": 0.1}

@@ -68,10 +68,13 @@ class DQNAgent(SingleStepAPI):
     def _pick_engine(self) -> NumpyStep | None:
         """The numpy gradient step where it applies (CPU, uniform replay, fused Adam), else None (autograd)."""
         cfg = self.config
-        fits = self.device.type == "cpu" and not cfg.prioritized and fused_adam_available()
+        fused = bool(self.optimizer.defaults.get("fused")) and fused_adam_available()
+        fits = self.device.type == "cpu" and not cfg.prioritized and fused
         if cfg.engine == "numpy" and not fits:
-            raise QlearnError(f"engine=numpy runs on the CPU with uniform replay; this agent is on {self.device}"
-                              f"{' with prioritized replay' if cfg.prioritized else ''}: use engine=auto or torch")
+            why = (f"this agent is on {self.device}" if self.device.type != "cpu" else
+                   "prioritized replay is on" if cfg.prioritized else f"torch {torch.__version__} has no fused CPU Adam")
+            raise QlearnError(f"engine=numpy needs the CPU, uniform replay and torch's fused Adam (torch >= 2.4), but "
+                              f"{why}: use engine=auto or torch")
         return NumpyStep(self) if fits and cfg.engine != "torch" else None
 
     def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
@@ -204,7 +207,8 @@ class DQNAgent(SingleStepAPI):
             batch = self.buffer.sample_numpy(self.config.batch_size, self.np_gen)
         loss_k = self._numpy_step(batch, self._lr_now())
         if not np.isfinite(loss_k).all():
-            raise DivergenceError(f"the TD loss became {float(np.nanmax(loss_k))} at environment step {self.steps} "
+            worst = float(loss_k[~np.isfinite(loss_k)][0])  # inf or nan, as the torch path reports it
+            raise DivergenceError(f"the TD loss became {worst} at environment step {self.steps} "
                                   f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
         self.updates += 1
         self._update_target()
@@ -291,6 +295,7 @@ class DQNAgent(SingleStepAPI):
         if "buffer" in state:
             n_envs = int(state["buffer"].get("n_envs", 1))
             if n_envs != self.buffer.n_envs:
+                self.buffer = None  # free the old memory first, as observe() does
                 self.buffer = self._make_buffer(n_envs=n_envs)
             self.buffer.load_state_dict(state["buffer"])
 

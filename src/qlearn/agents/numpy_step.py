@@ -6,7 +6,7 @@ a hand-written backward pass in numpy (about 1-2 us per call instead of 5-10), t
 fused Adam kernel. It is not a second learner: the weights, the target weights, the gradients and
 Adam's moments are the agent's torch tensors, seen through zero-copy numpy views, so checkpoints,
 ``select()``, the target update and the torch path (used on GPUs and for prioritized replay) all see
-one state. ``tests/agents/test_numpy_step.py`` checks the step against autograd on the same minibatch.
+one state. ``tests/test_numpy_step.py`` checks the step against autograd on the same minibatch.
 
 What it computes, per agent k (shapes ``[K, B, ...]``):
 
@@ -112,8 +112,10 @@ class NumpyStep:
 
     def _step(self, batch: Batch, lr: float) -> np.ndarray:
         bound = self._bound
-        if bound is None or self.agent._params[0].grad is not bound[5]:
-            bound = self._bind()
+        first = self.agent._params[0]
+        if bound is None or first.grad is not bound[5] or \
+                self.agent.optimizer.state.get(first, {}).get("exp_avg") is not bound[3][2][0]:
+            bound = self._bind()  # gradients or Adam's moments were replaced (a load, a torch-path step)
         online, target, g_layers, adam, n_layers, _ = bound
         cfg = self.agent.config
         obs, actions, rewards, next_obs = batch.obs, batch.actions, batch.rewards, batch.next_obs

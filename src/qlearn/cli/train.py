@@ -13,6 +13,10 @@ def run_training(args: Any) -> int:
     from qlearn.cli.commands import env_kwargs_from
     from qlearn.training.runner import run_experiment
 
+    if args.recipe and (args.resume or args.config):
+        from qlearn.errors import QlearnError
+
+        raise QlearnError("--recipe applies to a new run; --resume and --config rerun the recorded settings: drop --recipe")
     if args.resume:
         from qlearn.training.runner import resume_experiment
 
@@ -26,10 +30,14 @@ def run_training(args: Any) -> int:
         from qlearn.errors import QlearnError
 
         raise QlearnError("train needs an ENV_ID (e.g. qlearn train FrozenLake-v1) or --resume RUN_DIR")
-    if args.envs is None:
-        from qlearn.presets import recipe_envs
+    from qlearn.presets import recipe_envs
 
-        args.envs = recipe_envs(args.env_id, args.recipe) or 1
+    wanted = recipe_envs(args.env_id, args.recipe)
+    if args.envs is None:
+        args.envs = wanted or 1
+    elif wanted and args.envs != wanted:
+        print(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {args.envs}",
+              file=sys.stderr)
     if args.seeds is not None or args.envs != 1:
         return _run_many(args)
     if args.recipe:

@@ -184,7 +184,8 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     result.final_scores = result.eval_scores[-1]
     result.best_scores = best_scores
     result.episodes = episodes
-    lasts = [agent.select(i) for i in range(k)] if run_dirs else []
+    for i, d in enumerate(run_dirs or []):  # the last networks, one at a time (each select() has a replay memory)
+        agent.select(i).save(d / LAST)
     use_best = keep_best & (best_scores > result.final_scores)
     if use_best.any():
         mask = torch.as_tensor(use_best)
@@ -195,7 +196,6 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
             agent.sync_target()
     result.delivered_scores = np.where(use_best, best_scores, result.final_scores)
     for i, d in enumerate(run_dirs or []):
-        lasts[i].save(d / LAST)
         agent.select(i).save(d / AGENT)
         write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(episodes[i]),
                                         "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),

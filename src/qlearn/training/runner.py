@@ -139,15 +139,26 @@ def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True) ->
         raise QlearnError(f"{p} is not a qlearn run config (env_id and agent as text, agent_config, train and "
                           "env_kwargs as objects are needed)")
     if cfg.get("lockstep_seeds"):
+        extra = (f" --envs {cfg['n_envs']}" if cfg.get("n_envs", 1) != 1 else "") + \
+            (f" --recipe {cfg['recipe']}" if cfg.get("recipe") else "")
         raise QlearnError(f"{p} belongs to a --seeds run; rerun it with qlearn train {cfg['env_id']} --seeds "
-                          f"{len(cfg['lockstep_seeds'])} --seed {cfg['lockstep_seeds'][0]}")
+                          f"{len(cfg['lockstep_seeds'])} --seed {cfg['lockstep_seeds'][0]}{extra}")
     written_by = str(cfg.get("versions", {}).get("qlearn", "0"))
     if _version_tuple(written_by) > _version_tuple(__version__):
         raise QlearnError(f"{p} was written by qlearn {written_by}, newer than this qlearn {__version__}; upgrade")
-    sets = [f"{k}={_as_set(v)}" for k, v in {**cfg["agent_config"], **cfg["train"]}.items() if k != "seed"]
+    agent_config = legacy_agent_config(cfg["agent"], cfg["agent_config"])
+    sets = [f"{k}={_as_set(v)}" for k, v in {**agent_config, **cfg["train"]}.items() if k != "seed"]
     return run_experiment(cfg["env_id"], cfg["agent"], seed=int(cfg["train"].get("seed", 0)), sets=sets,
                           env_kwargs=cfg.get("env_kwargs") or {}, out=out, progress=progress,
                           command=f"qlearn train --config {path}")
+
+
+def legacy_agent_config(agent_kind: str, agent_config: dict[str, Any]) -> dict[str, Any]:
+    """A recorded DQN config from before the ``engine`` setting trained by autograd: keep it that way, so
+    ``--config`` and ``--resume`` still reproduce those runs (the numpy step draws its minibatches apart)."""
+    if agent_kind == "dqn" and isinstance(agent_config, dict) and "engine" not in agent_config:
+        return {**agent_config, "engine": "torch"}
+    return agent_config
 
 
 def _as_set(value: Any) -> str:
@@ -183,7 +194,7 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     payload = ckpt.load(run.path / ckpt.FILENAME)
     agent_cls, cfg_cls = agent_classes(run.config["agent"])
     try:
-        cfg = from_dict(cfg_cls, run.config["agent_config"])
+        cfg = from_dict(cfg_cls, legacy_agent_config(run.config["agent"], run.config["agent_config"]))
         tcfg = from_dict(TrainConfig, run.config["train"])
     except (KeyError, TypeError) as exc:
         raise QlearnError(f"{run.path / 'config.json'} is missing settings ({exc}); cannot resume") from None

@@ -35,8 +35,11 @@ _blas_limit: int | None = None
 
 
 def limit_blas_threads(n: int | None = None) -> None:
-    """Limit numpy's BLAS to ``n`` threads (default as :func:`configure_threads`), once per value."""
+    """Limit numpy's BLAS to ``n`` threads, once per value. Without ``n``: the default of
+    :func:`configure_threads`, unless a limit was already set (e.g. by ``configure_threads(4)``)."""
     global _blas_limit
+    if n is None and _blas_limit is not None:
+        return
     n = default_threads() if n is None else n
     if _blas_limit == n:
         return

@@ -1,0 +1,60 @@
+"""How often FrozenLake-v1's ``batched`` recipe ends at >= 0.70 with its final network (keep_best off).
+
+Lockstep groups (``--seeds 32`` from several first seeds) and single-seed runs (one agent on 32 envs),
+each judged by the exact success probability of the last network. In a lockstep group an agent's
+minibatch and exploration draws come from generators seeded by the whole group, so seed s in a group
+is a different run from seed s alone: both ways are counted.
+
+Run:  .venv/bin/python bench/recipe_reliability.py [--starts 0,32,64,96,128] [--singles 0:72] [--json FILE]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+import time
+
+import numpy as np
+
+from qlearn.runs import versions
+from qlearn.training import configure_threads
+from qlearn.training.runner import run_many
+
+
+def group(first: int, k: int, out: str) -> list[float]:
+    res = run_many("FrozenLake-v1", "dqn", seeds=range(first, first + k), n_envs=32, recipe="batched",
+                   sets=["keep_best=false"], out=out, progress=False)
+    return [float(x) for x in res.final_scores]
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--starts", default="0,32,64,96,128")
+    ap.add_argument("--k", type=int, default=32)
+    ap.add_argument("--singles", default="0:72")
+    ap.add_argument("--json")
+    args = ap.parse_args()
+    configure_threads(1)
+    out = tempfile.mkdtemp(prefix="qlearn-recipe-")
+    result = {"versions": versions(), "lockstep": {}, "single": {}}
+    t = time.perf_counter()
+    for first in (int(s) for s in args.starts.split(",") if s):
+        scores = group(first, args.k, out)
+        result["lockstep"][first] = scores
+        print(f"lockstep seeds {first}-{first + args.k - 1}: {sum(s >= 0.70 for s in scores)}/{len(scores)} >= 0.70, "
+              f"min {min(scores):.4f}", flush=True)
+    lo, hi = (int(x) for x in args.singles.split(":"))
+    for s in range(lo, hi):
+        result["single"][s] = group(s, 1, out)[0]
+    singles = np.array(list(result["single"].values()))
+    bad = {s: round(v, 4) for s, v in result["single"].items() if v < 0.70}
+    print(f"single-seed runs {lo}-{hi - 1}: {int((singles >= 0.70).sum())}/{len(singles)} >= 0.70; below: {bad}")
+    print(f"total {time.perf_counter() - t:.0f} s")
+    if args.json:
+        with open(args.json, "w") as fh:
+            json.dump(result, fh, indent=1)
+
+
+if __name__ == "__main__":
+    main()
