@@ -334,3 +334,12 @@ def test_recipe_with_resume_or_config_is_refused(tmp_path, dqn_run):
     assert_user_error(qlearn("train", "--resume", str(dqn_run), "--recipe", "batched"), "--recipe")
     assert_user_error(qlearn("train", "--config", str(dqn_run / "config.json"), "--recipe", "batched",
                              "--out", str(tmp_path)), "--recipe")
+
+
+def test_recipe_on_one_env_runs_the_single_path_and_records_it(tmp_path):
+    proc = qlearn("train", "FrozenLake-v1", "--recipe", "batched", "--envs", "1", "--steps", "1500", "--out",
+                  str(tmp_path), "--json", "--no-progress", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    assert "tuned for --envs 32" in proc.stderr
+    cfg = json.loads((Path(json.loads(proc.stdout)["run_dir"]) / "config.json").read_text())
+    assert cfg["recipe"] == "batched" and cfg["agent_config"]["train_freq"] == 32 and cfg["train"]["steps"] == 1500

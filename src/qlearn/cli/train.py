@@ -40,25 +40,11 @@ def run_training(args: Any) -> int:
               file=sys.stderr)
     if args.seeds is not None or args.envs != 1:
         return _run_many(args)
-    if args.recipe:
-        from qlearn.presets import get_recipe
-
-        get_recipe(args.env_id, args.recipe)  # a one-line error for an unknown name
-        args.sets = [*_recipe_sets(args), *args.sets]
     result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
                             env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
                             progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]),
-                            device=args.device)
+                            device=args.device, recipe=args.recipe)
     return _report(args, result)
-
-
-def _recipe_sets(args: Any) -> list[str]:
-    """A recipe that runs one env per agent goes through the single-run path as ``--set`` values."""
-    from qlearn.presets import preset
-    from qlearn.training.runner import _as_set
-
-    agent_over, train_over = preset(args.env_id, args.agent, args.recipe)
-    return [f"{k}={_as_set(v)}" for k, v in {**agent_over, **train_over}.items()]
 
 
 def _report(args: Any, result: Any) -> int:

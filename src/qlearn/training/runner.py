@@ -78,7 +78,7 @@ def resolve(env_id: str, agent_kind: str, seed: int, steps: int | None, sets: Se
 def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps: int | None = None,
                    sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
                    pretrain: str | None = None, progress: bool = True, command: str | None = None,
-                   device: str = "cpu") -> TrainResult:
+                   device: str = "cpu", recipe: str | None = None) -> TrainResult:
     """Train ``agent_kind`` on ``env_id`` with the env's preset, then ``sets`` (``"key=value"``) on top.
 
     Everything is validated before the run folder is created, so a mistake leaves nothing behind.
@@ -87,7 +87,7 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
     from qlearn.training.threads import configure_threads
 
     env_kwargs = dict(env_kwargs or {})
-    agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seed, steps, sets, env_kwargs)
+    agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seed, steps, sets, env_kwargs, recipe)
     if pretrain and agent_kind != "dqn":
         raise QlearnError("--pretrain fits a network: use it with --agent dqn")
     check_out(out)
@@ -103,7 +103,7 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
     run_dir = new_run_dir(out, env_id, agent_kind, tcfg.seed)
     write_json(run_dir / "config.json", {
         "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
-        "train": to_dict(tcfg), "pretrain": pretrain, "device": device, "torch_threads": threads,
+        "train": to_dict(tcfg), "pretrain": pretrain, "device": device, "recipe": recipe, "torch_threads": threads,
         "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
     if table is not None:
         from qlearn.agents.pretrain import pretrain as fit
