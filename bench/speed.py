@@ -215,8 +215,8 @@ for _ in range(cap // chunk):  # fill every slot (touch all pages), 1,000 env st
         agent.buffer = None
         agent.buffer = agent._make_buffer(n_envs=chunk)
     o = np.stack([[space.sample() for _ in range(chunk)] for _ in range(k)])
-    agent.buffer.store(agent._np_features(o), rng.integers(0, 2, (k, chunk)), np.zeros((k, chunk)),
-                       agent._np_features(o), np.zeros((k, chunk)), np.zeros((k, chunk)))
+    agent.buffer.store(agent._stored(o), rng.integers(0, 2, (k, chunk)), np.zeros((k, chunk)),
+                       agent._stored(o), np.zeros((k, chunk)), np.zeros((k, chunk)))
 for _ in range(20):
     agent.train_step()
 buf = agent.buffer

@@ -25,7 +25,7 @@ def step_ms(k: int, batch: int, engine: str, steps: int = 300) -> float:
     rng = np.random.default_rng(0)
     for _ in range(3_000):
         s = rng.integers(0, 16, (k, 1))
-        agent.buffer.store(agent._np_features(s), s % 4, np.zeros((k, 1)), agent._np_features(s), np.zeros((k, 1)),
+        agent.buffer.store(agent._stored(s), s % 4, np.zeros((k, 1)), agent._stored(s), np.zeros((k, 1)),
                            np.zeros((k, 1)))
     for _ in range(20):
         agent.train_step()

@@ -199,3 +199,23 @@ def test_configs_recorded_before_the_engine_setting_rerun_with_autograd():
     assert legacy_agent_config("dqn", {"lr": 1e-3}) == {"lr": 1e-3, "engine": "torch"}
     assert legacy_agent_config("dqn", {"engine": "auto"}) == {"engine": "auto"}
     assert legacy_agent_config("tabular", {"alpha": 0.1}) == {"alpha": 0.1}
+
+
+def test_discrete_states_are_stored_as_numbers_and_decoded_to_features():
+    """One-hot states go into replay memory as their number (16x less memory) and come out as features."""
+    from qlearn import make_env
+
+    agent = DQNAgent.for_env(make_env("FrozenLake-v1"), DQNConfig(batch_size=8, learning_starts=10**9))
+    assert agent.buffer.obs.shape[-1] == 1
+    states = np.array([[3]]), np.array([[7]])
+    agent.observe(states[0], np.array([[1]]), np.array([[0.0]]), states[1], np.array([[0.0]]), np.array([[0.0]]))
+    batch = agent._decode(agent.buffer.sample_numpy(8, agent.np_gen))
+    np.testing.assert_array_equal(batch.obs[0, 0], np.eye(16, dtype=np.float32)[3])
+    np.testing.assert_array_equal(batch.next_obs[0, 0], np.eye(16, dtype=np.float32)[7])
+    tb = agent._decode(agent.buffer.sample(8, agent.gen))
+    assert torch.equal(tb.obs[0, 0], torch.eye(16)[3]) and torch.equal(tb.next_obs[0, 0], torch.eye(16)[7])
+    # a replay memory saved with one-hot rows (before compact storage) loads as state numbers
+    old = agent.buffer.state_dict()
+    old = {**old, "obs": torch.eye(16)[old["obs"][..., 0].long()], "next_obs": torch.eye(16)[old["next_obs"][..., 0].long()]}
+    agent.buffer.load_state_dict(agent._legacy_buffer(old))
+    assert float(agent.buffer.obs[0, 0, 0]) == 3.0 and float(agent.buffer.next_obs[0, 0, 0]) == 7.0
