@@ -210,8 +210,7 @@ class DQNAgent(SingleStepAPI):
         else:
             loss_k = per_sample.mean(dim=1)
         if not bool(torch.isfinite(loss_k).all()):
-            raise DivergenceError(f"the TD loss became {float(loss_k.detach().max())} at environment step {self.steps} "
-                                  f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
+            raise self._diverged(float(loss_k.detach().max()))
         if cfg.lr_end is not None:
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_now()
@@ -225,6 +224,11 @@ class DQNAgent(SingleStepAPI):
         self._last_loss = loss_k.detach()
         return self._last_loss
 
+    def _diverged(self, loss: float) -> DivergenceError:
+        """The error both gradient-step engines raise when the TD loss stops being finite."""
+        return DivergenceError(f"the TD loss became {loss} at environment step {self.steps} "
+                               f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
+
     def _lr_now(self) -> float:
         cfg = self.config
         return cfg.lr if cfg.lr_end is None else linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
@@ -235,9 +239,7 @@ class DQNAgent(SingleStepAPI):
             batch = self._decode(self.buffer.sample_numpy(self.config.batch_size, self.np_gen))
         loss_k = self._numpy_step(batch, self._lr_now())
         if not np.isfinite(loss_k).all():
-            worst = float(loss_k[~np.isfinite(loss_k)][0])  # inf or nan, as the torch path reports it
-            raise DivergenceError(f"the TD loss became {worst} at environment step {self.steps} "
-                                  f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
+            raise self._diverged(float(loss_k[~np.isfinite(loss_k)][0]))  # inf or nan
         self.updates += 1
         self._update_target()
         self._last_loss = torch.from_numpy(loss_k)
