@@ -12,7 +12,12 @@
    timed on a subset and scaled. Reports how many seeds end at >= 0.70 with their final network.
 4. Peak memory of 32 agents x 100k transitions of replay memory (a child process per case).
 
-Run:  .venv/bin/python bench/speed.py [--many-k 32] [--single-runs 8] [--json FILE]
+5. With ``--classic``: time to threshold on CartPole-v1 (>= 475) and MountainCar-v0 (>= -110), qlearn's
+   presets vs SB3 with the RL Zoo settings (``bench/classic_ttt.py``'s functions; ~20 minutes).
+
+The whole issue-4 table in one run:
+      .venv/bin/python bench/speed.py --classic --json bench/results/speed_all.json
+Parts: [--many-k 32] [--single-runs 8] [--skip sps,ttt,many,memory] [--classic-seeds 0,1,2,3,4]
 Prints a Markdown table of ratios qlearn : SB3 with versions. Single-thread torch and BLAS for both.
 """
 
@@ -238,6 +243,9 @@ def main() -> None:
     ap.add_argument("--single-runs", type=int, default=8, help="single-seed runs timed (per library) to scale to K")
     ap.add_argument("--threshold-seeds", default="0,1,2,3,4")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: sps,ttt,many,memory")
+    ap.add_argument("--classic", action="store_true", help="also time to threshold on CartPole and MountainCar")
+    ap.add_argument("--classic-seeds", default="0,1,2,3,4")
+    ap.add_argument("--classic-envs", default="CartPole-v1,MountainCar-v0")
     ap.add_argument("--json")
     args = ap.parse_args()
     configure_threads(1)
@@ -256,7 +264,7 @@ def main() -> None:
 
     if "sps" not in skip:
         out["sps"] = {}
-        for env_id in ("FrozenLake-v1", "CartPole-v1"):
+        for env_id in ("FrozenLake-v1", "CartPole-v1", "MountainCar-v0"):
             q, s = steps_per_second(env_id)
             out["sps"][env_id] = {"qlearn": q, "sb3": s}
             print(f"steps/s {env_id}: qlearn {q:.0f}, sb3 {s:.0f}, ratio {q / s:.2f}", flush=True)
@@ -281,6 +289,16 @@ def main() -> None:
         out["memory"] = [memory("FrozenLake-v1"), memory("CartPole-v1")]
         print(f"memory: {json.dumps(out['memory'])}", flush=True)
         save()
+    if args.classic:
+        from classic_ttt import qlearn_ttt, sb3_ttt
+
+        out["classic_ttt"] = []
+        for env_id in args.classic_envs.split(","):
+            for seed in (int(x) for x in args.classic_seeds.split(",")):
+                for fn in (qlearn_ttt, sb3_ttt):
+                    out["classic_ttt"].append(fn(env_id, seed))
+                    print(json.dumps(out["classic_ttt"][-1]), flush=True)
+                    save()
     report(out)
 
 
@@ -311,6 +329,12 @@ def report(out: dict) -> None:
         sb3_ok = sum(s >= THRESHOLD for s in m["sb3_single_scores"])
         print(f"| seeds whose final network is >= 0.70 | {m['final_ge_070']}/{m['k']} (min "
               f"{min(m['final_scores']):.4f}) | {sb3_ok}/{len(m['sb3_single_scores'])} of the timed runs | |")
+    for r in out.get("classic_ttt", []):
+        if r["lib"] == "qlearn":
+            sb3 = next(x for x in out["classic_ttt"] if x["lib"] == "sb3" and x["env"] == r["env"] and x["seed"] == r["seed"])
+            f = lambda x: "not reached" if x["s"] is None else f"{x['s']:.1f} ({x['step']})"  # noqa: E731
+            ratio = f"{sb3['s'] / r['s']:.1f}x faster" if r["s"] and sb3["s"] else "n/a"
+            print(f"| s to threshold, {r['env']} seed {r['seed']} (env steps) | {f(r)} | Zoo settings {f(sb3)} | {ratio} |")
     for mem in out.get("memory", []):
         print(f"| peak memory, {mem['k']} agents x {mem['capacity']:,} transitions, {mem['env']} | "
               f"{mem['peak_rss_mb']:.0f} MB process peak ({mem['replay_bytes_mb']:.0f} MB replay arrays, "
