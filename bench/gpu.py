@@ -1,17 +1,23 @@
 """Many seeds on one device in one short run: K agents of FrozenLake 4x4 in lockstep vs one agent.
 
-Meant for a lent GPU (`--device cuda`, K=1,024), and runnable on the CPU with small K to check the
-script itself. Reports wall time of K seeds vs one seed, env steps/s in total, and the share of seeds
-ending at exact greedy success >= 0.70.
+Meant for a lent GPU (`--device cuda`, K up to 1,024), and runnable on the CPU with small K to check the
+script itself. Each K trains the FrozenLake ``batched`` recipe (32 envs per agent, 40k env steps per
+agent) through `run_many`, the code behind `qlearn train --seeds K`, writing every seed's run folder.
+Reports per K: training wall time (the lockstep loop, per-seed logs included), total wall time (plus
+building the agents and writing K run folders with two checkpoints each), env steps/s of all agents
+together, and the share of seeds at exact greedy success >= 0.70, for the final networks and for the
+delivered ones (the best evaluation kept). A short K=1 run first warms CUDA up, so that its start-up
+cost is not charged to the first timed run.
 
-Run:  .venv/bin/python bench/gpu.py --device cuda --seeds-k 1024 --steps 50000
-      .venv/bin/python bench/gpu.py --device cpu --seeds-k 4 --steps 5000      (a quick check here)
+Run:  python bench/gpu.py --device cuda --ks 1 32 256 1024 --json bench/results/gpu.json
+      .venv/bin/python bench/gpu.py --device cpu --ks 1 4 --steps 4000      (a quick check here)
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import platform
 import tempfile
 import time
 
@@ -23,37 +29,55 @@ from qlearn.training import configure_threads
 from qlearn.training.runner import run_many
 
 
+def one(k: int, args: argparse.Namespace, out: str) -> dict:
+    t = time.perf_counter()
+    res = run_many("FrozenLake-v1", "dqn", seeds=range(k), n_envs=args.envs, steps=args.steps, out=out,
+                   progress=False, device=args.device, recipe=args.recipe)
+    total = time.perf_counter() - t
+    final, delivered = np.asarray(res.final_scores), np.asarray(res.delivered_scores)
+    return {"k": k, "train_s": round(res.wall_time, 2), "total_s": round(total, 2),
+            "env_steps_per_s": round(res.env_steps_per_second), "final_ge_070": float((final >= 0.70).mean()),
+            "delivered_ge_070": float((delivered >= 0.70).mean()), "final_mean": float(final.mean()),
+            "final_min": float(final.min()), "peak_gpu_mb": (round(torch.cuda.max_memory_allocated() / 2**20)
+                                                             if args.device.startswith("cuda") else None)}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--device", default="cuda")
-    ap.add_argument("--seeds-k", type=int, default=1024)
-    ap.add_argument("--envs", type=int, default=1)
-    ap.add_argument("--steps", type=int, default=50_000)
+    ap.add_argument("--ks", type=int, nargs="+", default=[1, 1024], help="numbers of seeds to time (first: the base)")
+    ap.add_argument("--recipe", default="batched")
+    ap.add_argument("--envs", type=int, default=32)
+    ap.add_argument("--steps", type=int, default=None, help="env steps per agent (default: the recipe's)")
     ap.add_argument("--json")
     args = ap.parse_args()
     configure_threads(1)
     out = tempfile.mkdtemp(prefix="qlearn-gpu-")
-    info = {"versions": versions(), "device": args.device,
-            "gpu": torch.cuda.get_device_name(0) if args.device.startswith("cuda") else None}
+    cuda = args.device.startswith("cuda")
+    info = {"versions": versions(), "device": args.device, "gpu": torch.cuda.get_device_name(0) if cuda else None,
+            "cpu": platform.processor() or platform.machine(), "recipe": args.recipe, "envs": args.envs,
+            "command": "python bench/gpu.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
+                                                       if v is not None and k != "ks") + " --ks " +
+                       " ".join(map(str, args.ks))}
     print(json.dumps(info), flush=True)
-    rows = {}
-    for k in (1, args.seeds_k):
-        t = time.perf_counter()
-        res = run_many("FrozenLake-v1", "dqn", seeds=range(k), n_envs=args.envs, steps=args.steps, out=out,
-                       progress=False, device=args.device)
-        wall = time.perf_counter() - t
-        scores = np.asarray(res.delivered_scores)
-        rows[k] = {"k": k, "wall_s": wall, "env_steps_per_s": res.env_steps_per_second,
-                   "share_ge_070": float((scores >= 0.70).mean()), "mean_score": float(scores.mean())}
-        print(json.dumps(rows[k]), flush=True)
-    ratio = rows[args.seeds_k]["wall_s"] / rows[1]["wall_s"]
-    print("\n| device | seeds | wall s | env steps/s | seeds >= 0.70 |\n|---|---|---|---|---|")
-    for r in rows.values():
-        print(f"| {args.device} | {r['k']} | {r['wall_s']:.0f} | {r['env_steps_per_s']:.0f} | {r['share_ge_070']:.1%} |")
-    print(f"\n{args.seeds_k} seeds took {ratio:.2f}x the wall time of one seed")
+    run_many("FrozenLake-v1", "dqn", seeds=[0], n_envs=args.envs, steps=2000, out=out, progress=False,
+             device=args.device, recipe=args.recipe)  # warm-up: CUDA context, kernels, imports
+    rows = []
+    for k in args.ks:
+        if cuda:
+            torch.cuda.reset_peak_memory_stats()
+        rows.append(one(k, args, out))
+        print(json.dumps(rows[-1]), flush=True)
+    base = rows[0]
+    print("\n| device | seeds | train s | total s | train vs 1 seed | env steps/s | final >= 0.70 | delivered >= 0.70 |"
+          "\n|---|---|---|---|---|---|---|---|")
+    for r in rows:
+        print(f"| {args.device} | {r['k']} | {r['train_s']:.1f} | {r['total_s']:.1f} | "
+              f"{r['train_s'] / base['train_s']:.2f}x | {r['env_steps_per_s']:,} | {r['final_ge_070']:.1%} | "
+              f"{r['delivered_ge_070']:.1%} |")
     if args.json:
         with open(args.json, "w") as fh:
-            json.dump({**info, "rows": list(rows.values()), "ratio": ratio}, fh, indent=1)
+            json.dump({**info, "rows": rows}, fh, indent=1)
 
 
 if __name__ == "__main__":

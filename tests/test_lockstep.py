@@ -25,6 +25,14 @@ from qlearn.training.runner import run_many
 NOISY = TabularConfig(alpha=0.5, alpha_end=0.5, epsilon_decay_steps=1000)
 
 
+def scalar_tags(tb_dir: Path) -> set[str]:
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(tb_dir))
+    acc.Reload()
+    return set(acc.Tags()["scalars"])
+
+
 def read_csv(path: Path) -> list[dict[str, str]]:
     with open(path, newline="") as fh:
         return list(csv.DictReader(fh))
@@ -248,7 +256,9 @@ def test_run_many_writes_seed_folders_and_aggregate(tmp_path):
                    out=str(tmp_path), progress=False)
     parent = res.parent
     assert parent.parent == tmp_path and parent.name.startswith("FrozenLake-v1__dqn__seeds0-1__")
-    assert {p.name for p in parent.iterdir()} == {"seed_0", "seed_1", "aggregate.json", "aggregate_curve.csv"}
+    assert {p.name for p in parent.iterdir()} == {"seed_0", "seed_1", "aggregate.json", "aggregate_curve.csv", "tb"}
+    tags = scalar_tags(parent / "tb")
+    assert {"eval/score_mean", "eval/score_iqm", "eval/score_ci95_low", "eval/score_ci95_high"} <= tags
     for s in (0, 1):
         d = parent / f"seed_{s}"
         assert {"config.json", "metrics.csv", "evals.csv", "agent.pt", "last.pt", "summary.json"} <= {

@@ -164,3 +164,22 @@ def test_from_env_without_a_model_raises():
     env = make_env("CartPole-v1")
     with pytest.raises(QlearnError, match="CartPole"):
         TabularMDP.from_env(env)
+
+
+@pytest.mark.parametrize("kwargs", [{}, {"map_name": "8x8"}, {"is_slippery": False}])
+def test_stacked_policy_returns_match_a_plain_induction_per_policy(kwargs):
+    from qlearn.envs.tabular import policy_returns
+
+    mdp = TabularMDP.from_env(make_env("FrozenLake-v1", **kwargs))
+    policies = np.random.default_rng(3).integers(0, 4, (7, mdp.n_states))
+    policies[0] = greedy_policy(value_iteration(mdp, 0.99)[0])
+    expected = []
+    for pol in policies:  # the definition, one policy at a time in numpy
+        r, p = mdp.reward[np.arange(mdp.n_states), pol], mdp.cont[np.arange(mdp.n_states), pol]
+        v = np.zeros(mdp.n_states)
+        for _ in range(mdp.horizon):
+            v = r + p @ v
+        expected.append(mdp.isd @ v)
+    got = policy_returns(mdp, policies)
+    np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
+    assert got[0] > 0.5 and [policy_return(mdp, pol) for pol in policies] == pytest.approx(expected, abs=1e-12)

@@ -274,6 +274,12 @@ class DQNAgent(SingleStepAPI):
         return q if agent is None else q[agent]
 
     # ----------------------------------------------------------- many agents
+    def _row(self, val: Any, index: int) -> Any:
+        """Agent ``index``'s part of a stacked optimiser-state value (a copy; shared scalars copied whole)."""
+        if torch.is_tensor(val):
+            return val[index: index + 1].clone() if val.dim() > 0 and val.shape[0] == self.k else val.clone()
+        return copy.deepcopy(val)
+
     def weights(self) -> list[torch.Tensor]:
         """The live stacked parameters (first dim K): what "keep the best agent" copies per agent."""
         return list(self.net.parameters())
@@ -287,12 +293,9 @@ class DQNAgent(SingleStepAPI):
                 dst.copy_(src[index: index + 1])
             for dst, src in zip(one.target.parameters(), self.target.parameters()):
                 dst.copy_(src[index: index + 1])
-        opt = copy.deepcopy(self.optimizer.state_dict())  # state_dict() shares the live moment tensors
-        for st in opt["state"].values():
-            for key, val in st.items():
-                if torch.is_tensor(val) and val.dim() > 0 and val.shape[0] == self.k:
-                    st[key] = val[index: index + 1].clone()
-        one.optimizer.load_state_dict(opt)
+        opt = self.optimizer.state_dict()  # shares the live moment tensors: copy agent ``index``'s rows only
+        one.optimizer.load_state_dict({"param_groups": copy.deepcopy(opt["param_groups"]), "state": {
+            pid: {key: self._row(val, index) for key, val in st.items()} for pid, st in opt["state"].items()}})
         if one._numpy_step is not None:
             one._numpy_step.invalidate()
         one.steps, one.updates, one._since_train = self.steps, self.updates, self._since_train

@@ -75,14 +75,20 @@ def success_of(env_id: str, episode_return: float, terminated: bool, truncated: 
     CartPole/Acrobot-style survival tasks: the pole stayed up until the time limit (truncated, not
     terminated). Anything else: a positive return at a true termination.
     """
+    return bool(success_array(env_id, np.asarray(episode_return), np.asarray(terminated), np.asarray(truncated)))
+
+
+def success_array(env_id: str, returns: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
+    """:func:`success_of` for arrays of episodes (boolean, same shape)."""
     base = env_id.split("/")[-1]
+    terminated, truncated = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
     if base.startswith("FrozenLake") or base.startswith("CliffWalking") or base.startswith("Taxi"):
-        return episode_return > 0
+        return np.asarray(returns) > 0
     if base.startswith("MountainCar") or base.startswith("Acrobot"):
-        return bool(terminated)
+        return terminated
     if base.startswith("CartPole"):
-        return bool(truncated) and not terminated
-    return bool(terminated) and episode_return > 0
+        return truncated & ~terminated
+    return terminated & (np.asarray(returns) > 0)
 
 
 def obs_size(env: gym.Env) -> int:

@@ -16,6 +16,7 @@ from dataclasses import dataclass
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 from qlearn.errors import QlearnError
 
@@ -115,17 +116,26 @@ def policy_return(mdp: TabularMDP, policy: np.ndarray, horizon: int | None = Non
     Backward induction ``v_t = R_pi + cont_pi @ v_{t-1}`` from the initial state distribution; the
     horizon defaults to the env's time limit.
     """
+    return float(policy_returns(mdp, np.asarray(policy)[None], horizon)[0])
+
+
+def policy_returns(mdp: TabularMDP, policies: np.ndarray, horizon: int | None = None) -> np.ndarray:
+    """:func:`policy_return` of K deterministic policies ``[K, S]`` at once: ``[K]``.
+
+    Many-seed runs score every agent at each evaluation; one stacked induction costs what one policy's
+    does (in float64 torch on the CPU: 1,024 policies x 100 steps in a few ms instead of ~0.15 s).
+    """
     horizon = mdp.horizon if horizon is None else horizon
     if horizon is None:  # an env without a time limit (CliffWalking): a long horizon stands in for "forever"
         horizon = UNLIMITED_HORIZON
-    policy = np.asarray(policy, dtype=int)
+    policies = np.asarray(policies, dtype=np.int64)
     states = np.arange(mdp.n_states)
-    r_pi = mdp.reward[states, policy]
-    p_pi = mdp.cont[states, policy]
-    v = np.zeros(mdp.n_states)
+    r_pi = torch.from_numpy(np.ascontiguousarray(mdp.reward[states, policies])).unsqueeze(2)  # [K, S, 1]
+    p_pi = torch.from_numpy(np.ascontiguousarray(mdp.cont[states, policies]))  # [K, S, S]
+    v = torch.zeros_like(r_pi)
     for _ in range(horizon):
-        v = r_pi + p_pi @ v
-    return float(mdp.isd @ v)
+        v = torch.baddbmm(r_pi, p_pi, v)
+    return (torch.from_numpy(mdp.isd) @ v.squeeze(2).T).numpy()
 
 
 def success_probability(mdp: TabularMDP, q_table: np.ndarray, horizon: int | None = None) -> float:

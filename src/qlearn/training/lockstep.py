@@ -19,12 +19,11 @@ from typing import Any
 import numpy as np
 import torch
 
-from qlearn.envs.make import success_of
-from qlearn.envs.tabular import TabularMDP, success_probability
+from qlearn.envs.tabular import TabularMDP, greedy_policy, policy_returns
 from qlearn.errors import QlearnError
-from qlearn.runs import AGENT, LAST, CsvLog, write_json
+from qlearn.runs import AGENT, LAST, write_json
 from qlearn.stats import bootstrap_ci, summarize
-from qlearn.training.loop import EPISODE_FIELDS, EVAL_FIELDS
+from qlearn.training.seed_logs import SeedLogs
 from qlearn.training.threads import configure_threads
 
 
@@ -63,8 +62,7 @@ def score_agents(agent: Any, mdp: TabularMDP | None, eval_env: Any, episodes: in
     """Greedy score of each of the K agents: exact success probability, or mean return of ``episodes``
     greedy episodes per agent played in parallel on ``eval_env`` (K x episodes envs)."""
     if mdp is not None:
-        tables = agent.q_table(None)
-        return np.array([success_probability(mdp, q) for q in tables])
+        return policy_returns(mdp, greedy_policy(agent.q_table(None)))
     obs = eval_env.reset()
     k, n = eval_env.k, eval_env.n
     total = np.zeros((k, n))
@@ -82,8 +80,12 @@ def score_agents(agent: Any, mdp: TabularMDP | None, eval_env: Any, episodes: in
 
 def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any = None, eval_every: int = 2_000,
                eval_episodes: int = 20, keep_best: bool = True, run_dirs: list[Path] | None = None,
-               progress: bool = True) -> ManyResult:
-    """Train K agents on K x N environments for ``steps`` environment steps per agent."""
+               progress: bool = True, aggregate_dir: Path | None = None) -> ManyResult:
+    """Train K agents on K x N environments for ``steps`` environment steps per agent.
+
+    With ``run_dirs`` (one per agent) each gets a run folder; ``aggregate_dir`` gets TensorBoard scalars
+    of the seeds together (mean, IQM, 95% interval of the evaluation score).
+    """
     if agent.k != venv.k:
         raise QlearnError(f"the agent holds K={agent.k} agents but the env batch has K={venv.k}")
     configure_threads()
@@ -96,17 +98,12 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
         mdp = TabularMDP.from_env(make_env(env_id, **(spec_env.kwargs if spec_env else {})))
     if mdp is None and eval_env is None:
         raise QlearnError("sampled scoring needs eval_env (a batched env with K x eval_episodes envs)")
-    logs = [(CsvLog(d / "metrics.csv", EPISODE_FIELDS), CsvLog(d / "evals.csv", EVAL_FIELDS)) for d in run_dirs or []]
-    boards = _writers(run_dirs or [])
+    logs = SeedLogs(k, env_id, run_dirs, aggregate_dir)
     result = ManyResult(agent, 0, 0.0)
     best = [w.detach().clone() for w in agent.weights()]
     best_scores = np.full(k, -np.inf)
     ep_ret = np.zeros((k, n))
     ep_len = np.zeros((k, n), dtype=np.int64)
-    episodes = np.zeros(k, dtype=np.int64)
-    # TensorBoard gets episode returns averaged per evaluation period: a scalar per episode from K x N envs
-    # kept K writer threads busy enough to slow the training thread (the GIL) by a third.
-    tb_sums = np.zeros((k, 3))
     iterations = math.ceil(steps / n)
     bar = None
     if progress:
@@ -126,19 +123,7 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
             best_scores = np.where(better, scores, best_scores)
         result.eval_steps.append(step)
         result.eval_scores.append(scores)
-        for i, (episode_log, ev) in enumerate(logs):
-            ev.write({"step": step, "score": scores[i], "success": scores[i] if mdp is not None else "",
-                      "best_score": best_scores[i]})
-            episode_log.flush()
-        sps = step / max(time.perf_counter() - start, 1e-9)
-        for i, tb in enumerate(boards):
-            tb.add_scalar("eval/score", scores[i], step)
-            tb.add_scalar("charts/SPS", sps, step)
-            ret, length, count = tb_sums[i]
-            if count:  # episodes since the last evaluation, averaged (every episode is in metrics.csv)
-                tb.add_scalar("charts/episodic_return", ret / count, step)
-                tb.add_scalar("charts/episodic_length", length / count, step)
-        tb_sums[:] = 0.0
+        logs.evaluated(step, scores, best_scores, mdp is not None, step / max(time.perf_counter() - start, 1e-9))
 
     obs = venv.reset()
     start = time.perf_counter()
@@ -155,17 +140,9 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
         ep_len += 1
         done = te | tr
         if done.any():
-            elapsed = time.perf_counter() - start
             m = agent.metrics()
-            for ki, ni in zip(*np.nonzero(done)):
-                episodes[ki] += 1
-                if boards:
-                    tb_sums[ki] += (ep_ret[ki, ni], ep_len[ki, ni], 1)
-                if logs:
-                    logs[ki][0].write({"step": step, "episode": episodes[ki], "return": ep_ret[ki, ni],
-                                       "length": ep_len[ki, ni], "success": int(success_of(env_id, ep_ret[ki, ni], te[ki, ni], tr[ki, ni])),
-                                       "epsilon": round(m["epsilon"], 5), "loss": m.get("loss", ""),
-                                       "sps": round(step / max(elapsed, 1e-9), 1)}, flush=False)
+            logs.episodes_ended(step, done, ep_ret, ep_len, te, tr, m["epsilon"], m.get("loss"),
+                                step / max(time.perf_counter() - start, 1e-9))
             ep_ret[done] = 0.0
             ep_len[done] = 0
         if step >= next_eval or step >= steps:
@@ -179,11 +156,12 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     if bar is not None:
         bar.update(step - bar.n)
         bar.close()
+    logs.close()
     result.wall_time = time.perf_counter() - start
     result.steps = step
     result.final_scores = result.eval_scores[-1]
     result.best_scores = best_scores
-    result.episodes = episodes
+    result.episodes = logs.episodes.copy()
     for i, d in enumerate(run_dirs or []):  # the last networks, one at a time (each select() has a replay memory)
         agent.select(i).save(d / LAST)
     use_best = keep_best & (best_scores > result.final_scores)
@@ -197,21 +175,10 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     result.delivered_scores = np.where(use_best, best_scores, result.final_scores)
     for i, d in enumerate(run_dirs or []):
         agent.select(i).save(d / AGENT)
-        write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(episodes[i]),
+        write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(result.episodes[i]),
                                         "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),
                                         "best_score": float(best_scores[i]), "score": float(result.delivered_scores[i]),
                                         "interrupted": False})
-        for log in logs[i]:
-            log.close()
-        boards[i].close()
     result.run_dirs = list(run_dirs or [])
     return result
 
-
-def _writers(run_dirs: list[Path]) -> list[Any]:
-    """One TensorBoard writer per seed folder (CleanRL's scalar names), none without folders."""
-    if not run_dirs:
-        return []
-    from torch.utils.tensorboard import SummaryWriter
-
-    return [SummaryWriter(str(d / "tb")) for d in run_dirs]

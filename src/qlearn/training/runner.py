@@ -269,7 +269,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         run_dirs.append(d)
     result = train_many(agent, venv, tcfg.steps, env_id=env_id, eval_env=eval_env, eval_every=tcfg.eval_every,
                         eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, run_dirs=run_dirs,
-                        progress=progress)
+                        progress=progress, aggregate_dir=parent)
     aggregate = result.aggregate()
     write_json(parent / "aggregate.json", aggregate)
     with open(parent / "aggregate_curve.csv", "w") as fh:

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# Issue 4's GPU checks in one short run on a lent GPU machine: the CUDA tests, then bench/gpu.py
+# (1, 32, 256 and 1,024 seeds of the FrozenLake batched recipe in one process each).
+# Where gymnasium is missing, carry its wheels in .whl/ (see bench/README or BENCHMARKS.md).
+# Output goes to $OUT (default gpu-out/): test log, benchmark log and JSON, nvidia-smi.
+set -u
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 QLEARN_THREADS=1 MPLBACKEND=Agg PYTHONPATH="$PWD/src${PYTHONPATH:+:$PYTHONPATH}"
+PY=${PYTHON:-python3}
+if [ -d .whl ]; then
+  $PY -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl \
+    && export PYTHONPATH="$PYTHONPATH:/tmp/site"
+fi
+nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia-smi.txt"
+$PY -c "import torch, gymnasium, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'gymnasium', gymnasium.__version__, 'numpy', numpy.__version__)" 2>&1 | tee "$OUT/versions.txt"
+timeout 200 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/test_cuda.txt"
+timeout "${BENCH_TIMEOUT:-300}" $PY bench/gpu.py --device cuda --ks ${KS:-1 32 256 1024} --json "$OUT/gpu.json" 2>&1 \
+  | tee "$OUT/gpu.txt"

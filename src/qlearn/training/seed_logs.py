@@ -1,0 +1,138 @@
+"""What a lockstep run writes as it goes: per-seed episode and evaluation rows, TensorBoard scalars.
+
+A many-seed run ends thousands of episodes per step (1,024 agents x 32 FrozenLake envs: ~1,000 a step).
+Writing each as a CSV row from Python, as a single run does, cost more than the training itself, so the
+episodes of a step are kept as arrays (one ``np.nonzero`` per step, whatever K) and written in bulk: at
+every evaluation for up to ``PER_SEED_MAX`` seeds, otherwise when ``FLUSH_SECS`` have passed since the
+last write, and always at the end. Each seed folder gets the same ``metrics.csv``/``evals.csv`` columns
+as a single run. Per-seed TensorBoard writers (a thread and an open file each) are made for up to
+``PER_SEED_MAX`` seeds; the parent folder always gets one writer with the seeds' mean, interquartile
+mean and bootstrap 95% interval of the evaluation score.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from qlearn.envs.make import success_array
+from qlearn.stats import bootstrap_ci, iqm
+from qlearn.training.loop import EPISODE_FIELDS, EVAL_FIELDS
+
+PER_SEED_MAX = 64
+FLUSH_SECS = 30.0
+
+
+class SeedLogs:
+    """Episode and evaluation logs of K seeds, one folder each (``run_dirs``; none: count only)."""
+
+    def __init__(self, k: int, env_id: str, run_dirs: list[Path] | None = None, parent: Path | None = None) -> None:
+        self.k, self.env_id = k, env_id
+        self.dirs = list(run_dirs or [])
+        self.episodes = np.zeros(k, dtype=np.int64)  # episodes ended so far, per seed
+        self._rows: list[tuple[np.ndarray, ...]] = []  # episode columns of each step with ends, unwritten
+        self._evals: list[tuple[int, np.ndarray, np.ndarray, bool]] = []
+        self._tb_sums = np.zeros((k, 3))  # return, length, count since the last evaluation
+        self._last_flush = time.perf_counter()
+        for d in self.dirs:
+            for name, fields in (("metrics.csv", EPISODE_FIELDS), ("evals.csv", EVAL_FIELDS)):
+                path = d / name
+                if not path.exists() or path.stat().st_size == 0:
+                    path.write_text(",".join(fields) + "\n")
+        self._boards = _writers(self.dirs) if len(self.dirs) <= PER_SEED_MAX else []
+        self._aggregate = _writers([parent])[0] if parent is not None else None
+
+    def episodes_ended(self, step: int, done: np.ndarray, returns: np.ndarray, lengths: np.ndarray,
+                       terminated: np.ndarray, truncated: np.ndarray, epsilon: float, loss: float | None,
+                       sps: float) -> None:
+        """Record the episodes that ended at this step (``done`` and the arrays after it are ``[K, N]``)."""
+        ki, ni = np.nonzero(done)
+        if not len(ki):
+            return
+        counts = np.bincount(ki, minlength=self.k)
+        first = np.searchsorted(ki, ki)  # np.nonzero lists rows in order, so each seed's ends are adjacent
+        number = self.episodes[ki] + np.arange(len(ki)) - first + 1
+        self.episodes += counts
+        ret, length = returns[ki, ni], lengths[ki, ni]
+        np.add.at(self._tb_sums, ki, np.stack([ret, length, np.ones(len(ki))], axis=1))
+        if not self.dirs:
+            return
+        success = success_array(self.env_id, ret, terminated[ki, ni], truncated[ki, ni]).astype(np.int64)
+        self._rows.append((ki, np.full(len(ki), step), number, ret, length, success,
+                           np.full(len(ki), round(epsilon, 5)), np.full(len(ki), np.nan if loss is None else loss),
+                           np.full(len(ki), round(sps, 1))))
+
+    def evaluated(self, step: int, scores: np.ndarray, best: np.ndarray, exact: bool, sps: float) -> None:
+        """Record an evaluation of every seed, write TensorBoard scalars, and flush the CSVs when due."""
+        self._evals.append((step, scores.copy(), best.copy(), exact))
+        ret, length, count = self._tb_sums.T
+        for i, tb in enumerate(self._boards):
+            tb.add_scalar("eval/score", scores[i], step)
+            tb.add_scalar("charts/SPS", sps, step)
+            if count[i]:  # episodes since the last evaluation, averaged (every episode is in metrics.csv)
+                tb.add_scalar("charts/episodic_return", ret[i] / count[i], step)
+                tb.add_scalar("charts/episodic_length", length[i] / count[i], step)
+        if self._aggregate is not None:
+            low, high = bootstrap_ci(scores, seed=len(self._evals))
+            for tag, val in (("mean", scores.mean()), ("iqm", iqm(scores)), ("ci95_low", low), ("ci95_high", high)):
+                self._aggregate.add_scalar(f"eval/score_{tag}", val, step)
+            self._aggregate.add_scalar("charts/SPS", sps * self.k, step)
+        self._tb_sums[:] = 0.0
+        if len(self.dirs) <= PER_SEED_MAX or time.perf_counter() - self._last_flush >= FLUSH_SECS:
+            self.flush()
+
+    def flush(self) -> None:
+        """Append the unwritten rows to each seed's CSV files."""
+        self._last_flush = time.perf_counter()
+        if not self.dirs:
+            self._rows.clear()
+            self._evals.clear()
+            return
+        episode_lines = _episode_lines(self._rows, self.k)
+        eval_lines = [[] for _ in range(self.k)]
+        for step, scores, best, exact in self._evals:
+            for i, (s, b) in enumerate(zip(scores.tolist(), best.tolist())):
+                eval_lines[i].append(f"{step},{s},{s if exact else ''},{b}\n")
+        for i, d in enumerate(self.dirs):
+            for name, lines in (("metrics.csv", episode_lines[i]), ("evals.csv", eval_lines[i])):
+                if lines:
+                    with open(d / name, "a") as fh:
+                        fh.write("".join(lines))
+        self._rows.clear()
+        self._evals.clear()
+
+    def close(self) -> None:
+        self.flush()
+        for tb in [*self._boards, *([self._aggregate] if self._aggregate is not None else [])]:
+            tb.close()
+
+
+def _episode_lines(chunks: list[tuple[np.ndarray, ...]], k: int) -> list[list[str]]:
+    """CSV lines of the collected episode rows, split by seed (each seed's rows in the order they ended)."""
+    lines: list[list[str]] = [[] for _ in range(k)]
+    if not chunks:
+        return lines
+    seed, *cols = (np.concatenate(c) for c in zip(*chunks))
+    order = np.argsort(seed, kind="stable")
+    bounds = np.cumsum(np.bincount(seed, minlength=k))[:-1]
+    step, number, ret, length, success, eps, loss, sps = (c[order].tolist() for c in cols)
+    loss = ["" if math.isnan(x) else x for x in loss]  # NaN: no gradient step yet
+    rows = [f"{a},{b},{c},{d},{e},{f},{g},{h}\n" for a, b, c, d, e, f, g, h in
+            zip(step, number, ret, length, success, eps, loss, sps)]
+    for i, part in enumerate(np.split(np.arange(len(rows)), bounds)):
+        if len(part):
+            lines[i] = rows[part[0]: part[-1] + 1]
+    return lines
+
+
+def _writers(dirs: list[Path]) -> list[Any]:
+    """One TensorBoard writer per folder (CleanRL's scalar names), none without folders."""
+    if not dirs:
+        return []
+    from torch.utils.tensorboard import SummaryWriter
+
+    return [SummaryWriter(str(d / "tb")) for d in dirs]
