@@ -82,7 +82,7 @@ def test_many_seeds_write_in_bulk_what_few_seeds_write_per_evaluation(tmp_path, 
         assert (a / "evals.csv").read_text() == (b / "evals.csv").read_text()
         rows_a, rows_b = read_rows(a / "metrics.csv"), read_rows(b / "metrics.csv")
         assert len(rows_a) == int(res_few.episodes[int(a.name[5:])]) > 20
-        strip = lambda rows: [{k: v for k, v in r.items() if k != "sps"} for r in rows]  # noqa: E731
+        strip = lambda rows: [{k: v for k, v in r.items() if k != "sps"} for r in rows]
         assert strip(rows_a) == strip(rows_b)
         assert (a / "tb").is_dir() and not (b / "tb").exists()
     assert (tmp_path / "many" / "tb").is_dir()
