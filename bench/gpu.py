@@ -7,7 +7,8 @@ Reports per K: training wall time (the lockstep loop, per-seed logs included), t
 building the agents and writing K run folders with two checkpoints each), env steps/s of all agents
 together, and the share of seeds at exact greedy success >= 0.70, for the final networks and for the
 delivered ones (the best evaluation kept). A short K=1 run first warms CUDA up, so that its start-up
-cost is not charged to the first timed run.
+cost is not charged to the first timed run. On a GPU, one seed on the CPU (numpy gradient step, the
+fastest way to train a lone seed) is timed last on the same machine, for the honest comparison.
 
 Run:  python bench/gpu.py --device cuda --ks 1 32 256 1024 --json bench/results/gpu.json
       .venv/bin/python bench/gpu.py --device cpu --ks 1 4 --steps 4000      (a quick check here)
@@ -29,17 +30,18 @@ from qlearn.training import configure_threads
 from qlearn.training.runner import run_many
 
 
-def one(k: int, args: argparse.Namespace, out: str) -> dict:
+def one(k: int, args: argparse.Namespace, out: str, device: str | None = None) -> dict:
+    device = device or args.device
     t = time.perf_counter()
     res = run_many("FrozenLake-v1", "dqn", seeds=range(k), n_envs=args.envs, steps=args.steps, out=out,
-                   progress=False, device=args.device, recipe=args.recipe)
+                   progress=False, device=device, recipe=args.recipe)
     total = time.perf_counter() - t
     final, delivered = np.asarray(res.final_scores), np.asarray(res.delivered_scores)
-    return {"k": k, "train_s": round(res.wall_time, 2), "total_s": round(total, 2),
+    return {"device": device, "k": k, "train_s": round(res.wall_time, 2), "total_s": round(total, 2),
             "env_steps_per_s": round(res.env_steps_per_second), "final_ge_070": float((final >= 0.70).mean()),
             "delivered_ge_070": float((delivered >= 0.70).mean()), "final_mean": float(final.mean()),
             "final_min": float(final.min()), "peak_gpu_mb": (round(torch.cuda.max_memory_allocated() / 2**20)
-                                                             if args.device.startswith("cuda") else None)}
+                                                             if device.startswith("cuda") else None)}
 
 
 def main() -> None:
@@ -50,6 +52,8 @@ def main() -> None:
     ap.add_argument("--envs", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None, help="env steps per agent (default: the recipe's)")
     ap.add_argument("--json")
+    ap.add_argument("--profile-k", type=int, help="after the table, one more run of this many seeds under cProfile "
+                    "(its top functions by own time are printed; the run is not in the table)")
     args = ap.parse_args()
     configure_threads(1)
     out = tempfile.mkdtemp(prefix="qlearn-gpu-")
@@ -68,13 +72,24 @@ def main() -> None:
             torch.cuda.reset_peak_memory_stats()
         rows.append(one(k, args, out))
         print(json.dumps(rows[-1]), flush=True)
+    if cuda:  # the fastest lone seed is on the CPU (numpy gradient step): measured on this machine's CPU too
+        rows.append(one(1, args, out, device="cpu"))
+        print(json.dumps(rows[-1]), flush=True)
     base = rows[0]
     print("\n| device | seeds | train s | total s | train vs 1 seed | env steps/s | final >= 0.70 | delivered >= 0.70 |"
           "\n|---|---|---|---|---|---|---|---|")
     for r in rows:
-        print(f"| {args.device} | {r['k']} | {r['train_s']:.1f} | {r['total_s']:.1f} | "
+        print(f"| {r['device']} | {r['k']} | {r['train_s']:.1f} | {r['total_s']:.1f} | "
               f"{r['train_s'] / base['train_s']:.2f}x | {r['env_steps_per_s']:,} | {r['final_ge_070']:.1%} | "
               f"{r['delivered_ge_070']:.1%} |")
+    if args.profile_k:
+        import cProfile
+        import pstats
+
+        prof = cProfile.Profile()
+        prof.runcall(one, args.profile_k, args, out)
+        print(f"\ncProfile of {args.profile_k} seeds (own time):")
+        pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({**info, "rows": rows}, fh, indent=1)

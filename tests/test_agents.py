@@ -362,3 +362,25 @@ def test_same_seed_gives_bit_identical_dqn():
     assert all(torch.equal(x, y) for x, y in zip(a, b))
     c = _trained_weights(2)
     assert not all(torch.equal(x, y) for x, y in zip(a, c))
+
+
+def test_dqn_takes_tensors_as_a_gpu_rollout_passes_them(lake):
+    """Tensor observations (what a batched env on the GPU returns) store the same transitions as numpy
+    ones, and the tensor acting path picks the greedy action where it does not explore."""
+    cfg = DQNConfig(learning_starts=10**6, epsilon_start=0.3, epsilon_end=0.3)
+    a, b = (DQNAgent.for_env(lake, cfg, seeds=(1, 2)) for _ in range(2))
+    rng = np.random.default_rng(0)
+    for _ in range(5):
+        obs, nxt = rng.integers(0, 16, (2, 3)), rng.integers(0, 16, (2, 3))
+        act, rew = rng.integers(0, 4, (2, 3)), rng.random((2, 3))
+        te, tr = rng.random((2, 3)) < 0.2, np.zeros((2, 3), dtype=bool)
+        a.observe(obs, act, rew, nxt, te, tr)
+        b.observe(*(torch.as_tensor(x) for x in (obs, act, rew, nxt, te, tr)))
+    for name in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
+        assert torch.equal(getattr(a.buffer, name), getattr(b.buffer, name)), name
+    obs = torch.as_tensor(rng.integers(0, 16, (2, 400)))
+    greedy = a._act_on_device(obs, greedy=True)
+    assert torch.equal(greedy, torch.as_tensor(a.act(obs.numpy(), greedy=True)))
+    acts = a._act_on_device(obs, greedy=False)
+    share = (acts == greedy).float().mean().item()
+    assert 0.7 < share < 0.85  # explores 30% of the time, a quarter of which land on the greedy action

@@ -35,10 +35,10 @@ def test_classic_dynamics_on_cuda_follow_the_cpu_ones(cls, env_id):
     actions = np.random.default_rng(0).integers(0, 2 if env_id.startswith("Cart") else 3, (60, 2, 8))
     live = np.ones((2, 8), dtype=bool)
     for a in actions:
-        oc, rc, tc, uc, _ = cpu.step(torch.as_tensor(a))
-        og, rg, tg, ug, _ = gpu.step(torch.as_tensor(a))
-        assert og.device.type == "cuda"
-        np.testing.assert_allclose(og.cpu().numpy()[live], oc.numpy()[live], rtol=1e-9, atol=1e-9)
+        _, rc, tc, uc, fc = cpu.step(torch.as_tensor(a))  # f: the state reached, before any autoreset
+        _, rg, tg, ug, fg = gpu.step(torch.as_tensor(a))
+        assert fg.device.type == "cuda"
+        np.testing.assert_allclose(fg.cpu().numpy()[live], fc.numpy()[live], rtol=1e-9, atol=1e-9)
         assert np.array_equal(tg.cpu().numpy()[live], tc.numpy()[live])
         assert np.array_equal(ug.cpu().numpy()[live], uc.numpy()[live])
         np.testing.assert_array_equal(rg.cpu().numpy()[live], rc.numpy()[live])

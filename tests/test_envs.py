@@ -140,3 +140,15 @@ def test_encoder_errors():
 ])
 def test_success_of_rules(env_id, ret, term, trunc, success):
     assert bool(success_of(env_id, ret, term, trunc)) is success
+
+
+@pytest.mark.parametrize("env_id,kind", [("FrozenLake-v1", "onehot"), ("FrozenLake-v1", "scalar"),
+                                         ("MountainCar-v0", "onehot"), ("CartPole-v1", "onehot")])
+def test_tensor_features_equal_the_numpy_ones(env_id, kind):
+    """GPU rollouts encode tensors where they are; the features must be the numpy path's, bit for bit."""
+    env = make_env(env_id)
+    enc = make_encoder(env.observation_space, kind)
+    obs = np.stack([[env.observation_space.sample() for _ in range(5)] for _ in range(3)])
+    got = enc.tensor(torch.as_tensor(obs))
+    assert got.dtype == torch.float32 and got.shape[:2] == (3, 5)
+    np.testing.assert_array_equal(got.numpy().reshape(3, 5, -1), enc.np(obs).reshape(3, 5, -1))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -74,6 +75,14 @@ def test_resume_refuses_finished_corrupt_and_missing(tmp_path):
 
     for proc, needle in ((resume(run), "already finished"), (resume(tmp_path / "nope"), "does not exist")):
         assert proc.returncode == 2 and "Traceback" not in proc.stderr and needle in proc.stderr, proc.stderr
+    if not torch.cuda.is_available():  # a GPU run's checkpoint holds CUDA random state: say so, don't crash
+        config = run / "config.json"
+        original = config.read_text()
+        recorded = json.loads(original)
+        config.write_text(json.dumps({**recorded, "device": "cuda", "train": {**recorded["train"], "steps": 9000}}))
+        proc = resume(run)
+        assert proc.returncode == 2 and "trained on cuda" in proc.stderr and "Traceback" not in proc.stderr, proc.stderr
+        config.write_text(original)
     data = (run / ckpt.FILENAME).read_bytes()
     (run / ckpt.FILENAME).write_bytes(data[: len(data) // 2])  # truncated
     proc = resume(run)

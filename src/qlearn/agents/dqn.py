@@ -98,6 +98,9 @@ class DQNAgent(SingleStepAPI):
 
     def _stored(self, obs: np.ndarray) -> np.ndarray:
         """What the replay memory keeps of raw observations ``[K, N, ...]``."""
+        if isinstance(obs, torch.Tensor):
+            k, n = obs.shape[:2]
+            return obs.reshape(k, n, 1) if self._compact else self.encoder.tensor(obs).reshape(k, n, self.encoder.dim)
         if self._compact:
             return np.asarray(obs, dtype=np.float32).reshape(*np.shape(obs)[:2], 1)
         return self._np_features(obs)
@@ -145,8 +148,13 @@ class DQNAgent(SingleStepAPI):
         """Q-values ``[K, N, A]`` for raw observations ``[K, N, ...]``."""
         return self.net(self._features(obs)).cpu().numpy()
 
-    def act(self, obs: np.ndarray, *, greedy: bool = False) -> np.ndarray:
-        """Epsilon-greedy actions ``[K, N]`` (greedy: argmax, first action on ties)."""
+    def act(self, obs: np.ndarray | torch.Tensor, *, greedy: bool = False) -> np.ndarray | torch.Tensor:
+        """Epsilon-greedy actions ``[K, N]`` (greedy: argmax, first action on ties).
+
+        Observations in a tensor on the agent's GPU get actions in a tensor there, drawn with the agent's
+        torch generator: a batched env on the GPU and the agent then never copy through the CPU."""
+        if isinstance(obs, torch.Tensor) and obs.device.type != "cpu":
+            return self._act_on_device(obs, greedy)
         obs = np.asarray(obs)
         shape = obs.shape[:2]
         eps = 0.0 if greedy else self.epsilon
@@ -161,11 +169,23 @@ class DQNAgent(SingleStepAPI):
                 best = self.net(self._features(obs)).argmax(-1).cpu().numpy()
         return np.where(explore, random_a, best)
 
+    @torch.no_grad()
+    def _act_on_device(self, obs: torch.Tensor, greedy: bool) -> torch.Tensor:
+        eps = 0.0 if greedy else self.epsilon
+        shape = obs.shape[:2]
+        best = self.net(self.encoder.tensor(obs.to(self.device)).reshape(*shape, self.encoder.dim)).argmax(-1)
+        if eps <= 0.0:
+            return best
+        explore = torch.rand(shape, generator=self.gen, device=self.device) < eps
+        return torch.where(explore, torch.randint(0, self.n_actions, shape, generator=self.gen, device=self.device),
+                           best)
+
     # --------------------------------------------------------------- learning
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
                 terminated: np.ndarray, truncated: np.ndarray) -> None:
-        """Store ``[K, N]`` transitions and train when due."""
-        actions = np.asarray(actions)
+        """Store ``[K, N]`` transitions (numpy, or tensors on the agent's device) and train when due."""
+        if not isinstance(actions, torch.Tensor):
+            actions = np.asarray(actions)
         n = actions.shape[1]
         if n != self.buffer.n_envs:
             if len(self.buffer):

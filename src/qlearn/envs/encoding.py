@@ -52,6 +52,15 @@ class Encoder:
     def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self.np(np.asarray(obs))))
 
+    def tensor(self, obs: torch.Tensor) -> torch.Tensor:
+        """Features of observations already in a tensor, on its device (GPU rollouts never leave the GPU)."""
+        if self._table is not None:
+            return self._table.to(obs.device)[obs.long()]
+        x = obs.to(torch.float32)
+        if self._scale is not None:
+            x = (x - torch.as_tensor(self._shift, device=x.device)) * torch.as_tensor(self._scale, device=x.device)
+        return x
+
     def np(self, obs: np.ndarray) -> np.ndarray:
         """Features as a float32 numpy array (cheap per call on the CPU hot path)."""
         if self._np_table is not None:

@@ -68,14 +68,22 @@ def score_agents(agent: Any, mdp: TabularMDP | None, eval_env: Any, episodes: in
     total = np.zeros((k, n))
     running = np.ones((k, n), dtype=bool)
     limit = eval_env.horizon or 10_000
+    on_gpu = _on_gpu(agent, eval_env)
     for _ in range(limit):
-        a = agent.act(obs.cpu().numpy(), greedy=True)
+        a = agent.act(obs if on_gpu else obs.cpu().numpy(), greedy=True)
         obs, r, te, tr, _ = eval_env.step(torch.as_tensor(a))
         total += r.cpu().numpy() * running
         running &= ~(te | tr).cpu().numpy()
         if not running.any():
             break
     return total.mean(axis=1)
+
+
+def _on_gpu(agent: Any, venv: Any) -> bool:
+    """A DQN and a native batched env on the same GPU: acting and storing stay there (no numpy copies)."""
+    device = getattr(agent, "device", None)
+    return getattr(agent, "kind", "") == "dqn" and device is not None and device.type != "cpu" and \
+        getattr(venv, "device", None) == device
 
 
 def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any = None, eval_every: int = 2_000,
@@ -129,12 +137,16 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     start = time.perf_counter()
     step = 0
     next_eval = eval_every
+    on_gpu = _on_gpu(agent, venv)
     for _ in range(iterations):
-        o = obs.cpu().numpy()
+        o = obs if on_gpu else obs.cpu().numpy()
         actions = agent.act(o)
         obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
         r, te, tr = reward.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy()
-        agent.observe(o, actions, r, final.cpu().numpy(), te, tr)
+        if on_gpu:
+            agent.observe(o, actions, reward, final, term, trunc)
+        else:
+            agent.observe(o, actions, r, final.cpu().numpy(), te, tr)
         step += n
         ep_ret += r
         ep_len += 1

@@ -203,8 +203,14 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
         raise QlearnError(f"run {run.path} already finished ({step} of {tcfg.steps} steps)")
     for name in ("metrics.csv", "evals.csv"):
         _truncate_log(run.path / name, step)
+    import torch
+
+    device = str(run.config.get("device") or "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise QlearnError(f"run {run.path} was trained on {device} and its checkpoint holds that device's random "
+                          "state: resume it on a machine with CUDA (or start it again there with --config)")
     env = run.make_env()
-    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed)
+    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed, device=pick_device(device))
     try:  # a checkpoint in the right format but with missing or misshapen parts
         agent.load_state_dict(payload["agent"])
         agent.set_rng_state(payload["agent_rng"])

@@ -12,7 +12,6 @@ mean and bootstrap 95% interval of the evaluation score.
 
 from __future__ import annotations
 
-import math
 import time
 from pathlib import Path
 from typing import Any
@@ -34,7 +33,7 @@ class SeedLogs:
         self.k, self.env_id = k, env_id
         self.dirs = list(run_dirs or [])
         self.episodes = np.zeros(k, dtype=np.int64)  # episodes ended so far, per seed
-        self._rows: list[tuple[np.ndarray, ...]] = []  # episode columns of each step with ends, unwritten
+        self._rows: list[tuple[Any, ...]] = []  # episode columns of each step with ends, unwritten
         self._evals: list[tuple[int, np.ndarray, np.ndarray, bool]] = []
         self._tb_sums = np.zeros((k, 3))  # return, length, count since the last evaluation
         self._last_flush = time.perf_counter()
@@ -62,9 +61,8 @@ class SeedLogs:
         if not self.dirs:
             return
         success = success_array(self.env_id, ret, terminated[ki, ni], truncated[ki, ni]).astype(np.int64)
-        self._rows.append((ki, np.full(len(ki), step), number, ret, length, success,
-                           np.full(len(ki), round(epsilon, 5)), np.full(len(ki), np.nan if loss is None else loss),
-                           np.full(len(ki), round(sps, 1))))
+        tail = f",{round(epsilon, 5)},{'' if loss is None else loss},{round(sps, 1)}\n"  # the same for the step
+        self._rows.append((ki, f"{step},", number, ret, length, success, tail))
 
     def evaluated(self, step: int, scores: np.ndarray, best: np.ndarray, exact: bool, sps: float) -> None:
         """Record an evaluation of every seed, write TensorBoard scalars, and flush the CSVs when due."""
@@ -111,21 +109,23 @@ class SeedLogs:
             tb.close()
 
 
-def _episode_lines(chunks: list[tuple[np.ndarray, ...]], k: int) -> list[list[str]]:
-    """CSV lines of the collected episode rows, split by seed (each seed's rows in the order they ended)."""
+def _episode_lines(chunks: list[tuple[Any, ...]], k: int) -> list[list[str]]:
+    """CSV lines of the collected episode rows, split by seed (each seed's rows in the order they ended).
+
+    Step, epsilon, loss and speed are shared by a step's rows and formatted once per step."""
     lines: list[list[str]] = [[] for _ in range(k)]
     if not chunks:
         return lines
-    seed, *cols = (np.concatenate(c) for c in zip(*chunks))
+    rows: list[str] = []
+    for _, head, number, ret, length, success, tail in chunks:
+        rows += [f"{head}{a},{b},{c},{d}{tail}" for a, b, c, d in
+                 zip(number.tolist(), ret.tolist(), length.tolist(), success.tolist())]
+    seed = np.concatenate([c[0] for c in chunks])
     order = np.argsort(seed, kind="stable")
-    bounds = np.cumsum(np.bincount(seed, minlength=k))[:-1]
-    step, number, ret, length, success, eps, loss, sps = (c[order].tolist() for c in cols)
-    loss = ["" if math.isnan(x) else x for x in loss]  # NaN: no gradient step yet
-    rows = [f"{a},{b},{c},{d},{e},{f},{g},{h}\n" for a, b, c, d, e, f, g, h in
-            zip(step, number, ret, length, success, eps, loss, sps)]
-    for i, part in enumerate(np.split(np.arange(len(rows)), bounds)):
-        if len(part):
-            lines[i] = rows[part[0]: part[-1] + 1]
+    rows = [rows[i] for i in order.tolist()]
+    ends = np.cumsum(np.bincount(seed, minlength=k)).tolist()
+    for i, (lo, hi) in enumerate(zip([0, *ends[:-1]], ends)):
+        lines[i] = rows[lo:hi]
     return lines
 
 
