@@ -95,10 +95,10 @@ def test_rows_wait_for_the_flush_interval_above_the_per_seed_limit(tmp_path, mon
     logs = SeedLogs(2, "FrozenLake-v1", dirs)
     done = np.ones((2, 1), dtype=bool)
     logs.episodes_ended(10, done, np.ones((2, 1)), np.ones((2, 1), dtype=int), done, ~done, 0.1, 0.5, 9.0)
-    logs.evaluated(10, np.array([0.5, 0.25]), np.array([0.5, 0.25]), True, 9.0)
+    logs.evaluated(10, np.array([0.5, 0.25]), np.array([0.5, 0.25]), (0.25, 0.5), True, 9.0)
     assert read_rows(dirs[0] / "metrics.csv") == [] and read_rows(dirs[0] / "evals.csv") == []
     monkeypatch.setattr(seed_logs, "FLUSH_SECS", 0.0)
-    logs.evaluated(20, np.array([0.75, 0.0]), np.array([0.75, 0.25]), True, 9.0)
+    logs.evaluated(20, np.array([0.75, 0.0]), np.array([0.75, 0.25]), (0.0, 0.75), True, 9.0)
     assert [r["score"] for r in read_rows(dirs[1] / "evals.csv")] == ["0.25", "0.0"]
     assert [r["best_score"] for r in read_rows(dirs[1] / "evals.csv")] == ["0.25", "0.25"]
     assert len(read_rows(dirs[0] / "metrics.csv")) == 1
@@ -110,7 +110,7 @@ def test_counting_without_folders_writes_nothing(tmp_path, k):
     logs = SeedLogs(k, "CartPole-v1")
     done = np.ones((k, 2), dtype=bool)
     logs.episodes_ended(5, done, np.full((k, 2), 5.0), np.full((k, 2), 5), ~done, done, 1.0, None, 1.0)
-    logs.evaluated(5, np.zeros(k), np.zeros(k), False, 1.0)
+    logs.evaluated(5, np.zeros(k), np.zeros(k), (0.0, 0.0), False, 1.0)
     logs.close()
     np.testing.assert_array_equal(logs.episodes, np.full(k, 2))
     assert not any(tmp_path.iterdir())

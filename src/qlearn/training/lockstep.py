@@ -11,6 +11,8 @@ bootstrap confidence intervals and the interquartile mean.
 from __future__ import annotations
 
 import math
+import os
+import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -36,6 +38,7 @@ class ManyResult:
     wall_time: float
     eval_steps: list[int] = field(default_factory=list)
     eval_scores: list[np.ndarray] = field(default_factory=list)
+    eval_ci95: list[tuple[float, float]] = field(default_factory=list)  # bootstrap 95% CI of each mean
     best_scores: np.ndarray | None = None
     final_scores: np.ndarray | None = None
     delivered_scores: np.ndarray | None = None
@@ -49,9 +52,8 @@ class ManyResult:
         return self.steps * self.agent.k / max(self.wall_time, 1e-9)
 
     def aggregate(self) -> dict[str, Any]:
-        hist = np.array(self.eval_scores)  # [evals, K]
-        curve = [{"step": s, "mean": float(row.mean()), "ci95": list(bootstrap_ci(row, seed=i))}
-                 for i, (s, row) in enumerate(zip(self.eval_steps, hist))]
+        curve = [{"step": s, "mean": float(row.mean()), "ci95": list(ci)}
+                 for s, row, ci in zip(self.eval_steps, self.eval_scores, self.eval_ci95)]
         return {"seeds": list(self.agent.seeds), "final_score": summarize(self.delivered_scores),
                 "scores": [float(x) for x in self.delivered_scores], "curve": curve,
                 "steps_per_agent": self.steps, "wall_time": round(self.wall_time, 3),
@@ -129,9 +131,11 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
                 for b, w in zip(best, agent.weights()):
                     b[mask.to(b.device)] = w[mask.to(w.device)]
             best_scores = np.where(better, scores, best_scores)
+        result.eval_ci95.append(bootstrap_ci(scores, seed=len(result.eval_steps)))
         result.eval_steps.append(step)
         result.eval_scores.append(scores)
-        logs.evaluated(step, scores, best_scores, mdp is not None, step / max(time.perf_counter() - start, 1e-9))
+        logs.evaluated(step, scores, best_scores, result.eval_ci95[-1], mdp is not None,
+                       step / max(time.perf_counter() - start, 1e-9))
 
     obs = venv.reset()
     start = time.perf_counter()
@@ -186,7 +190,11 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
             agent.sync_target()
     result.delivered_scores = np.where(use_best, best_scores, result.final_scores)
     for i, d in enumerate(run_dirs or []):
-        agent.select(i).save(d / AGENT)
+        if use_best[i]:
+            agent.select(i).save(d / AGENT)
+        else:  # the delivered agent is the last one: the same file (copied, then renamed into place)
+            shutil.copyfile(d / LAST, d / f"{AGENT}.tmp")
+            os.replace(d / f"{AGENT}.tmp", d / AGENT)
         write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(result.episodes[i]),
                                         "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),
                                         "best_score": float(best_scores[i]), "score": float(result.delivered_scores[i]),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from qlearn.envs.make import success_array
-from qlearn.stats import bootstrap_ci, iqm
+from qlearn.stats import iqm
 from qlearn.training.loop import EPISODE_FIELDS, EVAL_FIELDS
 
 PER_SEED_MAX = 64
@@ -64,8 +64,10 @@ class SeedLogs:
         tail = f",{round(epsilon, 5)},{'' if loss is None else loss},{round(sps, 1)}\n"  # the same for the step
         self._rows.append((ki, f"{step},", number, ret, length, success, tail))
 
-    def evaluated(self, step: int, scores: np.ndarray, best: np.ndarray, exact: bool, sps: float) -> None:
-        """Record an evaluation of every seed, write TensorBoard scalars, and flush the CSVs when due."""
+    def evaluated(self, step: int, scores: np.ndarray, best: np.ndarray, ci95: tuple[float, float], exact: bool,
+                  sps: float) -> None:
+        """Record an evaluation of every seed (``ci95``: the bootstrap interval of their mean), write
+        TensorBoard scalars, and flush the CSVs when due."""
         self._evals.append((step, scores.copy(), best.copy(), exact))
         ret, length, count = self._tb_sums.T
         for i, tb in enumerate(self._boards):
@@ -75,8 +77,8 @@ class SeedLogs:
                 tb.add_scalar("charts/episodic_return", ret[i] / count[i], step)
                 tb.add_scalar("charts/episodic_length", length[i] / count[i], step)
         if self._aggregate is not None:
-            low, high = bootstrap_ci(scores, seed=len(self._evals))
-            for tag, val in (("mean", scores.mean()), ("iqm", iqm(scores)), ("ci95_low", low), ("ci95_high", high)):
+            for tag, val in (("mean", scores.mean()), ("iqm", iqm(scores)), ("ci95_low", ci95[0]),
+                             ("ci95_high", ci95[1])):
                 self._aggregate.add_scalar(f"eval/score_{tag}", val, step)
             self._aggregate.add_scalar("charts/SPS", sps * self.k, step)
         self._tb_sums[:] = 0.0
