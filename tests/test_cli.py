@@ -10,6 +10,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 
 ENV = {**{k: v for k, v in os.environ.items() if k not in ("DISPLAY", "WAYLAND_DISPLAY")}, "QLEARN_THREADS": "1",
        "MPLBACKEND": "Agg"}
@@ -343,3 +344,25 @@ def test_recipe_on_one_env_runs_the_single_path_and_records_it(tmp_path):
     assert "tuned for --envs 32" in proc.stderr
     cfg = json.loads((Path(json.loads(proc.stdout)["run_dir"]) / "config.json").read_text())
     assert cfg["recipe"] == "batched" and cfg["agent_config"]["train_freq"] == 32 and cfg["train"]["steps"] == 1500
+
+
+def test_config_reruns_with_the_recorded_pretraining_and_device(tmp_path):
+    first = qlearn("train", "FrozenLake-v1", "--pretrain", "optimal", "--steps", "300", "--out", str(tmp_path / "a"),
+                   "--no-progress", "--no-plots", "--json")
+    assert first.returncode == 0, first.stderr
+    config = Path(json.loads(first.stdout)["run_dir"]) / "config.json"
+    again = qlearn("train", "--config", str(config), "--out", str(tmp_path / "b"), "--no-progress", "--no-plots",
+                   "--json")
+    assert again.returncode == 0 and "pretrained on optimal" in again.stderr, again.stderr
+    rerun = json.loads((Path(json.loads(again.stdout)["run_dir"]) / "config.json").read_text())
+    assert rerun["pretrain"] == "optimal" and rerun["device"] == "cpu"
+    assert json.loads(again.stdout)["score"] == pytest.approx(json.loads(first.stdout)["score"])
+    if not torch.cuda.is_available():  # a GPU run's config on a machine without one: say so, or rerun on the CPU
+        recorded = json.loads(config.read_text())
+        gpu = tmp_path / "gpu.json"
+        gpu.write_text(json.dumps({**recorded, "device": "cuda"}))
+        assert_user_error(qlearn("train", "--config", str(gpu), "--out", str(tmp_path / "c")), "--device cpu")
+        assert not (tmp_path / "c").exists()
+        cpu = qlearn("train", "--config", str(gpu), "--device", "cpu", "--out", str(tmp_path / "c"), "--no-progress",
+                     "--no-plots")
+        assert cpu.returncode == 0, cpu.stderr

@@ -61,8 +61,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--envs", type=int, metavar="N", help="environments per agent (default: the recipe's, else 1)")
     p.add_argument("--recipe", metavar="NAME", help="a named recipe of the env's preset laid over it, e.g. batched "
                                                     "(FrozenLake-v1: 32 envs per agent; see qlearn presets)")
-    p.add_argument("--device", default="cpu", help="cpu (default), cuda, cuda:N or auto; a GPU pays off with "
-                                                   "many --seeds, not for one small network")
+    p.add_argument("--device", help="cpu (default; with --config: the recorded device), cuda, cuda:N or auto; a "
+                                    "GPU pays off with many --seeds, not for one small network")
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
     p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
                    help="override a setting, e.g. --set lr=1e-3 --set hidden=128,128; repeatable")

@@ -25,7 +25,9 @@ def run_training(args: Any) -> int:
     if args.config:
         from qlearn.training.runner import rerun_from_config
 
-        return _report(args, rerun_from_config(args.config, out=args.out, progress=not args.no_progress))
+        return _report(args, rerun_from_config(args.config, out=args.out, progress=not args.no_progress,
+                                               device=args.device))
+    args.device = args.device or "cpu"
     if not args.env_id:
         from qlearn.errors import QlearnError
 

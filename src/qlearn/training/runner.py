@@ -115,9 +115,10 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
                  checkpoint_every=tcfg.checkpoint_every)
 
 
-def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True) -> TrainResult:
+def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True, device: str | None = None) -> TrainResult:
     """Run again exactly what a run folder's ``config.json`` describes (env, agent settings, training
-    settings, seed), into a new run folder. A config from a newer qlearn or with unknown keys is refused."""
+    settings, seed, pretraining table, device), into a new run folder. ``device`` overrides the recorded
+    one. A config from a newer qlearn or with unknown keys is refused."""
     import json
     from pathlib import Path
 
@@ -148,9 +149,19 @@ def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True) ->
         raise QlearnError(f"{p} was written by qlearn {written_by}, newer than this qlearn {__version__}; upgrade")
     agent_config = legacy_agent_config(cfg["agent"], cfg["agent_config"])
     sets = [f"{k}={_as_set(v)}" for k, v in {**agent_config, **cfg["train"]}.items() if k != "seed"]
+    recorded = cfg.get("device") or "cpu"
+    if device is None and str(recorded).startswith("cuda"):
+        import torch
+
+        if not torch.cuda.is_available():
+            raise QlearnError(f"{p} was recorded on {recorded} and this machine has no CUDA: add --device cpu to "
+                              "rerun it on the CPU (its numbers will differ from the recorded run's)")
+    pretrain = cfg.get("pretrain")
+    if pretrain is not None and not isinstance(pretrain, str):
+        raise QlearnError(f"{p}: pretrain must be a table name or path, got {pretrain!r}")
     return run_experiment(cfg["env_id"], cfg["agent"], seed=int(cfg["train"].get("seed", 0)), sets=sets,
-                          env_kwargs=cfg.get("env_kwargs") or {}, out=out, progress=progress,
-                          command=f"qlearn train --config {path}")
+                          env_kwargs=cfg.get("env_kwargs") or {}, out=out, progress=progress, pretrain=pretrain,
+                          device=device or str(recorded), command=f"qlearn train --config {path}")
 
 
 def legacy_agent_config(agent_kind: str, agent_config: dict[str, Any]) -> dict[str, Any]:
