@@ -24,6 +24,7 @@ from hypothesis import strategies as st
 from qlearn.agents import load_agent
 from qlearn.agents.base import read_checkpoint
 from qlearn.cli.main import main
+from qlearn import fileio
 from qlearn.errors import QlearnError
 from qlearn.runs import read_run
 from qlearn.training import checkpoint as ckpt
@@ -356,7 +357,7 @@ def _patch_replace(monkeypatch, disk: _DiskFull, everything: bool) -> None:
             raise disk.error()
         return real(src, dst, *args, **kwargs)
 
-    monkeypatch.setattr(ckpt.os, "replace", replace)
+    monkeypatch.setattr(fileio.os, "replace", replace)
 
 
 def _checkpoint_steps_after_failure(run: Path) -> int:
@@ -431,7 +432,7 @@ def _simulate_read_only(monkeypatch, folder: Path) -> None:
             raise PermissionError(13, "Permission denied", str(dir))
         return real(*args, dir=dir, **kwargs)
 
-    monkeypatch.setattr(ckpt.tempfile, "mkstemp", mkstemp)
+    monkeypatch.setattr(fileio.tempfile, "mkstemp", mkstemp)
 
 
 def test_resume_in_a_read_only_folder_from_the_command_line(resumable, monkeypatch):

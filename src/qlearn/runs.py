@@ -19,6 +19,7 @@ from pathlib import Path
 from typing import Any
 
 from qlearn.errors import QlearnError
+from qlearn.fileio import atomic_write
 
 CONFIG = "config.json"
 AGENT = "agent.pt"
@@ -55,13 +56,8 @@ def new_run_dir(base: str | os.PathLike, env_id: str, agent_kind: str, seed: int
 
 def write_json(path: Path, data: dict[str, Any]) -> None:
     """Write JSON atomically; a full disk or read-only folder is a clear error."""
-    tmp = path.with_suffix(path.suffix + ".tmp")
-    try:
-        tmp.write_text(json.dumps(data, indent=2) + "\n")
-        os.replace(tmp, path)
-    except OSError as exc:
-        tmp.unlink(missing_ok=True) if tmp.parent.exists() else None
-        raise QlearnError(f"cannot write {path}: {exc.strerror or exc}") from None
+    with atomic_write(path, "w") as fh:
+        fh.write(json.dumps(data, indent=2) + "\n")
 
 
 class CsvLog:

@@ -9,7 +9,6 @@ as K=1, N=1 and calls the same batched code.
 from __future__ import annotations
 
 import os
-import tempfile
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
@@ -17,6 +16,7 @@ import numpy as np
 import torch
 
 from qlearn.errors import QlearnError
+from qlearn.fileio import atomic_write
 
 CHECKPOINT_FORMAT = "qlearn-agent"
 CHECKPOINT_VERSION = 1
@@ -81,25 +81,10 @@ class SingleStepAPI:
 def write_checkpoint(path: str | os.PathLike, kind: str, meta: dict[str, Any], state: dict[str, Any]) -> Path:
     """Write atomically (temporary file, then rename): a crash never leaves a half-written checkpoint."""
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
     payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": kind, "meta": meta,
                "state": state}
-    try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    except OSError as exc:
-        raise QlearnError(f"cannot write {path}: {exc.strerror}") from None
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            torch.save(payload, fh)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise QlearnError(f"cannot write {path}: {exc.strerror or exc}; the previous file is intact") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    with atomic_write(path) as fh:
+        torch.save(payload, fh)
     return path
 
 

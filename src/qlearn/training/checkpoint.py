@@ -11,9 +11,7 @@ where an uninterrupted one would.
 from __future__ import annotations
 
 import copy
-import os
 import pickle
-import tempfile
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +20,7 @@ import numpy as np
 import torch
 
 from qlearn.errors import QlearnError
+from qlearn.fileio import atomic_write
 
 FORMAT = "qlearn-train-checkpoint"
 VERSION = 1
@@ -108,22 +107,9 @@ def set_env_state(env: gym.Env, states: list[dict[str, Any]]) -> None:
 
 
 def save(path: Path, payload: dict[str, Any]) -> None:
-    """Atomic write: a temporary file in the same folder, fsync, then rename over the old checkpoint."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    try:
-        with os.fdopen(fd, "wb") as fh:
-            pickle.dump(_to_plain({"format": FORMAT, "version": VERSION, **payload}), fh,
-                        protocol=pickle.HIGHEST_PROTOCOL)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
-    except OSError as exc:
-        Path(tmp).unlink(missing_ok=True)
-        raise QlearnError(f"cannot write checkpoint {path}: {exc.strerror}; the previous checkpoint is intact") from None
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    """Write atomically (:func:`qlearn.fileio.atomic_write`): a kill mid-write keeps the previous checkpoint."""
+    with atomic_write(path, what="checkpoint") as fh:
+        pickle.dump(_to_plain({"format": FORMAT, "version": VERSION, **payload}), fh, protocol=pickle.HIGHEST_PROTOCOL)
 
 
 def load(path: Path) -> dict[str, Any]:

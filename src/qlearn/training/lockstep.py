@@ -11,7 +11,6 @@ bootstrap confidence intervals and the interquartile mean.
 from __future__ import annotations
 
 import math
-import os
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -23,6 +22,7 @@ import torch
 
 from qlearn.envs.tabular import TabularMDP, greedy_policy, policy_returns
 from qlearn.errors import QlearnError
+from qlearn.fileio import atomic_write
 from qlearn.runs import AGENT, LAST, write_json
 from qlearn.stats import bootstrap_ci, summarize
 from qlearn.training.seed_logs import SeedLogs
@@ -192,9 +192,9 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     for i, d in enumerate(run_dirs or []):
         if use_best[i]:
             agent.select(i).save(d / AGENT)
-        else:  # the delivered agent is the last one: the same file (copied, then renamed into place)
-            shutil.copyfile(d / LAST, d / f"{AGENT}.tmp")
-            os.replace(d / f"{AGENT}.tmp", d / AGENT)
+        else:  # the delivered agent is the last one: the same file, copied
+            with open(d / LAST, "rb") as src, atomic_write(d / AGENT) as dst:
+                shutil.copyfileobj(src, dst)
         write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(result.episodes[i]),
                                         "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),
                                         "best_score": float(best_scores[i]), "score": float(result.delivered_scores[i]),
