@@ -129,6 +129,18 @@ def test_play_from_piped_keys():
     assert "reached the goal" in proc.stdout and "1 games, 1 won" in proc.stdout
 
 
+def test_play_json_records_every_move_and_game(dqn_run):
+    proc = qlearn("play", "FrozenLake-v1", "--no-slippery", "--json", stdin="ssdsddsq")
+    assert proc.returncode == 0, proc.stderr
+    out = json.loads(proc.stdout)  # nothing but the JSON on stdout
+    assert out["games"] == [{"steps": 6, "return": 1.0, "outcome": "goal"}] and out["won"] == 1
+    assert [m["action"] for m in out["moves"]] == ["down", "down", "right", "down", "right", "right", "down"]
+    assert [m["to"] for m in out["moves"][:6]] == [4, 8, 9, 13, 14, 15] and not any(m["slid"] for m in out["moves"])
+    assert out["moves"][-1]["game"] == 2 and out["unfinished_steps"] == 1
+    advised = json.loads(qlearn("play", "--run", str(dqn_run), "--seed", "0", "--json", stdin="sq").stdout)
+    assert advised["moves"][0]["agent_suggested"] in {"left", "down", "right", "up"}
+
+
 def test_play_shows_agent_advice(dqn_run):
     proc = qlearn("play", "--run", str(dqn_run), "--seed", "0", stdin="q")
     assert proc.returncode == 0, proc.stderr

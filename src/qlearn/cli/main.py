@@ -97,6 +97,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("env_id", metavar="ENV_ID", nargs="?", default="FrozenLake-v1")
     p.add_argument("--run", metavar="RUN_DIR", help="show this run's Q-values and suggested move")
     p.add_argument("--seed", type=int, default=None, help="seed of the slippery ice")
+    p.add_argument("--json", action="store_true", help="no board; at the end, every move and game as JSON "
+                                                       "(for scripted play: keys on stdin)")
     _env_options(p)
 
     p = sub.add_parser("plot", help="write a run's plots (learning curve, Q-table heatmap) as PNG files")

@@ -6,6 +6,8 @@ character of the input is one key (so ``printf 'ddss' | qlearn play`` works in s
 
 from __future__ import annotations
 
+import io
+import json
 import sys
 from collections.abc import Iterator
 from typing import Any
@@ -93,7 +95,9 @@ def play(args: Any, env_kwargs: dict[str, Any]) -> int:
         raise QlearnError(f"play needs a grid world with a map such as FrozenLake-v1; {env_id} has none")
     q = agent.q_table(0) if agent is not None else None
     keys = _keys_tty() if sys.stdin.isatty() else _keys_pipe()
-    out = sys.stdout
+    out = io.StringIO() if args.json else sys.stdout  # --json: the board is drawn nowhere
+    moves: list[dict[str, Any]] = []
+    games_log: list[dict[str, Any]] = []
     state, _ = env.reset(seed=args.seed)
     ret, steps, games, wins = 0.0, 0, 0, 0
     out.write(f"{env_id}: reach G without falling into an H. Keys: arrows or w/a/s/d, q quits.\n"
@@ -120,18 +124,27 @@ def play(args: Any, env_kwargs: dict[str, Any]) -> int:
         state, reward, term, trunc, _ = env.step(action)
         ret += float(reward)
         steps += 1
-        slid = "" if _moved(prev, int(state), action, desc) else " (the ice slid you elsewhere)"
+        moved = _moved(prev, int(state), action, desc)
+        slid = "" if moved else " (the ice slid you elsewhere)"
+        moves.append({"game": games + 1, "from": prev, "action": NAMES[action], "to": int(state),
+                      "slid": not moved, "reward": float(reward),
+                      **({"agent_suggested": NAMES[int(q[prev].argmax())]} if q is not None else {})})
         out.write(f"{NAMES[action]}{slid}\n")
         if term or trunc:
             games += 1
             wins += ret > 0
             verdict = "reached the goal!" if ret > 0 else ("fell into a hole." if term else "ran out of time.")
+            games_log.append({"steps": steps, "return": ret,
+                              "outcome": "goal" if ret > 0 else ("hole" if term else "time limit")})
             out.write(f"\n{render(desc, int(state), q)}\nYou {verdict} {steps} steps. "
                       f"Games {games}, won {wins}. New game.\n")
             state, _ = env.reset()
             ret, steps = 0.0, 0
         show()
     out.write(f"\nbye: {games} games, {wins} won\n")
+    if args.json:
+        print(json.dumps({"env_id": env_id, "games": games_log, "won": wins, "moves": moves,
+                          "unfinished_steps": steps}, indent=2))
     return 0
 
 
