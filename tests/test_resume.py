@@ -49,6 +49,12 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     run = ck.parent
     assert ckpt.load(ck)["loop"]["step"] < 8000  # killed part-way; the checkpoint on disk is complete
 
+    from torch.utils.tensorboard import SummaryWriter
+
+    ghost = SummaryWriter(str(run / "tb"))  # what a process killed later than its checkpoint may have flushed
+    for s in range(3000, 9001, 1000):
+        ghost.add_scalar("eval/score", -1.0, s)
+    ghost.close()
     resumed = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run), "--no-progress",
                               "--no-plots"], env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
@@ -62,6 +68,14 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert torch.load(run / "last.pt", weights_only=True)["state"]["steps"] == 8000
     assert without_sps(ref / "metrics.csv") == without_sps(run / "metrics.csv")
     assert (ref / "evals.csv").read_text() == (run / "evals.csv").read_text()
+    from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
+
+    acc = EventAccumulator(str(run / "tb"))  # what the killed process wrote past its checkpoint is purged
+    acc.Reload()
+    scalars = acc.Scalars("eval/score")
+    assert [e.step for e in scalars] == list(range(1000, 8001, 1000))
+    evals = [line.split(",") for line in (run / "evals.csv").read_text().splitlines()[1:]]
+    assert [e.value for e in scalars] == pytest.approx([float(row[1]) for row in evals], abs=1e-6)
 
 
 def test_resume_refuses_finished_corrupt_and_missing(tmp_path):

@@ -64,7 +64,7 @@ class TrainResult:
 class _Logs:
     """CSV files and TensorBoard scalars of one run folder (no-ops without a folder)."""
 
-    def __init__(self, run_dir: Path | None) -> None:
+    def __init__(self, run_dir: Path | None, purge_step: int | None = None) -> None:
         self.run_dir = run_dir
         self.episodes = self.evals = self.tb = None
         if run_dir is None:
@@ -78,7 +78,9 @@ class _Logs:
         try:
             from torch.utils.tensorboard import SummaryWriter
 
-            self.tb = SummaryWriter(str(run_dir / "tb"))
+            # On resume, TensorBoard hides what the stopped process wrote after its checkpoint (as the CSVs
+            # are cut back), so the resumed run's curves have no doubled steps.
+            self.tb = SummaryWriter(str(run_dir / "tb"), purge_step=purge_step)
         except ImportError:  # pragma: no cover - tensorboard is a dependency
             self.tb = None
 
@@ -129,7 +131,7 @@ def train(agent: Any, env: gym.Env, steps: int = 50_000, *, seed: int = 0, run_d
     configure_threads()
     run_path = Path(run_dir) if run_dir is not None else None
     env_id = env.spec.id if env.spec else "env"
-    logs = _Logs(run_path)
+    logs = _Logs(run_path, purge_step=None if resume is None else int(resume["loop"]["step"]) + 1)
     scorer = Scorer(env, eval_episodes)
     result = TrainResult(agent, run_path, 0, 0, 0.0)
     best_state, best_score = None, -np.inf
