@@ -326,3 +326,56 @@ def test_batched_recipe_ends_every_seed_at_the_optimum(tmp_path):
                    out=str(tmp_path), progress=False)
     assert (np.asarray(res.final_scores) >= 0.70).all(), res.final_scores
     assert np.asarray(res.final_scores).mean() >= 0.735
+
+
+@pytest.mark.parametrize("native", [True, False])
+def test_lockstep_resumes_from_its_checkpoint_bit_for_bit(tmp_path, native):
+    """Sampled scoring (CartPole: an evaluation env beside the training envs), native or Gymnasium vector envs:
+    continuing from the checkpoint taken at step 1,200 ends exactly where the uninterrupted run does."""
+    from qlearn.training import checkpoint as ckpt
+
+    def parts():
+        agent = DQNAgent.for_env(make_env("CartPole-v1"), DQNConfig(learning_starts=200, batch_size=32),
+                                 seeds=(0, 1))
+        venv = make_batched("CartPole-v1", 2, 3, seed=0, native=native)
+        return agent, venv, make_batched("CartPole-v1", 2, 4, seed=9, native=native)
+
+    agent, venv, eval_env = parts()
+    full = train_many(agent, venv, 1800, env_id="CartPole-v1", eval_env=eval_env, eval_every=600, eval_episodes=4,
+                      progress=False, aggregate_dir=tmp_path, checkpoint_every=1200)
+    payload = ckpt.load(tmp_path / ckpt.FILENAME)
+    assert payload["loop"]["step"] == 1200
+    agent2, venv2, eval_env2 = parts()
+    again = train_many(agent2, venv2, 1800, env_id="CartPole-v1", eval_env=eval_env2, eval_every=600,
+                       eval_episodes=4, progress=False, resume=payload)
+    assert again.eval_steps == full.eval_steps == [600, 1200, 1800]
+    np.testing.assert_array_equal(np.array(again.eval_scores), np.array(full.eval_scores))
+    for a, b in zip(full.agent.weights(), again.agent.weights()):
+        assert torch.equal(a, b)
+    np.testing.assert_array_equal(again.episodes, full.episodes)
+
+
+def test_a_stopped_lockstep_run_writes_its_agents_marked_interrupted(tmp_path, monkeypatch):
+    env = make_env("FrozenLake-v1")
+    agent = TabularQAgent.for_env(env, NOISY, seeds=(0, 1))
+    dirs = [tmp_path / "seed_0", tmp_path / "seed_1"]
+    for d in dirs:
+        d.mkdir()
+    calls = {"n": 0}
+    real = agent.observe
+
+    def observe(*args, **kwargs):  # Ctrl-C arrives during the 700th step
+        calls["n"] += 1
+        if calls["n"] == 700:
+            raise KeyboardInterrupt
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(agent, "observe", observe)
+    res = train_many(agent, make_batched("FrozenLake-v1", 2, 1, seed=0), 5000, env_id="FrozenLake-v1",
+                     eval_every=500, run_dirs=dirs, progress=False)
+    assert res.interrupted and res.steps == 699 and res.eval_steps == [500, 699]
+    for d in dirs:
+        summary = json.loads((d / "summary.json").read_text())
+        assert summary["interrupted"] and summary["steps"] == 699
+        assert TabularQAgent.load(d / "agent.pt", env).k == 1
+        assert read_csv(d / "evals.csv")[-1]["step"] == "699"

@@ -157,3 +157,47 @@ def test_config_json_reruns_the_same_run_bit_for_bit(tmp_path):
     proc = subprocess.run([sys.executable, "-m", "qlearn", "train", "--config", str(newer)], env=ENV,
                           capture_output=True, text=True, timeout=300)
     assert proc.returncode == 2 and "learning_rat" in proc.stderr
+
+
+def many_cmd(out: Path, *extra: str) -> list[str]:
+    return [sys.executable, "-m", "qlearn", "train", "FrozenLake-v1", "--seeds", "3", "--seed", "4", "--steps", "8000",
+            "--out", str(out), "--no-progress", "--no-plots", *SETS, *extra]
+
+
+def test_seeds_run_killed_then_resumed_matches_an_uninterrupted_one(tmp_path):
+    """A --seeds run checkpoints in its parent folder; killed and resumed, every seed ends bit for bit as in the
+    uninterrupted run, its logs without doubled rows, and the finished run's checkpoint is removed."""
+    full = subprocess.run(many_cmd(tmp_path / "full"), env=ENV, capture_output=True, text=True, timeout=300)
+    assert full.returncode == 0, full.stderr
+    (ref,) = (tmp_path / "full").iterdir()
+    assert not (ref / ckpt.FILENAME).exists()  # finished: no stale replay memories left behind
+    proc = subprocess.Popen(many_cmd(tmp_path / "killed"), env=ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL)
+    deadline, found = time.time() + 120, None
+    while time.time() < deadline and proc.poll() is None and found is None:
+        ck = list((tmp_path / "killed").glob(f"*/{ckpt.FILENAME}"))
+        found = ck[0] if ck and ckpt.load(ck[0])["loop"]["step"] >= 4000 else None
+        time.sleep(0.05)
+    assert found is not None and proc.poll() is None, "the run should still be going after its fourth checkpoint"
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    run = found.parent
+    assert not (run / "aggregate.json").exists()
+    resumed = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run / "seed_5"),
+                              "--no-progress", "--no-plots", "--json"], env=ENV, capture_output=True, text=True,
+                             timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    assert json.loads(resumed.stdout)["run_dir"] == str(run)
+    for s in (4, 5, 6):
+        a, b = ref / f"seed_{s}", run / f"seed_{s}"
+        for name in ("agent.pt", "last.pt"):
+            x, y = (torch.load(p / name, weights_only=True)["state"] for p in (a, b))
+            assert all(torch.equal(x["net"][key], y["net"][key]) for key in x["net"]), (s, name)
+            assert x["steps"] == y["steps"] == 8000
+        assert without_sps(a / "metrics.csv") == without_sps(b / "metrics.csv")
+        assert (a / "evals.csv").read_text() == (b / "evals.csv").read_text()
+    agg_a, agg_b = (json.loads((p / "aggregate.json").read_text()) for p in (ref, run))
+    assert agg_a["scores"] == agg_b["scores"] and agg_a["curve"] == agg_b["curve"]
+    again = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run)], env=ENV,
+                           capture_output=True, text=True, timeout=300)
+    assert again.returncode == 2 and "already finished" in again.stderr and "Traceback" not in again.stderr

@@ -21,6 +21,8 @@ def run_training(args: Any) -> int:
         from qlearn.training.runner import resume_experiment
 
         result = resume_experiment(args.resume, progress=not args.no_progress)
+        if hasattr(result, "aggregate"):  # a --seeds run
+            return _report_many(args, result, result.agent.k)
         return _report(args, result)
     if args.config:
         from qlearn.training.runner import rerun_from_config
@@ -90,19 +92,26 @@ def _run_many(args: Any) -> int:
                    steps=args.steps, sets=args.sets, env_kwargs=env_kwargs_from(args), out=args.out,
                    progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]), device=args.device,
                    recipe=args.recipe)
+    return _report_many(args, res, k)
+
+
+def _report_many(args: Any, res: Any, k: int) -> int:
     agg = res.aggregate()
+    if res.interrupted:
+        print(f"qlearn: interrupted at step {res.steps}; the agents so far are saved in {res.parent} "
+              f"(continue with qlearn train --resume {res.parent})", file=sys.stderr)
     if not args.no_plots:
         from qlearn.cli.plots import write_seed_plots
 
         write_seed_plots(res.parent)
     if args.json:
         print(json.dumps({"run_dir": str(res.parent), "run_dirs": [str(d) for d in res.run_dirs],
-                          "aggregate": agg}, indent=2))
-        return 0
+                          "aggregate": agg, "interrupted": res.interrupted}, indent=2))
+        return EXIT_INTERRUPTED if res.interrupted else 0
     fs = agg["final_score"]
     print(f"run folder: {res.parent} (one folder per seed inside)")
-    print(f"{k} agents x {args.envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
+    print(f"{k} agents x {res.n_envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
           f"({res.env_steps_per_second:.0f} env steps/s in total)")
     print(f"final score over seeds: mean {fs['mean']:.3f} (95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
           f"IQM {fs['iqm']:.3f}, min {fs['min']:.3f}, max {fs['max']:.3f}")
-    return 0
+    return EXIT_INTERRUPTED if res.interrupted else 0

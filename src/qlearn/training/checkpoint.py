@@ -106,6 +106,24 @@ def set_env_state(env: gym.Env, states: list[dict[str, Any]]) -> None:
         layer = layer.env
 
 
+def batched_env_state(venv: Any) -> dict[str, Any]:
+    """A batched env's state: native (states, time counters, generator) or Gymnasium vector (each env's)."""
+    if hasattr(venv, "vec"):
+        return {"kind": "gym", "envs": [env_state(e) for e in venv.vec.envs]}
+    return {"kind": "native", "state": venv.state, "t": venv.t, "gen": venv.gen.get_state()}
+
+
+def set_batched_env_state(venv: Any, state: dict[str, Any]) -> None:
+    """Put back what :func:`batched_env_state` took (on the env's own device)."""
+    if state["kind"] == "gym":
+        for env, st in zip(venv.vec.envs, state["envs"], strict=True):
+            set_env_state(env, st)
+        return
+    venv.state = state["state"].to(venv.device)
+    venv.t = state["t"].to(venv.device)
+    venv.gen.set_state(state["gen"])
+
+
 def save(path: Path, payload: dict[str, Any]) -> None:
     """Write atomically (:func:`qlearn.fileio.atomic_write`): a kill mid-write keeps the previous checkpoint."""
     with atomic_write(path, what="checkpoint") as fh:
@@ -131,7 +149,7 @@ def load(path: Path) -> dict[str, Any]:
     if version > VERSION:
         raise QlearnError(f"{path} was written by a newer qlearn (checkpoint format {version})")
     if not (isinstance(payload.get("agent"), dict) and isinstance(payload.get("agent_rng"), dict)
-            and isinstance(payload.get("env"), list) and isinstance(payload.get("loop"), dict)
+            and isinstance(payload.get("env"), (list, dict)) and isinstance(payload.get("loop"), dict)
             and isinstance(payload["loop"].get("step"), int)):
         raise QlearnError(f"{path} is a malformed training checkpoint (agent, env or loop state missing)")
     return _from_plain(payload)

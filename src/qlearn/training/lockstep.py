@@ -25,6 +25,7 @@ from qlearn.errors import QlearnError
 from qlearn.fileio import atomic_write
 from qlearn.runs import AGENT, LAST, write_json
 from qlearn.stats import bootstrap_ci, summarize
+from qlearn.training import checkpoint as ckpt
 from qlearn.training.seed_logs import SeedLogs
 from qlearn.training.threads import configure_threads
 
@@ -45,6 +46,8 @@ class ManyResult:
     episodes: np.ndarray | None = None
     run_dirs: list[Path] = field(default_factory=list)
     parent: Path | None = None
+    interrupted: bool = False
+    n_envs: int = 1
 
     @property
     def env_steps_per_second(self) -> float:
@@ -90,11 +93,15 @@ def _on_gpu(agent: Any, venv: Any) -> bool:
 
 def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any = None, eval_every: int = 2_000,
                eval_episodes: int = 20, keep_best: bool = True, run_dirs: list[Path] | None = None,
-               progress: bool = True, aggregate_dir: Path | None = None) -> ManyResult:
+               progress: bool = True, aggregate_dir: Path | None = None, checkpoint_every: int = 0,
+               resume: dict[str, Any] | None = None) -> ManyResult:
     """Train K agents on K x N environments for ``steps`` environment steps per agent.
 
     With ``run_dirs`` (one per agent) each gets a run folder; ``aggregate_dir`` gets TensorBoard scalars
-    of the seeds together (mean, IQM, 95% interval of the evaluation score).
+    of the seeds together (mean, IQM, 95% interval of the evaluation score) and, every
+    ``checkpoint_every`` env steps, ``checkpoint.pkl``: the agents with their replay memories, every
+    generator, the envs and the loop, from which ``resume=`` (that file, loaded) continues exactly. Ctrl-C
+    stops cleanly: the agents and logs so far are written, marked interrupted.
     """
     if agent.k != venv.k:
         raise QlearnError(f"the agent holds K={agent.k} agents but the env batch has K={venv.k}")
@@ -108,18 +115,54 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
         mdp = TabularMDP.from_env(make_env(env_id, **(spec_env.kwargs if spec_env else {})))
     if mdp is None and eval_env is None:
         raise QlearnError("sampled scoring needs eval_env (a batched env with K x eval_episodes envs)")
-    logs = SeedLogs(k, env_id, run_dirs, aggregate_dir)
-    result = ManyResult(agent, 0, 0.0)
+    if checkpoint_every and aggregate_dir is None:
+        raise QlearnError("checkpoints of a many-seed run go to aggregate_dir: give one, or checkpoint_every=0")
+    logs = SeedLogs(k, env_id, run_dirs, aggregate_dir,
+                    purge_step=None if resume is None else int(resume["loop"]["step"]) + 1)
+    result = ManyResult(agent, 0, 0.0, n_envs=n)
     best = [w.detach().clone() for w in agent.weights()]
     best_scores = np.full(k, -np.inf)
     ep_ret = np.zeros((k, n))
     ep_len = np.zeros((k, n), dtype=np.int64)
     iterations = math.ceil(steps / n)
+    obs, step, next_eval, spent = venv.reset(), 0, eval_every, 0.0
+    if resume is not None:
+        try:  # a checkpoint in the right format but with missing or misshapen parts
+            agent.load_state_dict(resume["agent"])
+            agent.set_rng_state(resume["agent_rng"])
+            ckpt.set_batched_env_state(venv, resume["env"])
+            if eval_env is not None:
+                ckpt.set_batched_env_state(eval_env, resume["eval_env"])
+            loop = resume["loop"]
+            step, next_eval, spent = int(loop["step"]), int(loop["next_eval"]), float(loop["wall_time"])
+            obs = loop["obs"].to(venv.device)
+            ep_ret, ep_len, best_scores = loop["ep_ret"], loop["ep_len"], loop["best_scores"]
+            with torch.no_grad():
+                for b, saved in zip(best, loop["best"], strict=True):
+                    b.copy_(saved)
+            result.eval_steps, result.eval_scores = list(loop["eval_steps"]), list(loop["eval_scores"])
+            result.eval_ci95 = [tuple(ci) for ci in loop["eval_ci95"]]
+            logs.episodes[:] = loop["episodes"]
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            logs.close()
+            raise QlearnError(f"the training checkpoint is malformed ({type(exc).__name__}: {exc})") from None
     bar = None
     if progress:
         from tqdm.auto import tqdm
 
-        bar = tqdm(total=iterations * n, unit="step", desc=f"{agent.kind} x{k} seeds {env_id}", mininterval=0.5)
+        bar = tqdm(total=iterations * n, initial=step, unit="step", desc=f"{agent.kind} x{k} seeds {env_id}",
+                   mininterval=0.5)
+
+    def save_checkpoint() -> None:
+        logs.flush()  # every row up to this step is on disk before the checkpoint says so
+        ckpt.save(aggregate_dir / ckpt.FILENAME, {
+            "agent": agent.state_dict(include_buffer=True), "agent_rng": agent.rng_state(),
+            "env": ckpt.batched_env_state(venv),
+            "eval_env": None if eval_env is None else ckpt.batched_env_state(eval_env),
+            "loop": {"step": step, "next_eval": next_eval, "obs": obs, "ep_ret": ep_ret, "ep_len": ep_len,
+                     "best": best, "best_scores": best_scores, "eval_steps": result.eval_steps,
+                     "eval_scores": result.eval_scores, "eval_ci95": result.eval_ci95,
+                     "episodes": logs.episodes, "wall_time": spent + time.perf_counter() - start}})
 
     def evaluate_now(step: int) -> None:
         nonlocal best_scores
@@ -137,50 +180,61 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
         logs.evaluated(step, scores, best_scores, result.eval_ci95[-1], mdp is not None,
                        step / max(time.perf_counter() - start, 1e-9))
 
-    obs = venv.reset()
     start = time.perf_counter()
-    step = 0
-    next_eval = eval_every
     on_gpu = _on_gpu(agent, venv)
-    for _ in range(iterations):
-        o = obs if on_gpu else obs.cpu().numpy()
-        actions = agent.act(o)
-        obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
-        r, te, tr = reward.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy()
-        if on_gpu:
-            agent.observe(o, actions, reward, final, term, trunc)
-        else:
-            agent.observe(o, actions, r, final.cpu().numpy(), te, tr)
-        step += n
-        ep_ret += r
-        ep_len += 1
-        done = te | tr
-        if done.any():
-            m = agent.metrics()
-            logs.episodes_ended(step, done, ep_ret, ep_len, te, tr, m["epsilon"], m.get("loss"),
-                                step / max(time.perf_counter() - start, 1e-9))
-            ep_ret[done] = 0.0
-            ep_len[done] = 0
-        if step >= next_eval or step >= steps:
-            evaluate_now(step)
-            next_eval += eval_every
-        if bar is not None and step % (500 * n) < n:
-            bar.update(step - bar.n)
-            last = result.eval_scores[-1] if result.eval_scores else None
-            bar.set_postfix({"eps": f"{agent.metrics()['epsilon']:.3f}",
-                             "mean score": f"{last.mean():.3f}" if last is not None else "-"}, refresh=False)
+    try:
+        while step < iterations * n:
+            o = obs if on_gpu else obs.cpu().numpy()
+            actions = agent.act(o)
+            obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
+            r, te, tr = reward.cpu().numpy(), term.cpu().numpy(), trunc.cpu().numpy()
+            if on_gpu:
+                agent.observe(o, actions, reward, final, term, trunc)
+            else:
+                agent.observe(o, actions, r, final.cpu().numpy(), te, tr)
+            step += n
+            ep_ret += r
+            ep_len += 1
+            done = te | tr
+            if done.any():
+                m = agent.metrics()
+                logs.episodes_ended(step, done, ep_ret, ep_len, te, tr, m["epsilon"], m.get("loss"),
+                                    step / max(time.perf_counter() - start, 1e-9))
+                ep_ret[done] = 0.0
+                ep_len[done] = 0
+            if step >= next_eval or step >= steps:
+                evaluate_now(step)
+                next_eval += eval_every
+            if checkpoint_every and (step // checkpoint_every > (step - n) // checkpoint_every) and step < steps:
+                save_checkpoint()
+            if bar is not None and step % (500 * n) < n:
+                bar.update(step - bar.n)
+                last = result.eval_scores[-1] if result.eval_scores else None
+                bar.set_postfix({"eps": f"{agent.metrics()['epsilon']:.3f}",
+                                 "mean score": f"{last.mean():.3f}" if last is not None else "-"}, refresh=False)
+    except KeyboardInterrupt:
+        result.interrupted = True
     if bar is not None:
         bar.update(step - bar.n)
         bar.close()
+    if not result.eval_scores or result.eval_steps[-1] != step:  # stopped between evaluations: score the end
+        evaluate_now(step)
     logs.close()
-    result.wall_time = time.perf_counter() - start
+    result.wall_time = spent + time.perf_counter() - start
     result.steps = step
     result.final_scores = result.eval_scores[-1]
     result.best_scores = best_scores
     result.episodes = logs.episodes.copy()
-    for i, d in enumerate(run_dirs or []):  # the last networks, one at a time (each select() has a replay memory)
+    _deliver(agent, result, best, keep_best, run_dirs or [])
+    return result
+
+
+def _deliver(agent: Any, result: ManyResult, best: list[torch.Tensor], keep_best: bool, run_dirs: list[Path]) -> None:
+    """Write each agent's last network and the delivered one (its best if better and ``keep_best``) and a
+    summary per seed; the stacked agent is left holding the delivered networks."""
+    for i, d in enumerate(run_dirs):  # the last networks, one at a time (each select() has a replay memory)
         agent.select(i).save(d / LAST)
-    use_best = keep_best & (best_scores > result.final_scores)
+    use_best = keep_best & (result.best_scores > result.final_scores)
     if use_best.any():
         mask = torch.as_tensor(use_best)
         with torch.no_grad():
@@ -188,17 +242,16 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
                 w[mask.to(w.device)] = b[mask.to(b.device)]
         if hasattr(agent, "sync_target"):
             agent.sync_target()
-    result.delivered_scores = np.where(use_best, best_scores, result.final_scores)
-    for i, d in enumerate(run_dirs or []):
+    result.delivered_scores = np.where(use_best, result.best_scores, result.final_scores)
+    for i, d in enumerate(run_dirs):
         if use_best[i]:
             agent.select(i).save(d / AGENT)
         else:  # the delivered agent is the last one: the same file, copied
             with open(d / LAST, "rb") as src, atomic_write(d / AGENT) as dst:
                 shutil.copyfileobj(src, dst)
-        write_json(d / "summary.json", {"run_dir": str(d), "steps": step, "episodes": int(result.episodes[i]),
-                                        "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),
-                                        "best_score": float(best_scores[i]), "score": float(result.delivered_scores[i]),
-                                        "interrupted": False})
-    result.run_dirs = list(run_dirs or [])
-    return result
-
+        write_json(d / "summary.json", {
+            "run_dir": str(d), "steps": result.steps, "episodes": int(result.episodes[i]),
+            "wall_time": round(result.wall_time, 3), "final_score": float(result.final_scores[i]),
+            "best_score": float(result.best_scores[i]), "score": float(result.delivered_scores[i]),
+            "interrupted": result.interrupted})
+    result.run_dirs = list(run_dirs)

@@ -199,9 +199,13 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     from qlearn.runs import read_run
     from qlearn.training import checkpoint as ckpt
 
+    from pathlib import Path
+
+    if list(Path(run_dir).glob("seed_*")) and not (Path(run_dir) / "config.json").exists():
+        return resume_many(run_dir, progress=progress)  # a --seeds run's folder
     run = read_run(run_dir)
     if run.config.get("lockstep_seeds"):
-        raise QlearnError(f"{run.path} is one seed of a --seeds run; --seeds runs write no resumable checkpoint yet")
+        return resume_many(run.path.parent, progress=progress)
     payload = ckpt.load(run.path / ckpt.FILENAME)
     agent_cls, cfg_cls = agent_classes(run.config["agent"])
     try:
@@ -251,9 +255,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
     Layout: ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a complete run folder) beside
     ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the learning curve across seeds).
     """
-    from qlearn.envs.vector import make_batched
     from qlearn.runs import new_run_dir, versions, write_json
-    from qlearn.training.lockstep import train_many
     from qlearn.training.threads import configure_threads
 
     seeds = [int(s) for s in seeds]
@@ -265,12 +267,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
     agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seeds[0], steps, sets, env_kwargs, recipe)
     check_out(out)
     device = pick_device(device)
-    agent = build_agent(agent_cls, env, cfg, seeds=seeds, device=device)
-    venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, device=device, **env_kwargs)
-    eval_env = None
-    if not hasattr(env.unwrapped, "P"):
-        eval_env = make_batched(env_id, len(seeds), tcfg.eval_episodes, seed=10_000 + seeds[0], native=native,
-                                device=device, **env_kwargs)
+    agent, venv, eval_env = _many_parts(agent_cls, env, cfg, tcfg, env_id, seeds, n_envs, native, device, env_kwargs)
     threads = configure_threads()
     parent = new_run_dir(out, env_id, agent_kind, f"seeds{seeds[0]}-{seeds[-1]}")
     run_dirs = []
@@ -280,18 +277,92 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
         write_json(d / "config.json", {
             "env_id": env_id, "env_kwargs": env_kwargs, "agent": agent_kind, "agent_config": to_dict(cfg),
             "train": {**to_dict(tcfg), "seed": s}, "n_envs": n_envs, "lockstep_seeds": seeds, "device": device,
-            "recipe": recipe,
+            "recipe": recipe, "native": native,
             "batched_env": type(venv).__name__, "torch_threads": threads, "versions": versions(),
             "created": time.strftime("%Y-%m-%dT%H:%M:%S%z"), "command": command})
         run_dirs.append(d)
+    return _train_many_into(parent, agent, venv, eval_env, tcfg, env_id, run_dirs, progress)
+
+
+def _many_parts(agent_cls: Any, env: Any, cfg: Any, tcfg: TrainConfig, env_id: str, seeds: list[int], n_envs: int,
+                native: bool, device: str, env_kwargs: dict[str, Any]) -> tuple[Any, Any, Any]:
+    """The stacked agent, its K x N envs and (for sampled scoring) the K x episodes evaluation envs."""
+    from qlearn.envs.vector import make_batched
+
+    agent = build_agent(agent_cls, env, cfg, seeds=seeds, device=device)
+    venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, device=device, **env_kwargs)
+    eval_env = None
+    if not hasattr(env.unwrapped, "P"):
+        eval_env = make_batched(env_id, len(seeds), tcfg.eval_episodes, seed=10_000 + seeds[0], native=native,
+                                device=device, **env_kwargs)
+    return agent, venv, eval_env
+
+
+def _train_many_into(parent: Any, agent: Any, venv: Any, eval_env: Any, tcfg: TrainConfig, env_id: str,
+                     run_dirs: list[Any], progress: bool, resume: dict[str, Any] | None = None):
+    """Train in lockstep into ``parent`` (checkpoints there), then write ``aggregate.json`` and its curve."""
+    from qlearn.runs import write_json
+    from qlearn.training import checkpoint as ckpt
+    from qlearn.training.lockstep import train_many
+
     result = train_many(agent, venv, tcfg.steps, env_id=env_id, eval_env=eval_env, eval_every=tcfg.eval_every,
                         eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, run_dirs=run_dirs,
-                        progress=progress, aggregate_dir=parent)
+                        progress=progress, aggregate_dir=parent, checkpoint_every=tcfg.checkpoint_every,
+                        resume=resume)
     aggregate = result.aggregate()
-    write_json(parent / "aggregate.json", aggregate)
+    write_json(parent / "aggregate.json", {**aggregate, "interrupted": result.interrupted})
+    if not result.interrupted:  # finished: the checkpoint (every agent's replay memory) has served its purpose
+        (parent / ckpt.FILENAME).unlink(missing_ok=True)
     with open(parent / "aggregate_curve.csv", "w") as fh:
         fh.write("step,mean,ci95_low,ci95_high\n")
         for row in aggregate["curve"]:
             fh.write(f"{row['step']},{row['mean']},{row['ci95'][0]},{row['ci95'][1]}\n")
     result.parent = parent
     return result
+
+
+def resume_many(parent: Any, *, progress: bool = True):
+    """Continue a ``--seeds`` run from the checkpoint in its folder, with the settings its seeds recorded."""
+    import json
+    from pathlib import Path
+
+    from qlearn.agents import agent_classes
+    from qlearn.config import from_dict
+    from qlearn.envs import make_env
+    from qlearn.training import checkpoint as ckpt
+
+    parent = Path(parent)
+    run_dirs = sorted((d for d in parent.glob("seed_*") if d.is_dir()), key=lambda d: int(d.name[5:]))
+    if not run_dirs:
+        raise QlearnError(f"{parent} holds no seed_* folders: not a --seeds run")
+    try:
+        config = json.loads((run_dirs[0] / "config.json").read_text())
+        seeds = [int(x) for x in config["lockstep_seeds"]]
+        agent_cls, cfg_cls = agent_classes(config["agent"])
+        cfg = from_dict(cfg_cls, legacy_agent_config(config["agent"], config["agent_config"]))
+        tcfg = from_dict(TrainConfig, {**config["train"], "seed": seeds[0]})
+        env_id, env_kwargs = config["env_id"], dict(config.get("env_kwargs") or {})
+    except (OSError, ValueError, KeyError, TypeError) as exc:
+        raise QlearnError(f"{run_dirs[0] / 'config.json'} is not a readable --seeds run config ({exc})") from None
+    if [int(d.name[5:]) for d in run_dirs] != seeds:
+        raise QlearnError(f"{parent} should hold seed folders {seeds}, found {[d.name for d in run_dirs]}")
+    finished = parent / "aggregate.json"
+    if finished.is_file() and not json.loads(finished.read_text()).get("interrupted", False):
+        raise QlearnError(f"run {parent} already finished ({tcfg.steps} steps)")
+    payload = ckpt.load(parent / ckpt.FILENAME)
+    step = int(payload["loop"]["step"])
+    if step >= tcfg.steps:
+        raise QlearnError(f"run {parent} already finished ({step} of {tcfg.steps} steps)")
+    import torch
+
+    device = str(config.get("device") or "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise QlearnError(f"run {parent} was trained on {device} and its checkpoint holds that device's random "
+                          "state: resume it on a machine with CUDA")
+    for d in run_dirs:
+        for name in ("metrics.csv", "evals.csv"):
+            _truncate_log(d / name, step)
+    agent, venv, eval_env = _many_parts(agent_cls, make_env(env_id, **env_kwargs), cfg, tcfg, env_id, seeds,
+                                        int(config.get("n_envs", 1)), bool(config.get("native", True)),
+                                        pick_device(device), env_kwargs)
+    return _train_many_into(parent, agent, venv, eval_env, tcfg, env_id, run_dirs, progress, resume=payload)

@@ -29,7 +29,8 @@ FLUSH_SECS = 30.0
 class SeedLogs:
     """Episode and evaluation logs of K seeds, one folder each (``run_dirs``; none: count only)."""
 
-    def __init__(self, k: int, env_id: str, run_dirs: list[Path] | None = None, parent: Path | None = None) -> None:
+    def __init__(self, k: int, env_id: str, run_dirs: list[Path] | None = None, parent: Path | None = None,
+                 purge_step: int | None = None) -> None:
         self.k, self.env_id = k, env_id
         self.dirs = list(run_dirs or [])
         self.episodes = np.zeros(k, dtype=np.int64)  # episodes ended so far, per seed
@@ -42,8 +43,9 @@ class SeedLogs:
                 path = d / name
                 if not path.exists() or path.stat().st_size == 0:
                     path.write_text(",".join(fields) + "\n")
-        self._boards = _writers(self.dirs) if len(self.dirs) <= PER_SEED_MAX else []
-        self._aggregate = _writers([parent])[0] if parent is not None else None
+        # purge_step (a resumed run): TensorBoard hides what a stopped run wrote after its checkpoint
+        self._boards = _writers(self.dirs, purge_step) if len(self.dirs) <= PER_SEED_MAX else []
+        self._aggregate = _writers([parent], purge_step)[0] if parent is not None else None
 
     def episodes_ended(self, step: int, done: np.ndarray, returns: np.ndarray, lengths: np.ndarray,
                        terminated: np.ndarray, truncated: np.ndarray, epsilon: float, loss: float | None,
@@ -131,10 +133,10 @@ def _episode_lines(chunks: list[tuple[Any, ...]], k: int) -> list[list[str]]:
     return lines
 
 
-def _writers(dirs: list[Path]) -> list[Any]:
+def _writers(dirs: list[Path], purge_step: int | None = None) -> list[Any]:
     """One TensorBoard writer per folder (CleanRL's scalar names), none without folders."""
     if not dirs:
         return []
     from torch.utils.tensorboard import SummaryWriter
 
-    return [SummaryWriter(str(d / "tb")) for d in dirs]
+    return [SummaryWriter(str(d / "tb"), purge_step=purge_step) for d in dirs]
