@@ -19,6 +19,7 @@ from __future__ import annotations
 import argparse
 import json
 import platform
+import sys
 import tempfile
 import time
 
@@ -34,10 +35,10 @@ def one(k: int, args: argparse.Namespace, out: str, device: str | None = None) -
     device = device or args.device
     t = time.perf_counter()
     res = run_many("FrozenLake-v1", "dqn", seeds=range(k), n_envs=args.envs, steps=args.steps, out=out,
-                   progress=False, device=device, recipe=args.recipe)
+                   progress=False, device=device, recipe=args.recipe, sets=args.set)
     total = time.perf_counter() - t
     final, delivered = np.asarray(res.final_scores), np.asarray(res.delivered_scores)
-    return {"device": device, "k": k, "train_s": round(res.wall_time, 2), "total_s": round(total, 2),
+    return {"device": device, "k": k, "sets": list(args.set), "train_s": round(res.wall_time, 2), "total_s": round(total, 2),
             "env_steps_per_s": round(res.env_steps_per_second), "final_ge_070": float((final >= 0.70).mean()),
             "delivered_ge_070": float((delivered >= 0.70).mean()), "final_mean": float(final.mean()),
             "final_min": float(final.min()), "peak_gpu_mb": (round(torch.cuda.max_memory_allocated() / 2**20)
@@ -51,18 +52,19 @@ def main() -> None:
     ap.add_argument("--recipe", default="batched")
     ap.add_argument("--envs", type=int, default=32)
     ap.add_argument("--steps", type=int, default=None, help="env steps per agent (default: the recipe's)")
+    ap.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
+                    help="settings over the recipe (default: checkpoint_every=0, no mid-run checkpoints)")
     ap.add_argument("--json")
     ap.add_argument("--profile-k", type=int, help="after the table, one more run of this many seeds under cProfile "
                     "(its top functions by own time are printed; the run is not in the table)")
     args = ap.parse_args()
+    args.set = args.set if args.set is not None else ["checkpoint_every=0"]
     configure_threads(1)
     out = tempfile.mkdtemp(prefix="qlearn-gpu-")
     cuda = args.device.startswith("cuda")
     info = {"versions": versions(), "device": args.device, "gpu": torch.cuda.get_device_name(0) if cuda else None,
             "cpu": platform.processor() or platform.machine(), "recipe": args.recipe, "envs": args.envs,
-            "command": "python bench/gpu.py " + " ".join(f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items()
-                                                       if v is not None and k != "ks") + " --ks " +
-                       " ".join(map(str, args.ks))}
+            "command": "python bench/gpu.py " + " ".join(sys.argv[1:])}
     print(json.dumps(info), flush=True)
     run_many("FrozenLake-v1", "dqn", seeds=[0], n_envs=args.envs, steps=2000, out=out, progress=False,
              device=args.device, recipe=args.recipe)  # warm-up: CUDA context, kernels, imports

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Issue 4's GPU checks in one short run on a lent GPU machine: the CUDA tests, then bench/gpu.py
-# (1, 32, 256 and 1,024 seeds of the FrozenLake batched recipe in one process each).
-# Where gymnasium is missing, carry its wheels in .whl/ (see bench/README or BENCHMARKS.md).
+# (1, 32, 256 and 1,024 seeds of the FrozenLake batched recipe in one process each), then 1,024 seeds
+# again with mid-run checkpoints on.
+# Where gymnasium is missing there, carry its wheels in .whl/ (BENCHMARKS.md, "Many seeds on one GPU").
 # Output goes to $OUT (default gpu-out/): test log, benchmark log and JSON, nvidia-smi.
 set -u
 OUT=${OUT:-gpu-out}
@@ -15,5 +16,8 @@ fi
 nvidia-smi --query-gpu=name,memory.total,driver_version --format=csv 2>&1 | tee "$OUT/nvidia-smi.txt"
 $PY -c "import torch, gymnasium, numpy; print('torch', torch.__version__, 'cuda', torch.cuda.is_available(), 'gymnasium', gymnasium.__version__, 'numpy', numpy.__version__)" 2>&1 | tee "$OUT/versions.txt"
 timeout 200 $PY -m pytest -q -p no:cacheprovider tests/test_cuda.py 2>&1 | tee "$OUT/test_cuda.txt"
-timeout "${BENCH_TIMEOUT:-300}" $PY bench/gpu.py --device cuda --ks ${KS:-1 32 256 1024} --profile-k ${PROFILE_K:-1024} --json "$OUT/gpu.json" 2>&1 \
-  | tee "$OUT/gpu.txt"
+timeout "${BENCH_TIMEOUT:-300}" $PY bench/gpu.py --device cuda --ks ${KS:-1 32 256 1024} ${PROFILE_K:+--profile-k $PROFILE_K} \
+  --json "$OUT/gpu.json" 2>&1 | tee "$OUT/gpu.txt"
+# the same 1,024 seeds with qlearn's default mid-run checkpoints (every 10,000 steps: all replay memories)
+timeout "${BENCH_TIMEOUT:-300}" $PY bench/gpu.py --device cuda --ks ${CKPT_KS:-1024} --set checkpoint_every=10000 \
+  --json "$OUT/gpu_checkpoints.json" 2>&1 | tee "$OUT/gpu_checkpoints.txt"

@@ -24,7 +24,7 @@ from qlearn.training.runner import run_many
 
 def group(first: int, k: int, out: str) -> list[float]:
     res = run_many("FrozenLake-v1", "dqn", seeds=range(first, first + k), n_envs=32, recipe="batched",
-                   sets=["keep_best=false"], out=out, progress=False)
+                   sets=["keep_best=false", "checkpoint_every=0"], out=out, progress=False)
     return [float(x) for x in res.final_scores]
 
 

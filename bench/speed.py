@@ -167,13 +167,13 @@ def many_seeds(k: int, single_runs: int) -> dict:
     out = tempfile.mkdtemp(prefix="qlearn-speed-")
     t = time.perf_counter()
     res = run_many("FrozenLake-v1", "dqn", seeds=range(k), recipe="batched", n_envs=recipe_envs("FrozenLake-v1", "batched"),
-                   sets=["keep_best=false"], out=out, progress=False)
+                   sets=["keep_best=false", "checkpoint_every=0"], out=out, progress=False)  # SB3 writes none either
     lockstep = time.perf_counter() - t
     steps = res.steps
     # qlearn, one seed per run, same recipe (the library call `qlearn train --recipe batched` makes)
     q_scores, t = [], time.perf_counter()
     for s in range(single_runs):
-        one = run_many("FrozenLake-v1", "dqn", seeds=[s], recipe="batched", sets=["keep_best=false"], out=out,
+        one = run_many("FrozenLake-v1", "dqn", seeds=[s], recipe="batched", sets=["keep_best=false", "checkpoint_every=0"], out=out,
                        n_envs=recipe_envs("FrozenLake-v1", "batched"), progress=False)
         q_scores.append(float(one.final_scores[0]))
     q_single = (time.perf_counter() - t) / single_runs

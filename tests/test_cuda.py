@@ -109,3 +109,29 @@ def test_cli_trains_on_cuda_resumes_after_a_kill_and_evaluates_on_the_cpu(tmp_pa
     table = qlearn("qtable", dirs[1], "--json")
     assert table.returncode == 0, table.stderr
     assert np.asarray(json.loads(table.stdout)["q_table"]).shape == (16, 4)
+
+
+def test_lockstep_on_cuda_resumes_from_its_checkpoint(tmp_path):
+    """The GPU path (acting and storing on the device) checkpoints and continues exactly: the resumed
+    agents end with the uninterrupted run's weights (the step's kernels are deterministic for these shapes)."""
+    from qlearn.config import DQNConfig
+    from qlearn.envs.vector import make_batched
+    from qlearn.training import checkpoint as ckpt
+    from qlearn.training.lockstep import train_many
+
+    def parts():
+        agent = DQNAgent.for_env(make_env("FrozenLake-v1"), DQNConfig(learning_starts=256, train_freq=8),
+                                 seeds=range(8), device="cuda")
+        return agent, make_batched("FrozenLake-v1", 8, 8, seed=0, device="cuda")
+
+    agent, venv = parts()
+    full = train_many(agent, venv, 4000, env_id="FrozenLake-v1", eval_every=1000, progress=False,
+                      aggregate_dir=tmp_path, checkpoint_every=2000)
+    payload = ckpt.load(tmp_path / ckpt.FILENAME)
+    assert payload["loop"]["step"] == 2000
+    agent2, venv2 = parts()
+    again = train_many(agent2, venv2, 4000, env_id="FrozenLake-v1", eval_every=1000, progress=False, resume=payload)
+    assert again.agent.device.type == "cuda" and again.eval_steps == full.eval_steps
+    np.testing.assert_array_equal(np.array(again.eval_scores), np.array(full.eval_scores))
+    for a, b in zip(full.agent.weights(), again.agent.weights()):
+        assert torch.equal(a, b)
