@@ -203,3 +203,20 @@ def test_state_dict_round_trip(tmp_path, capacity, n_envs, after):
     _store(other, list(range(capacity + 3, capacity + 3 + n_envs)), k=2)
     assert other.rewards[0].tolist() == [float(v) for v in after]
     assert other.rewards[1].tolist() == [1000.0 + v for v in after]
+
+
+def test_a_partly_filled_memory_saves_only_its_filled_slots(tmp_path):
+    buf = ReplayBuffer(1000, obs_dim=2, k=3, n_envs=2)
+    for start in range(1, 21, 2):
+        _store(buf, [start, start + 1], k=3)
+    state = buf.state_dict()
+    assert state["obs"].shape == (3, 20, 2) and state["rewards"].shape == (3, 20)
+    path = tmp_path / "buf.pt"
+    torch.save(state, path)
+    assert path.stat().st_size < 10_000  # not the 1,000-slot arrays (a view would save its whole storage)
+    other = ReplayBuffer(1000, obs_dim=2, k=3, n_envs=2)
+    other.load_state_dict(torch.load(path, weights_only=True))
+    for key in ("obs", "next_obs", "actions", "rewards", "terminated", "truncated"):
+        assert torch.equal(getattr(other, key), getattr(buf, key)), key
+    x, y = (b.sample(16, torch.Generator().manual_seed(1)) for b in (buf, other))
+    assert all(torch.equal(u, v) for u, v in zip(x, y))
