@@ -6,7 +6,13 @@ SB3 DQN on these tasks). Both are scored the same way at the same points: the me
 episodes (fresh episode seeds each time) every ``--every`` env steps, and stop at the first score at or
 above the threshold. Evaluation time is measured and excluded for both, so the figure is training time.
 
+With ``--recipe NAME`` it also times qlearn with that preset recipe (N envs per agent, ``qlearn train ENV
+--recipe NAME``) and SB3 DQN with settings matching the recipe (same N envs, network, batch, schedules,
+gradient steps per env step and target interval), so that a recipe's speed-up is measured against SB3
+given the same idea.
+
 Run:  .venv/bin/python bench/classic_ttt.py [--envs CartPole-v1,MountainCar-v0] [--seeds 0,1,2] [--json FILE]
+      .venv/bin/python bench/classic_ttt.py --envs CartPole-v1 --seeds 0,1,2,3,4 --recipe batched --json F
 """
 
 from __future__ import annotations
@@ -19,6 +25,7 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
+import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 from classic_control import ZOO, SB3Greedy  # noqa: E402
@@ -72,12 +79,74 @@ def qlearn_ttt(env_id: str, seed: int) -> dict:
             "score": hit.get("score"), "eval_s": TimedScorer.spent}
 
 
-def sb3_ttt(env_id: str, seed: int) -> dict:
+def qlearn_recipe_ttt(env_id: str, seed: int, recipe: str) -> dict:
+    """qlearn with a preset recipe's N envs per agent: ``train_many``'s loop (what ``qlearn train ENV --recipe
+    NAME`` runs) for one agent, scored by the same scorer at the first multiple of N past each check."""
+    from qlearn.envs.vector import make_batched
+    from qlearn.presets import recipe_envs
+    from qlearn.training.scoring import Scorer
+
+    over, _ = preset(env_id, "dqn", recipe)
+    n = recipe_envs(env_id, recipe)
+    t0 = time.perf_counter()
+    env = make_env(env_id)
+    agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seeds=(seed,))
+    venv = make_batched(env_id, 1, n, seed=seed)
+    scorer, spent, hit = Scorer(env, EPISODES), 0.0, None
+    obs, step, next_check = venv.reset(), 0, EVERY[env_id]
+    while step < BUDGET[env_id] and hit is None:
+        o = obs.numpy()
+        actions = agent.act(o)
+        obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
+        agent.observe(o, actions, reward.numpy(), final.numpy(), term.numpy(), trunc.numpy())
+        step += n
+        if step >= next_check:
+            next_check += EVERY[env_id]
+            t = time.perf_counter()
+            score = scorer(agent)["score"]
+            spent += time.perf_counter() - t
+            if score >= THRESHOLD[env_id]:
+                hit = {"s": time.perf_counter() - t0 - spent, "step": step, "score": score}
+    hit = hit or {}
+    return {"lib": f"qlearn-{recipe}", "env": env_id, "seed": seed, "s": hit.get("s"), "step": hit.get("step"),
+            "score": hit.get("score"), "eval_s": spent, "updates": agent.updates}
+
+
+def sb3_like_recipe(env_id: str, recipe: str) -> dict:
+    """SB3 DQN settings matching a qlearn recipe: same envs, network, batch, learning-rate schedule,
+    exploration, gradient steps per env step and env steps between target copies (SB3 counts those in env
+    steps, qlearn in gradient steps). SB3's DQN has no Double DQN; the recipe's Double stays qlearn's."""
+    from qlearn.presets import recipe_envs
+
+    cfg = with_overrides(DQNConfig(), preset(env_id, "dqn", recipe)[0])
+    n, budget = recipe_envs(env_id, recipe), BUDGET[env_id]
+
+    def lr(progress_remaining: float) -> float:
+        frac = min(1.0, (1.0 - progress_remaining) * budget / cfg.lr_decay_steps) if cfg.lr_end is not None else 0.0
+        return cfg.lr + frac * ((cfg.lr_end if cfg.lr_end is not None else cfg.lr) - cfg.lr)
+
+    return dict(n_envs=n, learning_rate=lr, batch_size=cfg.batch_size, buffer_size=cfg.buffer_size,
+                learning_starts=cfg.learning_starts, gamma=cfg.gamma, train_freq=max(1, cfg.train_freq // n),
+                gradient_steps=cfg.gradient_steps,
+                target_update_interval=cfg.target_update_interval * cfg.train_freq // cfg.gradient_steps,
+                exploration_fraction=cfg.epsilon_decay_steps / budget, exploration_initial_eps=cfg.epsilon_start,
+                exploration_final_eps=cfg.epsilon_end, max_grad_norm=cfg.max_grad_norm,
+                policy_kwargs=dict(net_arch=list(cfg.hidden)))
+
+
+def sb3_ttt(env_id: str, seed: int, recipe: str | None = None) -> dict:
+    """SB3 DQN with the RL Zoo settings, or (``recipe``) with settings matching that qlearn recipe."""
     from stable_baselines3 import DQN
     from stable_baselines3.common.callbacks import BaseCallback
+    from stable_baselines3.common.env_util import make_vec_env
 
-    hp = dict(ZOO[env_id])
-    hp.pop("n_timesteps")
+    if recipe is None:
+        hp = dict(ZOO[env_id])
+        hp.pop("n_timesteps")
+        n_envs = 1
+    else:
+        hp = sb3_like_recipe(env_id, recipe)
+        n_envs = hp.pop("n_envs")
     eval_env = make_env(env_id)
 
     class Stop(BaseCallback):
@@ -98,11 +167,13 @@ def sb3_ttt(env_id: str, seed: int) -> dict:
             return self.hit is None
 
     t0 = time.perf_counter()
-    model = DQN("MlpPolicy", gym.make(env_id), seed=seed, device="cpu", verbose=0, **hp)
+    train_env = gym.make(env_id) if n_envs == 1 else make_vec_env(env_id, n_envs=n_envs, seed=seed)
+    model = DQN("MlpPolicy", train_env, seed=seed, device="cpu", verbose=0, **hp)
     cb = Stop()
     model.learn(BUDGET[env_id], callback=cb)
     wall = time.perf_counter() - t0 - cb.spent
-    return {"lib": "sb3", "env": env_id, "seed": seed, "s": wall if cb.hit else None,
+    return {"lib": "sb3" if recipe is None else f"sb3-like-{recipe}", "env": env_id, "seed": seed,
+            "s": wall if cb.hit else None,
             "step": cb.hit[0] if cb.hit else None, "score": cb.hit[1] if cb.hit else None, "eval_s": cb.spent}
 
 
@@ -110,34 +181,49 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--envs", default="CartPole-v1,MountainCar-v0")
     ap.add_argument("--seeds", default="0,1,2")
+    ap.add_argument("--recipe", help="also time qlearn with this preset recipe (N envs) and SB3 with matching settings")
+    ap.add_argument("--skip-preset", action="store_true", help="leave out qlearn's preset (1 env) rows")
     ap.add_argument("--json")
     args = ap.parse_args()
     configure_threads(1)
     import stable_baselines3
+    from stable_baselines3 import DQN
 
+    runs = [] if args.skip_preset else [qlearn_ttt]
+    runs.append(sb3_ttt)
+    if args.recipe:
+        runs += [lambda e, s: qlearn_recipe_ttt(e, s, args.recipe), lambda e, s: sb3_ttt(e, s, args.recipe)]
+    # untimed warm-up: the first optimiser of a process imports torch._dynamo (~1 s), for either library
+    DQNAgent.for_env(make_env("CartPole-v1"), DQNConfig())
+    DQN("MlpPolicy", gym.make("CartPole-v1"), device="cpu")
     rows = []
     print(f"versions: {json.dumps({**versions(), 'stable_baselines3': stable_baselines3.__version__})}", flush=True)
     for env_id in args.envs.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
-            for fn in (qlearn_ttt, sb3_ttt):
+            for fn in runs:
                 row = fn(env_id, seed)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 if args.json:
                     Path(args.json).write_text(json.dumps(rows, indent=1))
-    print("\n| env | seed | qlearn s to threshold (env steps) | SB3 Zoo s (env steps) | qlearn : SB3 |\n|---|---|---|---|---|")
+    libs = list(dict.fromkeys(r["lib"] for r in rows))
+    f = lambda r: "not reached" if r["s"] is None else f"{r['s']:.2f} ({r['step']})"  # noqa: E731
+    print("\n| env | seed | " + " | ".join(f"{lib} s (env steps)" for lib in libs) + " |\n|" + "---|" * (len(libs) + 2))
     for env_id in args.envs.split(","):
-        for seed in (int(s) for s in args.seeds.split(",")):
-            q, s = (next(r for r in rows if r["lib"] == lib and r["env"] == env_id and r["seed"] == seed)
-                    for lib in ("qlearn", "sb3"))
-            f = lambda r: "not reached" if r["s"] is None else f"{r['s']:.1f} ({r['step']})"  # noqa: E731
-            ratio = f"{s['s'] / q['s']:.1f}x faster" if q["s"] and s["s"] else "n/a"
-            print(f"| {env_id} | {seed} | {f(q)} | {f(s)} | {ratio} |")
-        qs = [r["s"] for r in rows if r["lib"] == "qlearn" and r["env"] == env_id]
-        ss = [r["s"] for r in rows if r["lib"] == "sb3" and r["env"] == env_id]
-        if all(v is not None for v in qs + ss):
-            print(f"| {env_id} | median | {np.median(qs):.1f} | {np.median(ss):.1f} | "
-                  f"{np.median(ss) / np.median(qs):.1f}x faster |")
+        seeds = [int(s) for s in args.seeds.split(",")]
+        for seed in seeds:
+            cells = [f(next(r for r in rows if r["lib"] == lib and r["env"] == env_id and r["seed"] == seed))
+                     for lib in libs]
+            print(f"| {env_id} | {seed} | " + " | ".join(cells) + " |")
+        med = {lib: [r["s"] for r in rows if r["lib"] == lib and r["env"] == env_id] for lib in libs}
+        print(f"| {env_id} | median (reached) | " + " | ".join(
+            f"{np.median([v for v in med[lib] if v is not None]):.2f} ({sum(v is not None for v in med[lib])}/"
+            f"{len(seeds)})" if any(v is not None for v in med[lib]) else "none" for lib in libs) + " |")
+        for q in (lib for lib in libs if lib.startswith("qlearn")):
+            for s in (lib for lib in libs if lib.startswith("sb3")):
+                qs, ss = med[q], med[s]
+                if all(v is not None for v in qs + ss):
+                    print(f"{env_id}: {q} : {s} median time to threshold = {np.median(ss) / np.median(qs):.1f}x faster")
 
 
 if __name__ == "__main__":

@@ -28,3 +28,4 @@ def test_cartpole_preset_solves_within_50k_steps(seed, tmp_path):
     assert res.steps <= 50_000
     ev = evaluate(res.agent, make_env("CartPole-v1"), 100, seed=12345)
     assert ev.mean_return >= 475, (seed, ev.mean_return)
+
