@@ -337,7 +337,7 @@ def test_recipe_batched_runs_32_envs_per_agent_and_records_it(tmp_path):
 def test_unknown_recipe_names_the_known_ones(tmp_path):
     assert_user_error(qlearn("train", "FrozenLake-v1", "--recipe", "batchd", "--out", str(tmp_path)),
                       "batchd", "did you mean batched")
-    assert_user_error(qlearn("train", "CartPole-v1", "--recipe", "batched", "--out", str(tmp_path)), "no recipes")
+    assert_user_error(qlearn("train", "MountainCar-v0", "--recipe", "batched", "--out", str(tmp_path)), "no recipes")
     assert_user_error(qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--recipe", "batched",
                              "--out", str(tmp_path)), "--agent dqn")
     assert not any(tmp_path.iterdir())  # nothing written for a mistake
