@@ -92,24 +92,33 @@ def qlearn_recipe_ttt(env_id: str, seed: int, recipe: str) -> dict:
     env = make_env(env_id)
     agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seeds=(seed,))
     venv = make_batched(env_id, 1, n, seed=seed)
-    scorer, spent, hit = Scorer(env, EPISODES), 0.0, None
-    obs, step, next_check = venv.reset(), 0, EVERY[env_id]
-    while step < BUDGET[env_id] and hit is None:
+    scorer = Scorer(env, EPISODES)
+    hit, spent = batched_time_to_threshold(agent, venv, t0, BUDGET[env_id], EVERY[env_id],
+                                           lambda: scorer(agent)["score"], THRESHOLD[env_id])
+    hit = hit or {}
+    return {"lib": f"qlearn-{recipe}", "env": env_id, "seed": seed, "s": hit.get("s"), "step": hit.get("step"),
+            "score": hit.get("score"), "eval_s": spent, "updates": agent.updates}
+
+
+def batched_time_to_threshold(agent, venv, t0: float, budget: int, every: int, score, threshold: float):
+    """``train_many``'s loop for one agent on ``venv`` until ``score()`` (called at the first multiple of
+    N env steps past each ``every``, its time left out) reaches ``threshold``. Returns ({"s": training
+    seconds since ``t0``, "step", "score"} or None, seconds spent scoring)."""
+    obs, step, next_check, spent, n = venv.reset(), 0, every, 0.0, venv.n
+    while step < budget:
         o = obs.numpy()
         actions = agent.act(o)
         obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
         agent.observe(o, actions, reward.numpy(), final.numpy(), term.numpy(), trunc.numpy())
         step += n
         if step >= next_check:
-            next_check += EVERY[env_id]
+            next_check += every
             t = time.perf_counter()
-            score = scorer(agent)["score"]
+            value = score()
             spent += time.perf_counter() - t
-            if score >= THRESHOLD[env_id]:
-                hit = {"s": time.perf_counter() - t0 - spent, "step": step, "score": score}
-    hit = hit or {}
-    return {"lib": f"qlearn-{recipe}", "env": env_id, "seed": seed, "s": hit.get("s"), "step": hit.get("step"),
-            "score": hit.get("score"), "eval_s": spent, "updates": agent.updates}
+            if value >= threshold:
+                return {"s": time.perf_counter() - t0 - spent, "step": step, "score": value}, spent
+    return None, spent
 
 
 def sb3_like_recipe(env_id: str, recipe: str) -> dict:

@@ -35,6 +35,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from classic_ttt import batched_time_to_threshold  # bench/ is on the path when run as a script
 from qlearn import DQNAgent, DQNConfig, make_env, train
 from qlearn.config import with_overrides
 from qlearn.envs import TabularMDP, success_probability
@@ -109,22 +110,9 @@ def qlearn_time_to_threshold(seed: int, budget: int = 100_000) -> tuple[float | 
     """The batched recipe's loop (as ``train_many``'s), scored exactly every 512 env steps."""
     t0 = time.perf_counter()
     agent, venv, _ = qlearn_batched_agent([seed])
-    obs = venv.reset()
-    n, step, next_check, paused = venv.n, 0, CHECK_EVERY, 0.0
-    while step < budget:
-        o = obs.numpy()
-        actions = agent.act(o)
-        obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
-        agent.observe(o, actions, reward.numpy(), final.numpy(), term.numpy(), trunc.numpy())
-        step += n
-        if step >= next_check:
-            next_check += CHECK_EVERY
-            t = time.perf_counter()
-            hit = exact_success(agent.q_table()) >= THRESHOLD
-            paused += time.perf_counter() - t
-            if hit:
-                return time.perf_counter() - t0 - paused, step
-    return None, None
+    hit, _ = batched_time_to_threshold(agent, venv, t0, budget, CHECK_EVERY, lambda: exact_success(agent.q_table()),
+                                       THRESHOLD)
+    return (hit["s"], hit["step"]) if hit else (None, None)
 
 
 def sb3_time_to_threshold(seed: int, fast: bool) -> tuple[float | None, int | None]:

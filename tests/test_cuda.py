@@ -7,15 +7,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 
 import numpy as np
 import pytest
 import torch
 
+from helpers import kill_after_checkpoint
 from qlearn.agents.dqn import DQNAgent
 from qlearn.envs import make_env
 from qlearn.envs.batched import CartPoleBatched, MountainCarBatched, TabularBatchedEnv
@@ -79,20 +78,11 @@ def qlearn(*args: str) -> subprocess.CompletedProcess:
 
 
 def test_cli_trains_on_cuda_resumes_after_a_kill_and_evaluates_on_the_cpu(tmp_path):
-    from qlearn.training import checkpoint as ckpt
 
     out = tmp_path / "runs"
     cmd = [sys.executable, "-m", "qlearn", "train", "CartPole-v1", "--device", "cuda", "--steps", "6000", "--out",
            str(out), "--no-progress", "--no-plots", "--set", "checkpoint_every=1000", "--set", "learning_starts=500"]
-    proc = subprocess.Popen(cmd, env=ENV, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    deadline, found = time.time() + 300, None
-    while time.time() < deadline and proc.poll() is None and found is None:
-        ck = list(out.glob(f"*/{ckpt.FILENAME}"))
-        found = ck[0] if ck and ckpt.load(ck[0])["loop"]["step"] >= 2000 else None
-        time.sleep(0.05)
-    assert found is not None and proc.poll() is None, "the run should still be going after its second checkpoint"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    found = kill_after_checkpoint(cmd, out, 2000, ENV)
     run = found.parent
     resumed = qlearn("train", "--resume", str(run), "--no-progress", "--no-plots")
     assert resumed.returncode == 0, resumed.stderr

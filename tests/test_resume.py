@@ -4,15 +4,14 @@ from __future__ import annotations
 
 import json
 import os
-import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
 import torch
 
+from helpers import kill_after_checkpoint
 from qlearn.training import checkpoint as ckpt
 
 ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -33,19 +32,7 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
     assert full.returncode == 0, full.stderr
     (ref,) = (tmp_path / "full").iterdir()
 
-    proc = subprocess.Popen(train_cmd(tmp_path / "killed"), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline = time.time() + 120
-    ck = None
-    while time.time() < deadline and proc.poll() is None:
-        found = list((tmp_path / "killed").glob(f"*/{ckpt.FILENAME}"))
-        if found and ckpt.load(found[0])["loop"]["step"] >= 2000:
-            ck = found[0]
-            break
-        time.sleep(0.05)
-    assert ck is not None and proc.poll() is None, "the run should still be going after its second checkpoint"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    ck = kill_after_checkpoint(train_cmd(tmp_path / "killed"), tmp_path / "killed", 2000, ENV)
     run = ck.parent
     assert ckpt.load(ck)["loop"]["step"] < 8000  # killed part-way; the checkpoint on disk is complete
 
@@ -171,16 +158,7 @@ def test_seeds_run_killed_then_resumed_matches_an_uninterrupted_one(tmp_path):
     assert full.returncode == 0, full.stderr
     (ref,) = (tmp_path / "full").iterdir()
     assert not (ref / ckpt.FILENAME).exists()  # finished: no stale replay memories left behind
-    proc = subprocess.Popen(many_cmd(tmp_path / "killed"), env=ENV, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL)
-    deadline, found = time.time() + 120, None
-    while time.time() < deadline and proc.poll() is None and found is None:
-        ck = list((tmp_path / "killed").glob(f"*/{ckpt.FILENAME}"))
-        found = ck[0] if ck and ckpt.load(ck[0])["loop"]["step"] >= 4000 else None
-        time.sleep(0.05)
-    assert found is not None and proc.poll() is None, "the run should still be going after its fourth checkpoint"
-    proc.send_signal(signal.SIGKILL)
-    proc.wait()
+    found = kill_after_checkpoint(many_cmd(tmp_path / "killed"), tmp_path / "killed", 4000, ENV)
     run = found.parent
     assert not (run / "aggregate.json").exists()
     resumed = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run / "seed_5"),
