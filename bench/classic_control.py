@@ -1,8 +1,8 @@
-"""CartPole-v1 and MountainCar-v0: qlearn's presets and SB3 DQN with the RL Zoo settings, same seeds,
-same evaluation (100 greedy episodes with the same episode seeds, by ``qlearn.evaluate``).
+"""CartPole-v1, MountainCar-v0 and Acrobot-v1: qlearn's presets and SB3 DQN with the RL Zoo settings,
+same seeds, same evaluation (100 greedy episodes with the same episode seeds, by ``qlearn.evaluate``).
 
-Run:  .venv/bin/python bench/classic_control.py [--envs CartPole-v1,MountainCar-v0] [--seeds 0,1,2,3,4]
-          [--only qlearn|sb3] [--json FILE]
+Run:  .venv/bin/python bench/classic_control.py [--envs CartPole-v1,MountainCar-v0,Acrobot-v1]
+          [--seeds 0,1,2,3,4] [--only qlearn|sb3] [--json FILE]
 (``pip install -e .[bench]`` first for Stable-Baselines3.) Prints one line per run and a Markdown table.
 qlearn runs are exactly ``qlearn train ENV --seed S`` (preset, best evaluated checkpoint kept); SB3
 runs use the Zoo's hyperparameters for its DQN and are judged on their final network.
@@ -33,8 +33,12 @@ ZOO = {  # rl-baselines3-zoo hyperparams/dqn.yml
                            learning_starts=1000, gamma=0.98, target_update_interval=600, train_freq=16,
                            gradient_steps=8, exploration_fraction=0.2, exploration_final_eps=0.07,
                            policy_kwargs=dict(net_arch=[256, 256])),
+    "Acrobot-v1": dict(n_timesteps=100_000, learning_rate=6.3e-4, batch_size=128, buffer_size=50_000,
+                       learning_starts=0, gamma=0.99, target_update_interval=250, train_freq=4,
+                       gradient_steps=-1, exploration_fraction=0.12, exploration_final_eps=0.1,
+                       policy_kwargs=dict(net_arch=[256, 256])),
 }
-THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
+THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0, "Acrobot-v1": -100.0}
 
 
 class SB3Greedy:
