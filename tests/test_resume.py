@@ -4,14 +4,16 @@ from __future__ import annotations
 
 import json
 import os
+import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
 import torch
-
 from helpers import kill_after_checkpoint
+
 from qlearn.training import checkpoint as ckpt
 
 ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -179,3 +181,23 @@ def test_seeds_run_killed_then_resumed_matches_an_uninterrupted_one(tmp_path):
     again = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run)], env=ENV,
                            capture_output=True, text=True, timeout=300)
     assert again.returncode == 2 and "already finished" in again.stderr and "Traceback" not in again.stderr
+
+
+def test_ctrl_c_on_a_seeds_run_keeps_its_agents_and_resumes(tmp_path):
+    proc = subprocess.Popen(many_cmd(tmp_path, "--set", "checkpoint_every=2000", "--steps", "40000"), env=ENV,
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 120
+    while time.time() < deadline and not list(tmp_path.glob(f"*/{ckpt.FILENAME}")):
+        time.sleep(0.05)
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130 and "interrupted at step" in err and "Traceback" not in err, err
+    (run,) = tmp_path.iterdir()
+    stopped = json.loads((run / "seed_4" / "summary.json").read_text())
+    assert json.loads((run / "aggregate.json").read_text())["interrupted"] and stopped["interrupted"]
+    assert 2000 <= stopped["steps"] < 40000 and (run / "seed_4" / "agent.pt").is_file()
+    resumed = subprocess.run([sys.executable, "-m", "qlearn", "train", "--resume", str(run), "--no-progress",
+                              "--no-plots"], env=ENV, capture_output=True, text=True, timeout=300)
+    assert resumed.returncode == 0, resumed.stderr
+    done = json.loads((run / "seed_4" / "summary.json").read_text())
+    assert done["steps"] == 40000 and not done["interrupted"] and not (run / ckpt.FILENAME).exists()
