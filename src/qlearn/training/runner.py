@@ -196,10 +196,10 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     """
     from qlearn.agents import agent_classes
     from qlearn.config import from_dict
+    from pathlib import Path
+
     from qlearn.runs import read_run
     from qlearn.training import checkpoint as ckpt
-
-    from pathlib import Path
 
     if list(Path(run_dir).glob("seed_*")) and not (Path(run_dir) / "config.json").exists():
         return resume_many(run_dir, progress=progress)  # a --seeds run's folder
@@ -218,14 +218,9 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
         raise QlearnError(f"run {run.path} already finished ({step} of {tcfg.steps} steps)")
     for name in ("metrics.csv", "evals.csv"):
         _truncate_log(run.path / name, step)
-    import torch
-
-    device = str(run.config.get("device") or "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise QlearnError(f"run {run.path} was trained on {device} and its checkpoint holds that device's random "
-                          "state: resume it on a machine with CUDA (or start it again there with --config)")
+    device = _resume_device(run.config.get("device"), run.path)
     env = run.make_env()
-    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed, device=pick_device(device))
+    agent = agent_cls.for_env(env, cfg, seed=tcfg.seed, device=device)
     try:  # a checkpoint in the right format but with missing or misshapen parts
         agent.load_state_dict(payload["agent"])
         agent.set_rng_state(payload["agent_rng"])
@@ -235,6 +230,17 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     return train(agent, env, tcfg.steps, seed=tcfg.seed, run_dir=run.path, eval_every=tcfg.eval_every,
                  eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, progress=progress,
                  checkpoint_every=tcfg.checkpoint_every, resume=payload)
+
+
+def _resume_device(recorded: Any, where: Any) -> str:
+    """The device a run recorded: where it must resume, since its checkpoint holds that device's random state."""
+    import torch
+
+    device = str(recorded or "cpu")
+    if device.startswith("cuda") and not torch.cuda.is_available():
+        raise QlearnError(f"run {where} was trained on {device} and its checkpoint holds that device's random "
+                          "state: resume it on a machine with CUDA (or start it again there with --config)")
+    return pick_device(device)
 
 
 def _truncate_log(path, step: int) -> None:
@@ -353,16 +359,11 @@ def resume_many(parent: Any, *, progress: bool = True):
     step = int(payload["loop"]["step"])
     if step >= tcfg.steps:
         raise QlearnError(f"run {parent} already finished ({step} of {tcfg.steps} steps)")
-    import torch
-
-    device = str(config.get("device") or "cpu")
-    if device.startswith("cuda") and not torch.cuda.is_available():
-        raise QlearnError(f"run {parent} was trained on {device} and its checkpoint holds that device's random "
-                          "state: resume it on a machine with CUDA")
+    device = _resume_device(config.get("device"), parent)
     for d in run_dirs:
         for name in ("metrics.csv", "evals.csv"):
             _truncate_log(d / name, step)
     agent, venv, eval_env = _many_parts(agent_cls, make_env(env_id, **env_kwargs), cfg, tcfg, env_id, seeds,
-                                        int(config.get("n_envs", 1)), bool(config.get("native", True)),
-                                        pick_device(device), env_kwargs)
+                                        int(config.get("n_envs", 1)), bool(config.get("native", True)), device,
+                                        env_kwargs)
     return _train_many_into(parent, agent, venv, eval_env, tcfg, env_id, run_dirs, progress, resume=payload)
