@@ -13,7 +13,9 @@
 4. Peak memory of 32 agents x 100k transitions of replay memory (a child process per case).
 
 5. With ``--classic``: time to threshold on CartPole-v1 (>= 475) and MountainCar-v0 (>= -110), qlearn's
-   presets vs SB3 with the RL Zoo settings (``bench/classic_ttt.py``'s functions; ~20 minutes).
+   presets vs SB3 with the RL Zoo settings, and where an env has a ``batched`` recipe (CartPole) that
+   recipe and SB3 given the same recipe (``bench/classic_ttt.py``'s functions; ~20 minutes).
+The GPU case (1,024 seeds on one device) is ``bash bench/gpu_check.sh`` on a machine with CUDA.
 
 The whole issue-4 table in one run:
       .venv/bin/python bench/speed.py --classic --json bench/results/speed_all.json
@@ -278,12 +280,17 @@ def main() -> None:
         print(f"memory: {json.dumps(out['memory'])}", flush=True)
         save()
     if args.classic:
-        from classic_ttt import qlearn_ttt, sb3_ttt
+        from classic_ttt import qlearn_recipe_ttt, qlearn_ttt, sb3_ttt
+
+        from qlearn.presets import recipes
 
         out["classic_ttt"] = []
         for env_id in args.classic_envs.split(","):
+            runs = [qlearn_ttt, sb3_ttt]
+            if "batched" in recipes(env_id):  # the recipe, and SB3 given the same recipe
+                runs += [lambda e, s: qlearn_recipe_ttt(e, s, "batched"), lambda e, s: sb3_ttt(e, s, "batched")]
             for seed in (int(x) for x in args.classic_seeds.split(",")):
-                for fn in (qlearn_ttt, sb3_ttt):
+                for fn in runs:
                     out["classic_ttt"].append(fn(env_id, seed))
                     print(json.dumps(out["classic_ttt"][-1]), flush=True)
                     save()
@@ -318,11 +325,15 @@ def report(out: dict) -> None:
         print(f"| seeds whose final network is >= 0.70 | {m['final_ge_070']}/{m['k']} (min "
               f"{min(m['final_scores']):.4f}) | {sb3_ok}/{len(m['sb3_single_scores'])} of the timed runs | |")
     for r in out.get("classic_ttt", []):
-        if r["lib"] == "qlearn":
+        if r["lib"].startswith("qlearn"):
             sb3 = next(x for x in out["classic_ttt"] if x["lib"] == "sb3" and x["env"] == r["env"] and x["seed"] == r["seed"])
-            f = lambda x: "not reached" if x["s"] is None else f"{x['s']:.1f} ({x['step']})"  # noqa: E731
+            like = next((x for x in out["classic_ttt"] if x["lib"] == "sb3-like-" + r["lib"][7:] and x["env"] == r["env"]
+                         and x["seed"] == r["seed"]), None)
+            f = lambda x: "not reached" if x["s"] is None else f"{x['s']:.2f} ({x['step']})"  # noqa: E731
             ratio = f"{sb3['s'] / r['s']:.1f}x faster" if r["s"] and sb3["s"] else "n/a"
-            print(f"| s to threshold, {r['env']} seed {r['seed']} (env steps) | {f(r)} | Zoo settings {f(sb3)} | {ratio} |")
+            same = f"; SB3 given the same recipe {f(like)}" if like else ""
+            print(f"| s to threshold, {r['env']} seed {r['seed']}, {r['lib']} (env steps) | {f(r)} | Zoo settings "
+                  f"{f(sb3)}{same} | {ratio} |")
     for mem in out.get("memory", []):
         print(f"| peak memory, {mem['k']} agents x {mem['capacity']:,} transitions, {mem['env']} | "
               f"{mem['peak_rss_mb']:.0f} MB process peak ({mem['replay_bytes_mb']:.0f} MB replay arrays, "
