@@ -109,12 +109,8 @@ class DQNAgent(SingleStepAPI):
         """Features of a sampled minibatch's stored observations (numpy or torch, as the batch is)."""
         if not self._compact:
             return batch
-        if isinstance(batch.obs, np.ndarray):
-            table = self.encoder._np_table
-            return batch._replace(obs=table[batch.obs[..., 0].astype(np.int64)],
-                                  next_obs=table[batch.next_obs[..., 0].astype(np.int64)])
-        table = self.encoder._table.to(batch.obs.device)
-        return batch._replace(obs=table[batch.obs[..., 0].long()], next_obs=table[batch.next_obs[..., 0].long()])
+        features = self.encoder.np if isinstance(batch.obs, np.ndarray) else self.encoder.tensor
+        return batch._replace(obs=features(batch.obs[..., 0]), next_obs=features(batch.next_obs[..., 0]))
 
     def _mix(self, salt: int) -> int:
         return int(np.random.SeedSequence([*self.seeds, salt]).generate_state(1)[0])

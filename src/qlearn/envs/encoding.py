@@ -54,12 +54,19 @@ class Encoder:
 
     def tensor(self, obs: torch.Tensor) -> torch.Tensor:
         """Features of observations already in a tensor, on its device (GPU rollouts never leave the GPU)."""
-        if self._table is not None:
-            return self._table.to(obs.device)[obs.long()]
+        table, shift, scale = self._on(obs.device)
+        if table is not None:
+            return table[obs.long()]
         x = obs.to(torch.float32)
-        if self._scale is not None:
-            x = (x - torch.as_tensor(self._shift, device=x.device)) * torch.as_tensor(self._scale, device=x.device)
-        return x
+        return x if scale is None else (x - shift) * scale
+
+    def _on(self, device: torch.device) -> tuple:
+        """The feature table and box scaling as tensors on ``device``, copied there once (not per step)."""
+        cache = self.__dict__.setdefault("_device_copies", {})
+        if device not in cache:
+            as_t = lambda a: None if a is None else torch.as_tensor(a, device=device)  # noqa: E731
+            cache[device] = (as_t(self._table), as_t(self._shift), as_t(self._scale))
+        return cache[device]
 
     def np(self, obs: np.ndarray) -> np.ndarray:
         """Features as a float32 numpy array (cheap per call on the CPU hot path)."""
