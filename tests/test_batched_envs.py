@@ -123,6 +123,23 @@ def test_frozenlake_tables_reproduce_P_everywhere():
             assert np.allclose(probs[len(entries):], 0.0)
 
 
+@pytest.mark.parametrize("env_id, kwargs", [("FrozenLake-v1", {}), ("FrozenLake-v1", {"desc": ["SFS", "FHF", "FFG"]}),
+                                             ("FrozenLake8x8-v1", {}), ("CliffWalking-v1", {}), ("Taxi-v4", {})])
+def test_cpu_step_in_numpy_is_the_torch_step_draw_for_draw(env_id, kwargs):
+    """The CPU step does its arithmetic in numpy on the same generator draws: identical trajectories."""
+    fast, ref = (TabularBatchedEnv(make_env(env_id, **kwargs), 3, 64, seed=5) for _ in range(2))
+    assert torch.equal(fast.reset(), ref.reset())
+    rng = np.random.default_rng(0)
+    ended = 0
+    for _ in range(500):
+        act = torch.as_tensor(rng.integers(0, fast.action_space.n, (3, 64)))
+        got, want = fast.step(act), ref._step_torch(act)
+        for x, y in zip(got, want, strict=True):
+            assert x.dtype == y.dtype and torch.equal(x, y)
+        ended += int((got[2] | got[3]).sum())
+    assert ended > 0 and torch.equal(fast.t, ref.t)
+
+
 def test_frozenlake_initial_states_follow_initial_state_distrib():
     env = make_env("FrozenLake-v1")
     b = TabularBatchedEnv(env, 50, 40, seed=1)

@@ -29,7 +29,6 @@ from qlearn.errors import QlearnError
     (DQNConfig, {"loss": "l1"}, "loss"),
     (DQNConfig, {"tau": 0}, "tau"),
     (DQNConfig, {"tau": 1.5}, "tau"),
-    (DQNConfig, {"hidden": ()}, "hidden"),
     (DQNConfig, {"hidden": (64, 0)}, "hidden"),
     (DQNConfig, {"train_freq": 0}, "train_freq"),
     (DQNConfig, {"learning_starts": -1}, "learning_starts"),
@@ -94,6 +93,8 @@ def test_parse_sets_single_width_and_x_separator():
     assert agent["hidden"] == (32,)
     (agent,) = parse_sets(["hidden=64x32"], DQNConfig)
     assert agent["hidden"] == (64, 32)
+    (agent,) = parse_sets(["hidden="], DQNConfig)  # no hidden layer: a linear Q-function
+    assert agent["hidden"] == ()
 
 
 def test_parse_sets_key_goes_to_first_class_declaring_it():

@@ -166,3 +166,14 @@ def test_one_adam_over_stacked_params_equals_separate_adams():
             np.testing.assert_allclose(a, b, atol=1e-6, rtol=0)
             moved |= not np.allclose(a, c)
     assert moved  # training really changed the weights
+
+
+def test_no_hidden_layer_is_linear_and_on_one_hot_states_is_a_q_table():
+    from qlearn import DQNAgent, DQNConfig, make_env
+
+    agent = DQNAgent.for_env(make_env("FrozenLake-v1"), DQNConfig(hidden=()), seed=0)
+    w, b = agent.net.get_weights()
+    assert w.shape == (16, 4)
+    np.testing.assert_allclose(agent.q_table(), w + b, rtol=1e-6)
+    x = torch.randn(1, 5, 16)
+    np.testing.assert_allclose(agent.net(x).detach().numpy()[0], x[0].numpy() @ w + b, rtol=1e-5, atol=1e-6)

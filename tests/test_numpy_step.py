@@ -58,6 +58,8 @@ VARIANTS = [
     dict(tau=0.3),
     dict(hidden=(12,)),
     dict(hidden=(8, 8, 8)),
+    dict(hidden=()),  # linear Q-function
+    dict(hidden=(), dueling=True),
 ]
 
 
@@ -83,6 +85,37 @@ def test_numpy_step_matches_autograd(cfg, k):
         assert float(sa[i]["step"]) == float(sb[i]["step"]) == 7
         np.testing.assert_allclose(sb[i]["exp_avg_sq"].numpy(), sa[i]["exp_avg_sq"].numpy(), rtol=1e-3, atol=1e-9)
     assert a.updates == b.updates == 7
+
+
+STATE_VARIANTS = [dict(), dict(double=False), dict(dueling=True, loss="huber"), dict(n_step=3), dict(hidden=()),
+                  dict(hidden=(), dueling=True, double=False)]
+
+
+@pytest.mark.parametrize("cfg", STATE_VARIANTS, ids=[str(v) or "default" for v in STATE_VARIANTS])
+@pytest.mark.parametrize("k", [1, 3])
+def test_step_over_states_matches_autograd_on_the_decoded_batch(cfg, k):
+    """Discrete states (stored as numbers, fewer states than samples): the networks run once per state and
+    each state's sample gradients are summed first. Same numbers as autograd on the one-hot minibatch."""
+    from qlearn import make_env
+
+    env = make_env("FrozenLake-v1")
+    base = dict(batch_size=32, buffer_size=500, learning_starts=0, target_update_interval=3, hidden=(16, 8))
+    a, b = (DQNAgent.for_env(env, DQNConfig(engine=e, **{**base, **cfg}), seeds=range(k)) for e in ("torch", "numpy"))
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        obs, nxt = rng.integers(0, 16, (k, 1)), rng.integers(0, 16, (k, 1))
+        act, rew = rng.integers(0, 4, (k, 1)), rng.standard_normal((k, 1)).astype(np.float32)
+        term, trunc = (rng.random((k, 1)) < 0.1).astype(np.float32), (rng.random((k, 1)) < 0.05).astype(np.float32)
+        for ag in (a, b):
+            ag.buffer.store(ag._stored(obs), act, rew, ag._stored(nxt), term, trunc)
+    assert b._compact and b.encoder.n_states <= base["batch_size"]
+    for _ in range(7):
+        batch = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (k, 32)))
+        assert batch.obs.shape[-1] == 1  # state numbers: the per-state path
+        np.testing.assert_allclose(b._train_step_numpy(batch).numpy(),
+                                   a._train_step_torch(_to_torch(a._decode(batch))).numpy(), rtol=1e-4, atol=1e-6)
+    for pa, pb in zip([*a.net.parameters(), *a.target.parameters()], [*b.net.parameters(), *b.target.parameters()]):
+        np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
 
 
 def test_numpy_step_agents_do_not_mix():

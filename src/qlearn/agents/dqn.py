@@ -250,10 +250,14 @@ class DQNAgent(SingleStepAPI):
         return cfg.lr if cfg.lr_end is None else linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
 
     def _train_step_numpy(self, batch=None) -> torch.Tensor:
-        """:meth:`train_step` by :class:`~qlearn.agents.numpy_step.NumpyStep` (same maths, no autograd)."""
+        """:meth:`train_step` by :class:`~qlearn.agents.numpy_step.NumpyStep` (same maths, no autograd) on
+        ``batch`` as the replay memory gives it (sampled here if None)."""
         if batch is None:
-            batch = self._decode(self.buffer.sample_numpy(self.config.batch_size, self.np_gen))
-        loss_k = self._numpy_step(batch, self._lr_now())
+            batch = self.buffer.sample_numpy(self.config.batch_size, self.np_gen)
+        if self._compact and self.encoder.n_states <= batch.actions.shape[1]:
+            loss_k = self._numpy_step(batch, self._lr_now(), table=self.encoder._np_table)
+        else:
+            loss_k = self._numpy_step(self._decode(batch), self._lr_now())
         if not np.isfinite(loss_k).all():
             raise self._diverged(float(loss_k[~np.isfinite(loss_k)][0]))  # inf or nan
         self.updates += 1

@@ -104,13 +104,15 @@ class NumpyStep:
         return cached
 
     # ------------------------------------------------------------------ step
-    def __call__(self, batch: Batch, lr: float) -> np.ndarray:
+    def __call__(self, batch: Batch, lr: float, table: np.ndarray | None = None) -> np.ndarray:
+        """One step on ``batch``. With ``table`` (``[S, D]`` features of every state), the batch holds state
+        numbers ``[K, B, 1]`` (compact replay memory) and the networks run once per state, not per sample."""
         # A diverging network overflows float32 on the way to an infinite loss; the caller reports that
         # as a DivergenceError naming the step, so numpy's own overflow warnings would only add noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._step(batch, lr)
+            return self._step(batch, lr, table)
 
-    def _step(self, batch: Batch, lr: float) -> np.ndarray:
+    def _step(self, batch: Batch, lr: float, table: np.ndarray | None = None) -> np.ndarray:
         bound = self._bound
         first = self.agent._params[0]
         if bound is None or first.grad is not bound[5] or \
@@ -118,23 +120,38 @@ class NumpyStep:
             bound = self._bind()  # gradients or Adam's moments were replaced (a load, a torch-path step)
         online, target, g_layers, adam, n_layers, _ = bound
         cfg = self.agent.config
-        obs, actions, rewards, next_obs = batch.obs, batch.actions, batch.rewards, batch.next_obs
+        actions, rewards = batch.actions, batch.rewards
         k, b = actions.shape
-
-        # Forward: the online net on s, and on s' for Double DQN. Small batches go through in one set of
-        # matrix products (fewer calls); large ones apart (a [K, 2B, H] activation falls out of cache).
-        joint = cfg.double and k * b <= 2048
-        x = np.concatenate([obs, next_obs], axis=1) if joint else obs
-        q_all, inputs = self.forward(online, x, cfg.dueling, "online")
-        next_q_target, _ = self.forward(target, next_obs, cfg.dueling, "target")
         rows, cols = self._index(k, b)
-        if cfg.double:
-            next_online = q_all[:, b:] if joint else self.forward(online, next_obs, cfg.dueling, "next")[0]
-            next_v = next_q_target[rows, cols, next_online.argmax(axis=-1)]
+
+        if table is not None:
+            # Few states (FrozenLake's 16): Q of every state from one forward of S rows instead of 2-3B rows,
+            # looked up per sample; the backward pass sums each state's sample gradients first (bincount).
+            s, s2 = batch.obs[..., 0].astype(np.intp), batch.next_obs[..., 0].astype(np.intp)
+            x = np.broadcast_to(table, (k, *table.shape))
+            q_all, inputs = self.forward(online, x, cfg.dueling, "online_states")
+            q_target, _ = self.forward(target, x, cfg.dueling, "target_states")
+            if cfg.double:
+                next_v = q_target[rows, s2, q_all[rows, s2].argmax(axis=-1)]
+            else:
+                next_v = q_target.max(axis=-1)[rows, s2]
+            q = q_all[rows, s, actions]
         else:
-            next_v = next_q_target.max(axis=-1)
+            # Forward: the online net on s, and on s' for Double DQN. Small batches go through in one set of
+            # matrix products (fewer calls); large ones apart (a [K, 2B, H] activation falls out of cache).
+            obs, next_obs = batch.obs, batch.next_obs
+            joint = cfg.double and k * b <= 2048
+            x = np.concatenate([obs, next_obs], axis=1) if joint else obs
+            q_all, inputs = self.forward(online, x, cfg.dueling, "online")
+            next_q_target, _ = self.forward(target, next_obs, cfg.dueling, "target")
+            if cfg.double:
+                next_online = q_all[:, b:] if joint else self.forward(online, next_obs, cfg.dueling, "next")[0]
+                next_v = next_q_target[rows, cols, next_online.argmax(axis=-1)]
+            else:
+                next_v = next_q_target.max(axis=-1)
+            q = q_all[rows, cols, actions]
+            inputs = [a_in[:, :b] for a_in in inputs]
         y = rewards + batch.discounts * (1.0 - batch.terminated) * next_v
-        q = q_all[rows, cols, actions]
         diff = q - y
         if cfg.loss == "huber":
             absd = np.abs(diff)
@@ -150,16 +167,22 @@ class NumpyStep:
         # Backward of sum_k mean_B(loss): only the taken action's output gets a gradient.
         n_out = online[-1][0].shape[-1]
         n_act = n_out - int(cfg.dueling)
-        dq = np.zeros((k, b, n_act), dtype=np.float32)
-        dq[rows, cols, actions] = dloss / b
+        if table is not None:
+            n_s = table.shape[0]
+            flat = ((rows * n_s + s) * n_act + actions).ravel()
+            dq = np.bincount(flat, weights=(dloss / b).ravel(), minlength=k * n_s * n_act)
+            dq = dq.astype(np.float32).reshape(k, n_s, n_act)
+        else:
+            dq = np.zeros((k, b, n_act), dtype=np.float32)
+            dq[rows, cols, actions] = dloss / b
         if cfg.dueling:  # q = v + adv - mean(adv)
-            delta = np.empty((k, b, n_out), dtype=np.float32)
+            delta = np.empty((*dq.shape[:2], n_out), dtype=np.float32)
             delta[..., 0] = dq.sum(axis=-1)
             delta[..., 1:] = dq - dq.mean(axis=-1, keepdims=True)
         else:
             delta = dq
         for layer in range(n_layers - 1, -1, -1):
-            a_in = inputs[layer][:, :b]
+            a_in = inputs[layer]
             g_w, g_b = g_layers[layer]
             np.matmul(a_in.transpose(0, 2, 1), delta, out=g_w)
             np.sum(delta, axis=1, keepdims=True, out=g_b)
