@@ -40,7 +40,7 @@ from qlearn.training import configure_threads  # noqa: E402
 
 THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
 EVERY = {"CartPole-v1": 2_500, "MountainCar-v0": 5_000}
-BUDGET = {"CartPole-v1": 50_000, "MountainCar-v0": 120_000}
+BUDGET = {"CartPole-v1": 50_000, "MountainCar-v0": 120_000, "FrozenLake-v1": 100_000}  # FrozenLake: SB3's, bench/speed.py
 EPISODES = 20
 
 

@@ -3,9 +3,10 @@
 1. Environment steps per second at matched hyperparameters (one agent, one env, 64x64 MLP, batch 64,
    lr 1e-3, a gradient step every 4 env steps, buffer 50k, 20k steps): FrozenLake-v1 and CartPole-v1.
 2. Wall time to threshold on FrozenLake-v1 4x4 slippery (exact greedy success >= 0.70, checked every
-   512 env steps; the checks' own time excluded for both), seeds 0-4: qlearn's ``batched`` recipe (one
-   agent, 32 envs) vs SB3 with the fastest settings a search found (32 vectorized envs, lr 3e-3, batch
-   128, target every 100 steps, learning from step 100) and SB3 with the settings of MEASURED.md.
+   512 env steps; the checks' own time excluded for both), seeds 100-119 (held out: bench/ttt_search.py
+   chose settings on seeds 0-19): qlearn's ``fast`` recipe (linear Q-network, one agent, 256 envs) and
+   its ``batched`` recipe (64x64, 32 envs) vs SB3 with the fastest settings the same search found for it,
+   SB3 given qlearn's ``fast`` recipe, and SB3 with the settings of MEASURED.md.
 3. Many seeds: 32 seeds of FrozenLake 4x4 with the ``batched`` recipe in one process (``qlearn train
    FrozenLake-v1 --recipe batched --seeds 32``) vs 32 single-seed runs one after another: SB3 (fastest
    settings, same 40k steps per seed) and qlearn (same recipe, one seed per process call). Single runs are
@@ -54,12 +55,12 @@ MATCHED = dict(lr=1e-3, batch_size=64, hidden=(64, 64), buffer_size=50_000, lear
 SB3_MATCHED = dict(learning_rate=1e-3, batch_size=64, buffer_size=50_000, learning_starts=1_000, train_freq=4,
                    gradient_steps=1, target_update_interval=1_000, exploration_fraction=0.2,
                    exploration_final_eps=0.05, gamma=0.99, policy_kwargs={"net_arch": [64, 64]})
-# The fastest SB3 settings to 0.70 found by a search of ~60 settings x 3-10 seeds on this machine
-# (vectorized envs, target interval, learning start, lr, batch, width, exploration): median 0.38-0.44 s.
+# SB3's fastest settings to 0.70 found by bench/ttt_search.py, the same search protocol that picked qlearn's
+# `fast` recipe (bench/results/ttt_search.json): median over seeds 0-19 in its final stage.
 SB3_FAST_ENVS = 32
-SB3_FAST = dict(learning_rate=3e-3, batch_size=128, buffer_size=50_000, learning_starts=100, train_freq=1,
-                gradient_steps=1, target_update_interval=100, exploration_fraction=0.2, exploration_final_eps=0.05,
-                gamma=0.99, policy_kwargs={"net_arch": [64, 64]})
+SB3_FAST = dict(learning_rate=1e-2, batch_size=512, buffer_size=50_000, learning_starts=500, train_freq=1,
+                gradient_steps=1, target_update_interval=32, exploration_fraction=0.15, exploration_final_eps=0.05,
+                gamma=0.99, policy_kwargs={"net_arch": []})
 SB3_BUDGET = 100_000  # total_timesteps for SB3's time-to-threshold runs (its exploration_fraction refers to it)
 
 
@@ -69,10 +70,12 @@ def sb3_dqn(env, seed: int, **kw):
     return DQN("MlpPolicy", env, seed=seed, device="cpu", verbose=0, **kw)
 
 
-def sb3_fast_model(seed: int):
+def sb3_fast_model(seed: int, hp: dict | None = None, n_envs: int | None = None):
+    """SB3 DQN on ``n_envs`` vectorized FrozenLakes (default: the fastest settings found)."""
     from stable_baselines3.common.env_util import make_vec_env
 
-    return sb3_dqn(make_vec_env("FrozenLake-v1", n_envs=SB3_FAST_ENVS, seed=seed), seed, **SB3_FAST)
+    env = make_vec_env("FrozenLake-v1", n_envs=n_envs or SB3_FAST_ENVS, seed=seed)
+    return sb3_dqn(env, seed, **(SB3_FAST if hp is None else hp))
 
 
 # ------------------------------------------------------------------------------------------ 1. steps/s
@@ -100,24 +103,24 @@ def exact_success(q_table: np.ndarray) -> float:
     return success_probability(MDP, q_table)
 
 
-def qlearn_batched_agent(seeds, n_envs: int | None = None):
-    over, train_over = preset("FrozenLake-v1", "dqn", "batched")
-    env = make_env("FrozenLake-v1")
-    agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seeds=list(seeds))
-    venv = make_batched("FrozenLake-v1", agent.k, n_envs or recipe_envs("FrozenLake-v1", "batched"), seed=seeds[0])
-    return agent, venv, train_over["steps"]
-
-
-def qlearn_time_to_threshold(seed: int, budget: int = 100_000) -> tuple[float | None, int | None]:
-    """The batched recipe's loop (as ``train_many``'s), scored exactly every 512 env steps."""
+def qlearn_time_to_threshold(seed: int, recipe: str = "fast", budget: int = 100_000, overrides: dict | None = None,
+                             n_envs: int | None = None) -> tuple[float | None, int | None]:
+    """A FrozenLake recipe's loop (as ``train_many``'s; ``overrides`` laid over the recipe), scored exactly
+    every 512 env steps. Seconds count from before the agent and its envs are built."""
     t0 = time.perf_counter()
-    agent, venv, _ = qlearn_batched_agent([seed])
+    over, _ = preset("FrozenLake-v1", "dqn", recipe)
+    agent = DQNAgent.for_env(make_env("FrozenLake-v1"), with_overrides(DQNConfig(), {**over, **(overrides or {})}),
+                             seeds=[seed])
+    venv = make_batched("FrozenLake-v1", 1, n_envs or recipe_envs("FrozenLake-v1", recipe), seed=seed)
     hit, _ = batched_time_to_threshold(agent, venv, t0, budget, CHECK_EVERY, lambda: exact_success(agent.q_table()),
                                        THRESHOLD)
     return (hit["s"], hit["step"]) if hit else (None, None)
 
 
-def sb3_time_to_threshold(seed: int, fast: bool) -> tuple[float | None, int | None]:
+def sb3_time_to_threshold(seed: int, hp: dict | None = None, n_envs: int | None = None,
+                          cap: int | None = None) -> tuple[float | None, int | None]:
+    """SB3 DQN (default: the fastest settings found; ``n_envs=1`` with ``hp``: one plain env), scored the same
+    way; ``cap`` stops a run that has not reached the threshold after that many env steps."""
     from stable_baselines3.common.callbacks import BaseCallback
 
     obs = torch.arange(16)
@@ -138,10 +141,13 @@ def sb3_time_to_threshold(seed: int, fast: bool) -> tuple[float | None, int | No
             if exact_success(qt) >= THRESHOLD:
                 self.hit = self.num_timesteps
             self.paused += time.perf_counter() - t
-            return self.hit is None
+            return self.hit is None and (cap is None or self.num_timesteps < cap)
 
     t0 = time.perf_counter()
-    model = sb3_fast_model(seed) if fast else sb3_dqn(gym.make("FrozenLake-v1"), seed, **SB3_MATCHED)
+    if n_envs == 1:
+        model = sb3_dqn(gym.make("FrozenLake-v1"), seed, **hp)
+    else:
+        model = sb3_fast_model(seed, hp, n_envs)
     cb = Stop()
     model.learn(SB3_BUDGET, callback=cb)
     wall = time.perf_counter() - t0 - cb.paused
@@ -231,7 +237,8 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--many-k", type=int, default=32)
     ap.add_argument("--single-runs", type=int, default=8, help="single-seed runs timed (per library) to scale to K")
-    ap.add_argument("--threshold-seeds", default="0,1,2,3,4")
+    ap.add_argument("--threshold-seeds", default=",".join(map(str, range(100, 120))),
+                    help="seeds of the time-to-threshold rows (default 100-119: not the seeds bench/ttt_search.py chose on)")
     ap.add_argument("--skip", default="", help="comma list of parts to skip: sps,ttt,many,memory")
     ap.add_argument("--classic", action="store_true", help="also time to threshold on CartPole and MountainCar")
     ap.add_argument("--classic-seeds", default="0,1,2,3,4")
@@ -260,14 +267,20 @@ def main() -> None:
             print(f"steps/s {env_id}: qlearn {q:.0f}, sb3 {s:.0f}, ratio {q / s:.2f}", flush=True)
         save()
     if "ttt" not in skip:
+        from classic_ttt import sb3_like_recipe
+
+        like = sb3_like_recipe("FrozenLake-v1", "fast")
+        like_envs = like.pop("n_envs")
         sb3_fast_model(0).learn(256)  # first-call costs (imports, allocator) outside the timed runs
         qlearn_time_to_threshold(0, budget=2_048)
         out["ttt"] = []
         for seed in (int(x) for x in args.threshold_seeds.split(",")):
             row = {"seed": seed}
-            row["qlearn_s"], row["qlearn_steps"] = qlearn_time_to_threshold(seed)
-            row["sb3_fast_s"], row["sb3_fast_steps"] = sb3_time_to_threshold(seed, fast=True)
-            row["sb3_matched_s"], row["sb3_matched_steps"] = sb3_time_to_threshold(seed, fast=False)
+            row["qlearn_s"], row["qlearn_steps"] = qlearn_time_to_threshold(seed, "fast")
+            row["qlearn_batched_s"], row["qlearn_batched_steps"] = qlearn_time_to_threshold(seed, "batched")
+            row["sb3_fast_s"], row["sb3_fast_steps"] = sb3_time_to_threshold(seed)
+            row["sb3_like_s"], row["sb3_like_steps"] = sb3_time_to_threshold(seed, like, like_envs)
+            row["sb3_matched_s"], row["sb3_matched_steps"] = sb3_time_to_threshold(seed, SB3_MATCHED, 1)
             out["ttt"].append(row)
             print(f"time to 0.70: {json.dumps(row)}", flush=True)
         save()
@@ -303,16 +316,25 @@ def report(out: dict) -> None:
         print(f"| env steps/s, {env_id}, matched settings, 1 agent 1 env | {d['qlearn']:.0f} | {d['sb3']:.0f} | "
               f"{d['qlearn'] / d['sb3']:.2f}x |")
     rows = out.get("ttt", [])
+    f = lambda v: "never" if v is None else f"{v:.3f}"  # noqa: E731
     for r in rows:
         ratio = f"{r['sb3_fast_s'] / r['qlearn_s']:.1f}x faster" if r["qlearn_s"] and r["sb3_fast_s"] else "n/a"
-        f = lambda v: "never" if v is None else f"{v:.2f}"  # noqa: E731
-        print(f"| s to exact success >= 0.70, FrozenLake seed {r['seed']} (env steps) | {f(r['qlearn_s'])} "
-              f"({r['qlearn_steps']}) | fastest {f(r['sb3_fast_s'])} ({r['sb3_fast_steps']}); MEASURED.md settings "
-              f"{f(r['sb3_matched_s'])} ({r['sb3_matched_steps']}) | {ratio} |")
-    if rows and all(r["qlearn_s"] and r["sb3_fast_s"] for r in rows):
-        q, s, m = (np.median([r[key] for r in rows]) for key in ("qlearn_s", "sb3_fast_s", "sb3_matched_s"))
-        print(f"| median of those seeds | {q:.2f} | fastest {s:.2f}; MEASURED.md settings {m:.2f} | "
-              f"{s / q:.1f}x (vs fastest), {m / q:.1f}x (vs MEASURED.md settings) |")
+        print(f"| s to exact success >= 0.70, FrozenLake seed {r['seed']} (env steps) | fast {f(r['qlearn_s'])} "
+              f"({r['qlearn_steps']}); batched {f(r['qlearn_batched_s'])} ({r['qlearn_batched_steps']}) | fastest "
+              f"{f(r['sb3_fast_s'])} ({r['sb3_fast_steps']}); given the fast recipe {f(r['sb3_like_s'])} "
+              f"({r['sb3_like_steps']}); MEASURED.md settings {f(r['sb3_matched_s'])} ({r['sb3_matched_steps']}) "
+              f"| {ratio} |")
+    if rows:
+        inf = float("inf")
+        med = {key: float(np.median([inf if r[key] is None else r[key] for r in rows]))
+               for key in ("qlearn_s", "qlearn_batched_s", "sb3_fast_s", "sb3_like_s", "sb3_matched_s")}
+        never = {key: sum(r[key] is None for r in rows) for key in med}
+        print(f"| median of {len(rows)} seeds (runs that never reach count as infinite; never: "
+              f"{', '.join(f'{k} {v}' for k, v in never.items() if v) or 'none'}) | fast {med['qlearn_s']:.3f}; "
+              f"batched {med['qlearn_batched_s']:.3f} | fastest {med['sb3_fast_s']:.3f}; given the fast recipe "
+              f"{med['sb3_like_s']:.3f}; MEASURED.md settings {med['sb3_matched_s']:.2f} | fast recipe "
+              f"{med['sb3_fast_s'] / med['qlearn_s']:.1f}x vs SB3's fastest; batched recipe "
+              f"{med['sb3_fast_s'] / med['qlearn_batched_s']:.1f}x |")
     m = out.get("many")
     if m:
         print(f"| {m['k']} seeds FrozenLake, {m['steps_per_seed']} steps each, wall s | {m['lockstep_s']:.1f} "

@@ -334,6 +334,21 @@ def test_recipe_batched_runs_32_envs_per_agent_and_records_it(tmp_path):
     assert cfg["agent_config"]["lr"] == 0.003 and cfg["train"]["steps"] == 3200  # --steps wins over the recipe
 
 
+def test_recipe_fast_trains_a_linear_q_network_that_reaches_070(tmp_path):
+    """The fast recipe end to end: 256 envs, no hidden layer; the delivered agent is >= 0.70 exactly, and its
+    Q-table (the network's single layer) is read, compared and evaluated like any DQN's."""
+    proc = qlearn("train", "FrozenLake-v1", "--recipe", "fast", "--seed", "1", "--out", str(tmp_path), "--json",
+                  "--no-progress", "--no-plots")
+    assert proc.returncode == 0, proc.stderr
+    (run,) = (Path(d) for d in json.loads(proc.stdout)["run_dirs"])
+    cfg = json.loads((run / "config.json").read_text())
+    assert cfg["recipe"] == "fast" and cfg["n_envs"] == 256 and cfg["agent_config"]["hidden"] == []
+    out = json.loads(qlearn("evaluate", str(run), "--episodes", "20", "--json").stdout)
+    assert out["exact_success_probability"] >= 0.70
+    table = json.loads(qlearn("qtable", str(run), "--compare", "optimal", "--json").stdout)
+    assert np.array(table["q_table"]).shape == (16, 4) and table["greedy_agree"] >= 9
+
+
 def test_unknown_recipe_names_the_known_ones(tmp_path):
     assert_user_error(qlearn("train", "FrozenLake-v1", "--recipe", "batchd", "--out", str(tmp_path)),
                       "batchd", "did you mean batched")
