@@ -1,7 +1,9 @@
 """Time of one DQN gradient step: the numpy step (engine=numpy) against autograd (engine=torch).
 
-FrozenLake-sized network (16 -> 64 -> 64 -> 4, Double DQN), replay memory filled with 3,000 transitions,
-300 timed steps after 20 warm-up steps, one torch and one BLAS thread. K agents, batch B each.
+FrozenLake-sized networks (16 -> 64 -> 64 -> 4, Double DQN; and the `fast` recipe's linear 16 -> 4), replay
+memory filled with 3,000 transitions, 300 timed steps after 20 warm-up steps, one torch and one BLAS thread.
+K agents, batch B each. FrozenLake's 16 states are fewer than B, so the numpy step runs the networks once
+per state (its per-state path); autograd runs them on the one-hot minibatch.
 
 Run:  .venv/bin/python bench/step_time.py [--json FILE]
 """
@@ -19,9 +21,9 @@ from qlearn.runs import versions
 from qlearn.training import configure_threads
 
 
-def step_ms(k: int, batch: int, engine: str, steps: int = 300) -> float:
-    agent = DQNAgent.for_env(make_env("FrozenLake-v1"), DQNConfig(batch_size=batch, double=True, engine=engine),
-                             seeds=range(k))
+def step_ms(k: int, batch: int, engine: str, steps: int = 300, hidden: tuple = (64, 64)) -> float:
+    cfg = DQNConfig(batch_size=batch, double=True, engine=engine, hidden=hidden)
+    agent = DQNAgent.for_env(make_env("FrozenLake-v1"), cfg, seeds=range(k))
     rng = np.random.default_rng(0)
     for _ in range(3_000):
         s = rng.integers(0, 16, (k, 1))
@@ -42,11 +44,12 @@ def main() -> None:
     configure_threads(1)
     rows = []
     print(f"versions: {json.dumps(versions())}")
-    print("| K agents | batch | numpy step ms | autograd ms | autograd : numpy |\n|---|---|---|---|---|")
-    for k, b in ((1, 64), (1, 256), (32, 256)):
-        n, t = step_ms(k, b, "numpy"), step_ms(k, b, "torch")
-        rows.append({"k": k, "batch": b, "numpy_ms": n, "torch_ms": t})
-        print(f"| {k} | {b} | {n:.3f} | {t:.3f} | {t / n:.1f}x |", flush=True)
+    print("| network | K agents | batch | numpy step ms | autograd ms | autograd : numpy |\n|---|---|---|---|---|---|")
+    for hidden, k, b in (((64, 64), 1, 64), ((64, 64), 1, 256), ((64, 64), 32, 256), ((), 1, 1024)):
+        n, t = step_ms(k, b, "numpy", hidden=hidden), step_ms(k, b, "torch", hidden=hidden)
+        rows.append({"hidden": list(hidden), "k": k, "batch": b, "numpy_ms": n, "torch_ms": t})
+        net = "x".join(map(str, hidden)) or "linear"
+        print(f"| {net} | {k} | {b} | {n:.3f} | {t:.3f} | {t / n:.1f}x |", flush=True)
     if args.json:
         with open(args.json, "w") as fh:
             json.dump({"versions": versions(), "rows": rows}, fh, indent=1)
