@@ -93,9 +93,11 @@ STATE_VARIANTS = [dict(), dict(double=False), dict(dueling=True, loss="huber"), 
 
 @pytest.mark.parametrize("cfg", STATE_VARIANTS, ids=[str(v) or "default" for v in STATE_VARIANTS])
 @pytest.mark.parametrize("k", [1, 3])
-def test_step_over_states_matches_autograd_on_the_decoded_batch(cfg, k):
-    """Discrete states (stored as numbers, fewer states than samples): the networks run once per state and
-    each state's sample gradients are summed first. Same numbers as autograd on the one-hot minibatch."""
+@pytest.mark.parametrize("batch", [32, 8])
+def test_step_over_states_matches_autograd_on_the_decoded_batch(cfg, k, batch):
+    """Discrete states stored as numbers. Fewer states than samples (batch 32): the networks run once per
+    state and each state's sample gradients are summed first; more (batch 8): the minibatch is decoded to
+    one-hot rows. Either way the same numbers as autograd on the one-hot minibatch."""
     from qlearn import make_env
 
     env = make_env("FrozenLake-v1")
@@ -108,12 +110,16 @@ def test_step_over_states_matches_autograd_on_the_decoded_batch(cfg, k):
         term, trunc = (rng.random((k, 1)) < 0.1).astype(np.float32), (rng.random((k, 1)) < 0.05).astype(np.float32)
         for ag in (a, b):
             ag.buffer.store(ag._stored(obs), act, rew, ag._stored(nxt), term, trunc)
-    assert b._compact and b.encoder.n_states <= base["batch_size"]
+    assert b._compact
+    calls = []
+    real = b._numpy_step._step
+    b._numpy_step._step = lambda *args: calls.append(args[-1] is not None) or real(*args)
     for _ in range(7):
-        batch = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (k, 32)))
-        assert batch.obs.shape[-1] == 1  # state numbers: the per-state path
-        np.testing.assert_allclose(b._train_step_numpy(batch).numpy(),
-                                   a._train_step_torch(_to_torch(a._decode(batch))).numpy(), rtol=1e-4, atol=1e-6)
+        sample = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (k, batch)))
+        assert sample.obs.shape[-1] == 1  # state numbers
+        np.testing.assert_allclose(b._train_step_numpy(sample).numpy(),
+                                   a._train_step_torch(_to_torch(a._decode(sample))).numpy(), rtol=1e-4, atol=1e-6)
+    assert calls == [batch >= 16] * 7  # the per-state path exactly when 16 states <= the batch
     for pa, pb in zip([*a.net.parameters(), *a.target.parameters()], [*b.net.parameters(), *b.target.parameters()]):
         np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
 
