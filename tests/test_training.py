@@ -7,6 +7,7 @@ import json
 
 import numpy as np
 import pytest
+import torch
 
 from qlearn import DQNAgent, DQNConfig, TabularConfig, TabularQAgent, evaluate, make_env, train
 from qlearn.envs import TabularMDP, success_probability
@@ -203,3 +204,21 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_agent(tmp_path):
     assert all(bool(np.isfinite(w.detach().numpy()).all()) for w in saved.weights())
     summary = json.loads((tmp_path / "summary.json").read_text())
     assert summary["steps"] < 5_000 and summary["score"] == summary["best_score"]
+
+
+def test_how_often_a_run_is_evaluated_does_not_change_what_it_learns(tmp_path):
+    """Greedy evaluation episodes draw nothing from the agent's exploration stream: the same seed trained
+    with evaluations every 500 or every 1,500 steps ends with the same weights (single and lockstep runs)."""
+    from qlearn.training.runner import run_many
+
+    finals = []
+    for every in (500, 1500):
+        env = make_env("CartPole-v1")
+        agent = DQNAgent.for_env(env, DQNConfig(learning_starts=200, batch_size=32), seed=0)
+        train(agent, env, 3_000, seed=0, eval_every=every, eval_episodes=3, keep_best=False, progress=False)
+        finals.append([p.detach().clone() for p in agent.net.parameters()])
+    assert all(torch.equal(a, b) for a, b in zip(*finals))
+    nets = [run_many("CartPole-v1", seeds=[0, 1], n_envs=2, steps=2_000, out=str(tmp_path / str(every)),
+                     sets=["learning_starts=200", "batch_size=32", f"eval_every={every}", "eval_episodes=3",
+                           "keep_best=false"], progress=False).agent.net for every in (500, 1000)]
+    assert all(torch.equal(a, b) for a, b in zip(nets[0].parameters(), nets[1].parameters()))

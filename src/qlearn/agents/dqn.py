@@ -154,16 +154,17 @@ class DQNAgent(SingleStepAPI):
         obs = np.asarray(obs)
         shape = obs.shape[:2]
         eps = 0.0 if greedy else self.epsilon
-        explore = self.rng.random(shape) < eps
-        random_a = self.rng.integers(0, self.n_actions, shape)
-        if explore.all():
-            return random_a
+        if eps > 0.0:  # greedy acting draws nothing: evaluating must not shift the exploration stream
+            explore = self.rng.random(shape) < eps
+            random_a = self.rng.integers(0, self.n_actions, shape)
+            if explore.all():
+                return random_a
         if self.device.type == "cpu":
             best = self.net.forward_numpy(self._np_features(obs)).argmax(-1)
         else:
             with torch.no_grad():
                 best = self.net(self._features(obs)).argmax(-1).cpu().numpy()
-        return np.where(explore, random_a, best)
+        return np.where(explore, random_a, best) if eps > 0.0 else best
 
     @torch.no_grad()
     def _act_on_device(self, obs: torch.Tensor, greedy: bool) -> torch.Tensor:
