@@ -76,18 +76,19 @@ class TabularBatchedEnv(BatchedEnv):
                     probs[s, a, i], nxt[s, a, i], rew[s, a, i], term[s, a, i] = p, s2, r, d
         as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731
         # Gymnasium draws an outcome as the first index whose cumulative probability exceeds u.
-        self.cum = as_t(np.cumsum(probs, axis=-1), torch.float64)
+        cum = np.cumsum(probs, axis=-1)
+        isd_cum = np.cumsum(np.asarray(raw.initial_state_distrib, dtype=float))
+        self.cum = as_t(cum, torch.float64)
         self.next_state = as_t(nxt, torch.long)
         self.reward = as_t(rew, torch.float32)
         self.term = as_t(term, torch.bool)
-        self.isd_cum = as_t(np.cumsum(np.asarray(raw.initial_state_distrib, dtype=float)), torch.float64)
+        self.isd_cum = as_t(isd_cum, torch.float64)
         self.width = width
         self.state = torch.zeros(self.k, self.n, dtype=torch.long, device=self.device)
         # The same tables flattened by (state, action) for the CPU step, which does its arithmetic in numpy:
         # a torch call costs 3-10 us of dispatch on a few hundred states, numpy's about 1 us.
-        self._flat = (np.cumsum(probs, axis=-1).reshape(n_s * n_a, width), nxt.reshape(-1),
-                      rew.astype(np.float32).reshape(-1), term.reshape(-1), n_a,
-                      np.cumsum(np.asarray(raw.initial_state_distrib, dtype=float)))
+        self._flat = (cum.reshape(n_s * n_a, width), nxt.reshape(-1), rew.astype(np.float32).reshape(-1),
+                      term.reshape(-1), n_a, isd_cum)
 
     def _starts(self, count: int) -> torch.Tensor:
         u = self._rand(count)
