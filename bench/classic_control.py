@@ -2,8 +2,9 @@
 same seeds, same evaluation (100 greedy episodes with the same episode seeds, by ``qlearn.evaluate``).
 
 Run:  .venv/bin/python bench/classic_control.py [--envs CartPole-v1,MountainCar-v0,Acrobot-v1]
-          [--seeds 0,1,2,3,4] [--only qlearn|sb3] [--json FILE]
-(``pip install -e .[bench]`` first for Stable-Baselines3.) Prints one line per run and a Markdown table.
+          [--seeds 0,1,2,3,4] [--only qlearn|sb3] [--json FILE | --no-record]
+(``pip install -e .[bench]`` first for Stable-Baselines3.) Prints one line per run and a Markdown table, and
+appends each run's row to bench/results/classic_control.jsonl (``bench/record.py``) as it finishes.
 qlearn runs are exactly ``qlearn train ENV --seed S`` (preset, best evaluated checkpoint kept); SB3
 runs use the Zoo's hyperparameters for its DQN and are judged on their final network.
 """
@@ -16,6 +17,7 @@ import tempfile
 import time
 
 import numpy as np
+import record  # bench/ is on the path when run as a script
 
 from qlearn.envs import make_env
 from qlearn.evaluation import evaluate
@@ -81,11 +83,12 @@ def main() -> None:
     ap.add_argument("--envs", default="CartPole-v1,MountainCar-v0")
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--only", choices=["qlearn", "sb3"])
-    ap.add_argument("--json", help="append raw results (one JSON object per line) to this file")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     out = tempfile.mkdtemp(prefix="qlearn-bench-")
     print(f"versions: {json.dumps(versions())}", flush=True)
+    save = record.recorder("classic_control", args)
     rows = []
     for env_id in args.envs.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
@@ -95,9 +98,7 @@ def main() -> None:
                 r = run_qlearn(env_id, seed, out) if lib == "qlearn" else run_sb3(env_id, seed)
                 rows.append(r)
                 print(json.dumps(r), flush=True)
-                if args.json:
-                    with open(args.json, "a") as fh:
-                        fh.write(json.dumps(r) + "\n")
+                save([r])
     print("\n| env | lib | seed | steps | mean return (100 greedy eps) | 95% CI | solved | wall s |")
     print("|---|---|---|---|---|---|---|---|")
     for r in rows:

@@ -11,8 +11,9 @@ With ``--recipe NAME`` it also times qlearn with that preset recipe (N envs per 
 gradient steps per env step and target interval), so that a recipe's speed-up is measured against SB3
 given the same idea.
 
-Run:  .venv/bin/python bench/classic_ttt.py [--envs CartPole-v1,MountainCar-v0] [--seeds 0,1,2] [--json FILE]
-      .venv/bin/python bench/classic_ttt.py --envs CartPole-v1 --seeds 0,1,2,3,4 --recipe batched --json F
+Run:  .venv/bin/python bench/classic_ttt.py [--envs CartPole-v1,MountainCar-v0] [--seeds 0,1,2] [--json FILE | --no-record]
+      .venv/bin/python bench/classic_ttt.py --envs CartPole-v1 --seeds 0,1,2,3,4 --recipe batched
+Each run appends its row to bench/results/classic_ttt.jsonl as it finishes (``bench/record.py``).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import numpy as np
 import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
+import record  # noqa: E402
 from classic_control import ZOO, SB3Greedy  # noqa: E402
 
 import qlearn.training.loop as loop_mod  # noqa: E402
@@ -192,7 +194,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2")
     ap.add_argument("--recipe", help="also time qlearn with this preset recipe (N envs) and SB3 with matching settings")
     ap.add_argument("--skip-preset", action="store_true", help="leave out qlearn's preset (1 env) rows")
-    ap.add_argument("--json")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     import stable_baselines3
@@ -213,8 +215,7 @@ def main() -> None:
                 row = fn(env_id, seed)
                 rows.append(row)
                 print(json.dumps(row), flush=True)
-                if args.json:
-                    Path(args.json).write_text(json.dumps(rows, indent=1))
+                record.recorder("classic_ttt", args)([row])
     libs = list(dict.fromkeys(r["lib"] for r in rows))
     f = lambda r: "not reached" if r["s"] is None else f"{r['s']:.2f} ({r['step']})"  # noqa: E731
     print("\n| env | seed | " + " | ".join(f"{lib} s (env steps)" for lib in libs) + " |\n|" + "---|" * (len(libs) + 2))

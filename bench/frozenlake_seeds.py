@@ -4,8 +4,10 @@ Every agent is judged the same way: the exact success probability of its greedy 
 limit, computed from the env's own transition model (no sampling noise). qlearn runs go through
 ``run_experiment``, exactly what ``qlearn train ENV --agent A --seed S`` does.
 
-Run:  .venv/bin/python bench/frozenlake_seeds.py [--seeds 0,1,2,3,4] [--no-sb3] [--extra]
-(``pip install -e .[bench]`` first for Stable-Baselines3.) Prints a Markdown table for BENCHMARKS.md.
+Run:  .venv/bin/python bench/frozenlake_seeds.py [--seeds 0,1,2,3,4] [--no-sb3] [--extra] [--json FILE | --no-record]
+(``pip install -e .[bench]`` first for Stable-Baselines3.) Prints a Markdown table, and appends one row per
+run to bench/results/frozenlake_seeds.jsonl (``bench/record.py``; ``scripts/bench_tables.py`` makes
+BENCHMARKS.md's tables from them).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ import tempfile
 import time
 
 import numpy as np
+import record  # bench/ is on the path when run as a script
 import torch
 
 from qlearn.envs import TabularMDP, make_env, success_probability, value_iteration
@@ -64,7 +67,7 @@ def main() -> None:
     ap.add_argument("--seeds", default="0,1,2,3,4")
     ap.add_argument("--no-sb3", action="store_true")
     ap.add_argument("--extra", action="store_true", help="also non-slippery 4x4 and 8x8")
-    ap.add_argument("--json", help="also write raw results here")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     seeds = [int(s) for s in args.seeds.split(",")]
@@ -90,6 +93,9 @@ def main() -> None:
             s = rows[("sb3", seed)]
             line += f" {s['success']:.4f} | {s['wall']:.1f} |"
         print(line)
+    save = record.recorder("frozenlake_seeds", args)
+    save({"env": "FrozenLake-v1", "slippery": True, "lib": "sb3" if a == "sb3" else "qlearn",
+          "agent": "dqn" if a == "sb3" else a, "seed": s, **r} for (a, s), r in rows.items())
     print("\nDQN Q-table vs Q* (non-terminal states): " + "; ".join(
         f"seed {s}: greedy agrees {rows[('dqn', s)]['agree']}/{rows[('dqn', s)]['states']}, "
         f"max |diff| {rows[('dqn', s)]['max_diff']:.3f}, mean {rows[('dqn', s)]['mean_diff']:.3f}" for s in seeds))
@@ -101,9 +107,7 @@ def main() -> None:
                     r = qlearn_run(env_id, agent, seed, out, {"is_slippery": False})
                     print(f"| {env_id} non-slippery | {agent} | {seed} | {r['success']:.4f} | {r['wall']:.1f} |",
                           flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({f"{k[0]}:{k[1]}": v for k, v in rows.items()}, fh, indent=1)
+                    save([{"env": env_id, "slippery": False, "lib": "qlearn", "agent": agent, "seed": seed, **r}])
 
 
 if __name__ == "__main__":

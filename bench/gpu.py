@@ -10,8 +10,11 @@ delivered ones (the best evaluation kept). A short K=1 run first warms CUDA up, 
 cost is not charged to the first timed run. On a GPU, one seed on the CPU (numpy gradient step, the
 fastest way to train a lone seed) is timed last on the same machine, for the honest comparison.
 
-Run:  python bench/gpu.py --device cuda --ks 1 32 256 1024 --json bench/results/gpu.json
-      .venv/bin/python bench/gpu.py --device cpu --ks 1 4 --steps 4000      (a quick check here)
+Run:  python bench/gpu.py --device cuda --ks 1 32 256 1024
+      .venv/bin/python bench/gpu.py --device cpu --ks 1 4 --steps 4000 --no-record     (a quick check here)
+Each timed K appends a row to bench/results/gpu.jsonl (``bench/record.py``; on a lent machine
+``bash bench/gpu_check.sh`` points them at ``$OUT``), with ``train_vs_first``: its training time over the
+first K's (``first_k``) in the same run.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ import tempfile
 import time
 
 import numpy as np
+import record  # bench/ is on the path when run as a script
 import torch
 
 from qlearn.runs import versions
@@ -54,7 +58,7 @@ def main() -> None:
     ap.add_argument("--steps", type=int, default=None, help="env steps per agent (default: the recipe's)")
     ap.add_argument("--set", action="append", default=None, metavar="KEY=VALUE",
                     help="settings over the recipe (default: checkpoint_every=0, no mid-run checkpoints)")
-    ap.add_argument("--json")
+    record.add_arguments(ap)
     ap.add_argument("--profile-k", type=int, help="after the table, one more run of this many seeds under cProfile "
                     "(its top functions by own time are printed; the run is not in the table)")
     args = ap.parse_args()
@@ -92,9 +96,8 @@ def main() -> None:
         prof.runcall(one, args.profile_k, args, out)
         print(f"\ncProfile of {args.profile_k} seeds (own time):")
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({**info, "rows": rows}, fh, indent=1)
+    record.recorder("gpu", args)({"recipe": args.recipe, "envs": args.envs, **r, "first_k": base["k"],
+                                  "train_vs_first": round(r["train_s"] / base["train_s"], 3)} for r in rows)
 
 
 if __name__ == "__main__":

@@ -5,17 +5,18 @@ each judged by the exact success probability of the last network. In a lockstep 
 minibatch and exploration draws come from generators seeded by the whole group, so seed s in a group
 is a different run from seed s alone: both ways are counted.
 
-Run:  .venv/bin/python bench/recipe_reliability.py [--starts 0,32,64,96,128] [--singles 0:72] [--json FILE]
+Run:  .venv/bin/python bench/recipe_reliability.py [--starts 0,32,64,96,128] [--singles 0:72] [--json FILE | --no-record]
+Appends one row per lockstep group and per single-seed run to bench/results/recipe_reliability.jsonl.
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import tempfile
 import time
 
 import numpy as np
+import record  # bench/ is on the path when run as a script
 
 from qlearn.runs import versions
 from qlearn.training import configure_threads
@@ -33,7 +34,7 @@ def main() -> None:
     ap.add_argument("--starts", default="0,32,64,96,128")
     ap.add_argument("--k", type=int, default=32)
     ap.add_argument("--singles", default="0:72")
-    ap.add_argument("--json")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     out = tempfile.mkdtemp(prefix="qlearn-recipe-")
@@ -51,9 +52,10 @@ def main() -> None:
     bad = {s: round(v, 4) for s, v in result["single"].items() if v < 0.70}
     print(f"single-seed runs {lo}-{hi - 1}: {int((singles >= 0.70).sum())}/{len(singles)} >= 0.70; below: {bad}")
     print(f"total {time.perf_counter() - t:.0f} s")
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump(result, fh, indent=1)
+    record.recorder("recipe_reliability", args)(
+        [{"mode": "lockstep", "first_seed": first, "k": len(scores), "scores": scores}
+         for first, scores in result["lockstep"].items()]
+        + [{"mode": "single", "seed": s, "score": v} for s, v in result["single"].items()])
 
 
 if __name__ == "__main__":

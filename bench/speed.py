@@ -19,9 +19,11 @@
 The GPU case (1,024 seeds on one device) is ``bash bench/gpu_check.sh`` on a machine with CUDA.
 
 The whole issue-4 table in one run:
-      .venv/bin/python bench/speed.py --classic --json bench/results/speed_all.json
+      .venv/bin/python bench/speed.py --classic
 Parts: [--many-k 32] [--single-runs 8] [--skip sps,ttt,many,memory] [--classic-seeds 0,1,2,3,4]
-Prints a Markdown table of ratios qlearn : SB3 with versions. Single-thread torch and BLAS for both.
+Prints a Markdown table of ratios qlearn : SB3 with versions. Single-thread torch and BLAS for both. Each
+part's rows are appended to bench/results/speed.jsonl as the part ends (``bench/record.py``; a row's
+``part`` is sps, ttt, many, memory or classic_ttt; ``--json FILE`` elsewhere, ``--no-record`` nowhere).
 """
 
 from __future__ import annotations
@@ -38,7 +40,8 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from classic_ttt import batched_time_to_threshold  # bench/ is on the path when run as a script
+import record  # bench/ is on the path when run as a script
+from classic_ttt import batched_time_to_threshold
 from qlearn import DQNAgent, DQNConfig, make_env, train
 from qlearn.config import with_overrides
 from qlearn.envs import TabularMDP, success_probability
@@ -56,7 +59,7 @@ SB3_MATCHED = dict(learning_rate=1e-3, batch_size=64, buffer_size=50_000, learni
                    gradient_steps=1, target_update_interval=1_000, exploration_fraction=0.2,
                    exploration_final_eps=0.05, gamma=0.99, policy_kwargs={"net_arch": [64, 64]})
 # SB3's fastest settings to 0.70 found by bench/ttt_search.py, the same search protocol that picked qlearn's
-# `fast` recipe (bench/results/ttt_search.json): 0.161 s median over seeds 0-19 in its final stage (a linear
+# `fast` recipe (bench/results/ttt_search.jsonl): 0.161 s median over seeds 0-19 in its final stage (a linear
 # Q-network, as qlearn's winner; the earlier fastest, 64x64 at lr 3e-3 on 32 envs, took 0.38 s).
 SB3_FAST_ENVS = 64
 SB3_FAST = dict(learning_rate=3e-2, batch_size=512, buffer_size=50_000, learning_starts=100, train_freq=1,
@@ -244,7 +247,7 @@ def main() -> None:
     ap.add_argument("--classic", action="store_true", help="also time to threshold on CartPole and MountainCar")
     ap.add_argument("--classic-seeds", default="0,1,2,3,4")
     ap.add_argument("--classic-envs", default="CartPole-v1,MountainCar-v0")
-    ap.add_argument("--json")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     import stable_baselines3
@@ -255,10 +258,12 @@ def main() -> None:
                             f"{__import__('os').cpu_count()} cores", "command": " ".join(sys.argv)}
     print(f"versions: {json.dumps(out['versions'])}", flush=True)
 
-    def save():
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(out, fh, indent=1)
+    write, saved = record.recorder("speed", args), [0]
+
+    def save():  # append the rows of `out` not yet written
+        rows = rows_of(out)
+        write(rows[saved[0]:])
+        saved[0] = len(rows)
 
     if "sps" not in skip:
         out["sps"] = {}
@@ -309,6 +314,19 @@ def main() -> None:
                     print(json.dumps(out["classic_ttt"][-1]), flush=True)
                     save()
     report(out)
+
+
+def rows_of(out: dict) -> list[dict]:
+    """``out``'s results as rows, in the order the parts ran (each part's rows only grow at the end)."""
+    rows: list[dict] = []
+    for part, value in out.items():
+        if part == "sps":
+            rows += [{"part": part, "env": env_id, **d} for env_id, d in value.items()]
+        elif part == "many":
+            rows.append({"part": part, **value})
+        elif part in ("ttt", "memory", "classic_ttt"):
+            rows += [{"part": part, **r} for r in value]
+    return rows
 
 
 def report(out: dict) -> None:

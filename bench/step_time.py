@@ -5,7 +5,7 @@ memory filled with 3,000 transitions, 300 timed steps after 20 warm-up steps, on
 K agents, batch B each. FrozenLake's 16 states are fewer than B, so the numpy step runs the networks once
 per state (its per-state path); autograd runs them on the one-hot minibatch.
 
-Run:  .venv/bin/python bench/step_time.py [--json FILE]
+Run:  .venv/bin/python bench/step_time.py [--json FILE | --no-record]    (rows: bench/results/step_time.jsonl)
 """
 
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import time
 
 import numpy as np
+import record  # bench/ is on the path when run as a script
 
 from qlearn import DQNAgent, DQNConfig, make_env
 from qlearn.runs import versions
@@ -39,7 +40,7 @@ def step_ms(k: int, batch: int, engine: str, steps: int = 300, hidden: tuple = (
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    ap.add_argument("--json")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     rows = []
@@ -50,9 +51,7 @@ def main() -> None:
         rows.append({"hidden": list(hidden), "k": k, "batch": b, "numpy_ms": n, "torch_ms": t})
         net = "x".join(map(str, hidden)) or "linear"
         print(f"| {net} | {k} | {b} | {n:.3f} | {t:.3f} | {t / n:.1f}x |", flush=True)
-    if args.json:
-        with open(args.json, "w") as fh:
-            json.dump({"versions": versions(), "rows": rows}, fh, indent=1)
+    record.recorder("step_time", args)(rows)
 
 
 if __name__ == "__main__":

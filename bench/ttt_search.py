@@ -11,13 +11,14 @@ One protocol for both libraries, so that neither gets the better search:
 bench/speed.py then measures the winners on held-out seeds 100-119 (qlearn's winner is its ``fast``
 recipe; SB3's is ``SB3_FAST`` there).
 
-Run:  .venv/bin/python bench/ttt_search.py --n 120 --json bench/results/ttt_search.json   (~25 minutes)
+Run:  .venv/bin/python bench/ttt_search.py --n 120   (~25 minutes)
+When a library's search ends, its rows go to bench/results/ttt_search.jsonl (``bench/record.py``): one per
+setting and stage (``stage`` 1 or 2, ``rank`` by median within the stage; stage 2's rank 1 is the winner).
 """
 
 from __future__ import annotations
 
 import argparse
-import json
 import platform
 import random
 import sys
@@ -25,7 +26,8 @@ import time
 
 import numpy as np
 
-from classic_ttt import batched_time_to_threshold  # bench/ is on the path as a script
+import record  # bench/ is on the path as a script
+from classic_ttt import batched_time_to_threshold
 from speed import exact_success, qlearn_time_to_threshold, sb3_time_to_threshold
 from qlearn import DQNAgent, DQNConfig, make_env
 from qlearn.config import with_overrides
@@ -111,7 +113,7 @@ def main() -> None:
     ap.add_argument("--top", type=int, default=3)
     ap.add_argument("--seed", type=int, default=0, help="seeds the draw of settings")
     ap.add_argument("--libs", default="qlearn,sb3")
-    ap.add_argument("--json")
+    record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
     import stable_baselines3
@@ -120,10 +122,13 @@ def main() -> None:
            "machine": f"{platform.machine()}, {platform.processor() or 'cpu'}, {__import__('os').cpu_count()} cores",
            "cap_env_steps": CAP, "spaces": {"qlearn": QLEARN_SPACE, "sb3": SB3_SPACE}}
 
-    def save():
-        if args.json:
-            with open(args.json, "w") as fh:
-                json.dump(out, fh, indent=1, default=list)
+    write = record.recorder("ttt_search", args)
+
+    def save():  # the rows of the library whose search just ended
+        lib = next(reversed(out))
+        write({"lib": lib, "stage": stage, "rank": i + 1, "cap_env_steps": CAP, **r,
+               **({"search_s": out[lib]["search_s"]} if stage == 2 and i == 0 else {})}
+              for stage in (1, 2) for i, r in enumerate(out[lib][f"stage{stage}"]))
 
     run_qlearn(qlearn_setting(random.Random(0)), 0)  # first-call costs outside the timed runs
     run_sb3(sb3_setting(random.Random(0)), 0)

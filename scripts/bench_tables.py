@@ -1,0 +1,469 @@
+"""BENCHMARKS.md's tables, generated from the benchmark rows in bench/results/*.jsonl.
+
+Every table in BENCHMARKS.md sits between ``<!-- table:NAME -->`` and ``<!-- /table:NAME -->``; this
+script rewrites what is between the markers and keeps everything else (the prose) as it is. A table
+shows, for each case it covers (an env, seed and library; a K; a setting...), the newest row in the
+data, and under it the commit, date, machine and versions of those rows (a "rows from" column appears
+when they come from more than one commit).
+
+    .venv/bin/python scripts/bench_tables.py            # rewrite BENCHMARKS.md
+    .venv/bin/python scripts/bench_tables.py --check    # exit 1 if BENCHMARKS.md is not what the data gives
+    .venv/bin/python scripts/bench_tables.py --list     # the table names
+
+Standard library only (the data are JSON lines; the bootstrap below uses a seeded ``random.Random``).
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+import random
+import re
+import statistics
+import sys
+from collections.abc import Callable, Iterable
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "bench"))
+import record  # noqa: E402
+
+U = "unrecorded"
+INF = float("inf")
+MARK = re.compile(r"(<!-- table:(?P<name>[\w-]+) -->\n)(?P<body>.*?)(<!-- /table:(?P=name) -->)", re.S)
+THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0, "Acrobot-v1": -100.0}
+
+
+# --------------------------------------------------------------------------------------------- data
+def load(results: Path) -> dict[str, list[dict]]:
+    return {p.stem: record.read(p.stem, p) for p in sorted(results.glob("*.jsonl"))}
+
+
+def newest(rows: Iterable[dict], key: Callable[[dict], object], where: Callable[[dict], bool] = lambda r: True) -> dict:
+    """key -> the last row (in append order) with that key."""
+    out: dict = {}
+    for r in rows:
+        if where(r):
+            out[key(r)] = r
+    return out
+
+
+# --------------------------------------------------------------------------------------- formatting
+def short(commit: str) -> str:
+    return commit[:7] if re.fullmatch(r"[0-9a-f]{40}", commit or "") else str(commit)
+
+
+def num(x, digits: int = 1) -> str:
+    if x is None:
+        return ""
+    if isinstance(x, float) and math.isinf(x):
+        return "never"
+    return f"{x:,.{digits}f}"
+
+
+def ratio(a, b, digits: int = 1) -> str:
+    """a / b as '3.4x' ('n/a' where either is missing or infinite)."""
+    if a is None or b is None or b == 0 or math.isinf(a) or math.isinf(b):
+        return "n/a"
+    return f"{a / b:.{digits}f}x"
+
+
+def median(xs: list[float | None]) -> float:
+    """Median with runs that never reached counted as infinite."""
+    return statistics.median([INF if x is None else x for x in xs])
+
+
+def seed_span(seeds: list[int]) -> str:
+    seeds = sorted(seeds)
+    if seeds and seeds == list(range(seeds[0], seeds[-1] + 1)) and len(seeds) > 2:
+        return f"{seeds[0]}-{seeds[-1]}"
+    return ", ".join(map(str, seeds))
+
+
+def machine_text(m: dict) -> str:
+    parts = []
+    if m.get("gpu") not in (None, U):
+        parts.append(str(m["gpu"]))
+    parts.append(f"{m.get('cpu', U)} CPU" if m.get("cpu") != U else "CPU model unrecorded")
+    parts.append(f"{m.get('cores', U)} cores")
+    if m.get("platform") not in (None, U):
+        parts.append(str(m["platform"]))
+    if m.get("hostname") not in (None, U):
+        parts.append(f"host {m['hostname']}")
+    return ", ".join(parts)
+
+
+NAMES = {"python": "Python", "stable_baselines3": "SB3", "sb3_contrib": "sb3-contrib"}
+
+
+def versions_text(v: dict) -> str:
+    return ", ".join(f"{NAMES.get(k, k)} {x}" for k, x in v.items() if x is not None)
+
+
+class Table:
+    """A Markdown table whose every row knows the data rows it was computed from."""
+
+    def __init__(self, *header: str) -> None:
+        self.header, self.body = list(header), []
+
+    def row(self, cells: Iterable, sources: Iterable[dict]) -> None:
+        self.body.append(([str(c) for c in cells], list(sources)))
+
+    def render(self) -> list[str]:
+        sources = [s for _, src in self.body for s in src]
+        commits = sorted({s["commit"] for s in sources}, key=lambda c: min(s["date"] for s in sources if s["commit"] == c))
+        multi = len(commits) > 1
+        header = self.header + (["rows from"] if multi else [])
+        lines = ["| " + " | ".join(header) + " |", "|" + "---|" * len(header)]
+        for cells, src in self.body:
+            if multi:
+                cells = cells + [", ".join(f"`{short(c)}`" for c in commits if any(s["commit"] == c for s in src))]
+            lines.append("| " + " | ".join(cells) + " |")
+        lines.append("")
+        where: dict[str, list[str]] = {}  # machine and versions -> the commits measured there
+        for c in commits:
+            rows = [s for s in sources if s["commit"] == c]
+            days = sorted({s["date"][:10] for s in rows})
+            dirty = " with uncommitted changes" if any(s.get("dirty") for s in rows) else ""
+            place = "; ".join(dict.fromkeys(f"{machine_text(s['machine'])}; {versions_text(s['versions'])}" for s in rows))
+            when = days[0] if len(days) == 1 else f"{days[0]} to {days[-1]}"
+            where.setdefault(place, []).append(f"`{short(c)}`{dirty} ({when})")
+        for place, cs in where.items():
+            lines.append(f"- Rows from commit{'s' if len(cs) > 1 else ''} {', '.join(cs)}: {place}.")
+        return lines
+
+
+# ----------------------------------------------------------------------------------------- tables
+TABLES: dict[str, Callable[[dict], Table]] = {}
+
+
+def table(name: str):
+    def deco(fn):
+        TABLES[name] = fn
+        return fn
+    return deco
+
+
+def _lake(data: dict, slippery: bool) -> dict:
+    return newest(data.get("frozenlake_seeds", []), lambda r: (r["env"], r["lib"], r["agent"], r["seed"]),
+                  lambda r: r["slippery"] is slippery)
+
+
+@table("frozenlake_slippery")
+def frozenlake_slippery(data: dict) -> Table:
+    rows = _lake(data, True)
+    t = Table("seed", "qlearn DQN exact success", "wall s", "first eval >= 0.70 at step", "greedy optimal (of 11 states)",
+              "max / mean abs(Q - Q*)", "qlearn tabular success", "wall s", "SB3 DQN success", "wall s")
+    seeds = sorted({k[3] for k in rows if k[0] == "FrozenLake-v1"})
+    for s in seeds:
+        d, tb, sb = (rows.get(("FrozenLake-v1", lib, agent, s)) for lib, agent in
+                     (("qlearn", "dqn"), ("qlearn", "tabular"), ("sb3", "dqn")))
+        cells = [s]
+        cells += ([f"{d['success']:.4f}", num(d["wall"]), f"{d['first_070']:,}" if d["first_070"] else "never",
+                   f"{d['agree']}/{d['states']}", f"{d['max_diff']:.2f} / {d['mean_diff']:.2f}"] if d else [""] * 5)
+        cells += [f"{tb['success']:.4f}", num(tb["wall"])] if tb else ["", ""]
+        cells += [f"{sb['success']:.4f}", num(sb["wall"])] if sb else ["", ""]
+        t.row(cells, [x for x in (d, tb, sb) if x])
+    count = {}
+    for lib, agent in (("qlearn", "dqn"), ("qlearn", "tabular"), ("sb3", "dqn")):
+        got = [rows[k] for k in rows if k[1:3] == (lib, agent)]
+        count[(lib, agent)] = (f"{sum(r['success'] >= 0.70 for r in got)}/{len(got)} seeds >= 0.70", got)
+    t.row(["all", count[("qlearn", "dqn")][0], "", "", "", "", count[("qlearn", "tabular")][0], "",
+           count[("sb3", "dqn")][0], ""], [r for _, got in count.values() for r in got])
+    return t
+
+
+@table("frozenlake_not_slippery")
+def frozenlake_not_slippery(data: dict) -> Table:
+    rows = _lake(data, False)
+    with_steps = any("steps" in r for r in rows.values())
+    t = Table("map", "agent", *(["steps"] if with_steps else []), "seeds", "exact success", "wall s per run")
+    for env in sorted({k[0] for k in rows}, key=lambda e: ("8x8" in e, e)):
+        for agent in ("dqn", "tabular"):
+            got = [rows[k] for k in sorted(rows) if k[0] == env and k[2] == agent]
+            if not got:
+                continue
+            succ = sorted({f"{r['success']:.4f}" for r in got})
+            steps = sorted({r["steps"] for r in got if "steps" in r})
+            t.row([f"{env}, not slippery", agent, *([", ".join(f"{s:,}" for s in steps)] if with_steps else []),
+                   seed_span([r["seed"] for r in got]), f"{succ[0]} for all" if len(succ) == 1 else " / ".join(succ),
+                   f"{min(r['wall'] for r in got):.0f}-{max(r['wall'] for r in got):.0f}"], got)
+    return t
+
+
+def _preset_rows(data: dict) -> dict:
+    """classic_control's preset runs: newest row per (env, lib, seed), DQN, no --set."""
+    return newest(data.get("classic_control", []), lambda r: (r["env"], r["lib"], r["seed"]),
+                  lambda r: r.get("agent", "dqn") == "dqn" and not r.get("sets"))
+
+
+def _ci(r: dict) -> str:
+    ci = r.get("ci95")
+    return f"{r['mean_return']:.1f} [{ci[0]:.1f}, {ci[1]:.1f}]" if ci else f"{r['mean_return']:.1f}"
+
+
+@table("classic_control")
+def classic_control(data: dict) -> Table:
+    rows = _preset_rows(data)
+    tabular = newest(data.get("classic_control", []), lambda r: (r["env"], r["seed"]), lambda r: r.get("agent") == "tabular")
+    t = Table("env", "steps", "seed", "qlearn preset: mean return [95% CI]", "wall s", "SB3 Zoo: mean return [95% CI]",
+              "wall s")
+    for env in ("CartPole-v1", "MountainCar-v0", "Acrobot-v1"):
+        seeds = sorted({k[2] for k in rows if k[0] == env})
+        both = [s for s in seeds if (env, "sb3", s) in rows]
+        for s in both:
+            q, b = rows.get((env, "qlearn", s)), rows[(env, "sb3", s)]
+            t.row([env, f"{b['steps']:,}", s, _ci(q) if q else "", num(q["wall"], 0) if q else "",
+                   _ci(b), num(b["wall"], 0)], [x for x in (q, b) if x])
+        alone = [rows[(env, "qlearn", s)] for s in seeds if s not in both and (env, "qlearn", s) in rows]
+        if alone:  # qlearn-only seeds in one row
+            rets = sorted({f"{r['mean_return']:.1f}" for r in alone})
+            t.row([env, ", ".join(sorted({f"{r['steps']:,}" for r in alone})), seed_span([r["seed"] for r in alone]),
+                   f"{rets[0]} each" if len(rets) == 1 else " / ".join(f"{r['mean_return']:.1f}" for r in alone),
+                   f"{min(r['wall'] for r in alone):.0f}-{max(r['wall'] for r in alone):.0f}", "", ""], alone)
+        got = {lib: [rows[(env, lib, s)] for s in seeds if (env, lib, s) in rows] for lib in ("qlearn", "sb3")}
+        solved = {lib: f"{sum(r['mean_return'] >= THRESHOLD[env] for r in g)}/{len(g)} solved" for lib, g in got.items()}
+        t.row([env, "", f"solved (>= {THRESHOLD[env]:g})", solved["qlearn"], "", solved["sb3"], ""],
+              got["qlearn"] + got["sb3"])
+        for (e, s), r in sorted(tabular.items()):
+            if e == env:
+                goal = f"; reached the goal {r['reached_goal']}" if "reached_goal" in r else ""
+                t.row([env, f"{r['steps']:,}", f"{s} (tabular agent{goal})", _ci(r), num(r["wall"], 0), "", ""], [r])
+    return t
+
+
+def _reach(r: dict | None, digits: int = 1) -> str:
+    if r is None:
+        return ""
+    return "not reached" if r["s"] is None else f"{r['s']:.{digits}f} ({r['step']:,})"
+
+
+@table("classic_ttt")
+def classic_ttt(data: dict) -> Table:
+    rows = newest(data.get("classic_ttt", []), lambda r: (r["env"], r["lib"], r["seed"]))
+    t = Table("env", "seed", "qlearn preset: s to threshold (env steps)", "SB3 Zoo: s (env steps)", "SB3 s : qlearn s")
+    for env in ("CartPole-v1", "MountainCar-v0"):
+        seeds = sorted({k[2] for k in rows if k[0] == env and k[1] in ("qlearn", "sb3")})
+        recipe = any(k[0] == env and k[1] == "qlearn-batched" for k in rows)  # its seeds are in classic_ttt_recipe
+        for s in [] if recipe else seeds:
+            q, b = rows.get((env, "qlearn", s)), rows.get((env, "sb3", s))
+            t.row([env, s, _reach(q), _reach(b), ratio(b and b["s"], q and q["s"]) if q and b else ""],
+                  [x for x in (q, b) if x])
+        got = {lib: [rows[(env, lib, s)] for s in seeds if (env, lib, s) in rows] for lib in ("qlearn", "sb3")}
+        med = {lib: median([r["s"] for r in g]) for lib, g in got.items()}
+        reached = {lib: sum(r["s"] is not None for r in g) for lib, g in got.items()}
+        t.row([env, "median (not reached = infinite)" + ("; seeds in the recipe table" if recipe else ""), f"{num(med['qlearn'])} ({reached['qlearn']}/{len(got['qlearn'])} reached)",
+               f"{num(med['sb3'])} ({reached['sb3']}/{len(got['sb3'])} reached)",
+               ratio(med["sb3"], med["qlearn"])], got["qlearn"] + got["sb3"])
+    return t
+
+
+@table("classic_ttt_recipe")
+def classic_ttt_recipe(data: dict) -> Table:
+    env = "CartPole-v1"
+    libs = ("qlearn", "sb3", "qlearn-batched", "sb3-like-batched")
+    rows = newest(data.get("classic_ttt", []), lambda r: (r["lib"], r["seed"]), lambda r: r["env"] == env)
+    t = Table("seed", "qlearn preset: s (env steps)", "SB3 Zoo", "qlearn `batched`", "SB3 given the same recipe")
+    seeds = sorted({s for lib, s in rows if lib == "qlearn-batched"})
+    for s in seeds:
+        got = [rows.get((lib, s)) for lib in libs]
+        t.row([s] + [_reach(r, 2) for r in got], [r for r in got if r])
+    cols = {lib: [rows[(lib, s)] for s in seeds if (lib, s) in rows] for lib in libs}
+    med = {lib: median([r["s"] for r in g]) for lib, g in cols.items()}
+    t.row(["median (not reached = infinite; reached)"] + [f"{num(med[lib], 2)} ({sum(r['s'] is not None for r in cols[lib])}/{len(cols[lib])})"
+                                  for lib in libs], [r for g in cols.values() for r in g])
+    t.row(["SB3 Zoo median : this median"] + [ratio(med["sb3"], med[lib], 1 if lib != "qlearn-batched" else 0)
+                                             for lib in libs], [r for g in cols.values() for r in g])
+    return t
+
+
+def _speed(data: dict, part: str) -> list[dict]:
+    return [r for r in data.get("speed", []) if r["part"] == part]
+
+
+@table("speed_sps")
+def speed_sps(data: dict) -> Table:
+    rows = newest(_speed(data, "sps"), lambda r: r["env"])
+    t = Table("env (64x64, batch 64, lr 1e-3, a gradient step every 4 env steps, 20k steps; 1 agent, 1 env)",
+              "qlearn env steps/s", "SB3 DQN env steps/s", "qlearn : SB3")
+    for env, r in rows.items():
+        t.row([env, f"{r['qlearn']:,.0f}", f"{r['sb3']:,.0f}", ratio(r["qlearn"], r["sb3"], 2)], [r])
+    return t
+
+
+TTT_COLS = (("qlearn_s", "qlearn `fast` recipe (linear, 256 envs)"), ("qlearn_batched_s", "qlearn `batched` recipe (64x64, 32 envs)"),
+            ("sb3_fast_s", "SB3, fastest settings found (linear, 64 envs)"),
+            ("sb3_like_s", "SB3 given qlearn's `fast` recipe"), ("sb3_matched_s", "SB3, MEASURED.md settings (1 env)"))
+
+
+@table("speed_ttt")
+def speed_ttt(data: dict) -> Table:
+    rows = list(newest(_speed(data, "ttt"), lambda r: r["seed"]).values())
+    seeds = seed_span([r["seed"] for r in rows])
+    t = Table("settings", f"median s to 0.70, seeds {seeds}", "median env steps", "never reached",
+              "SB3 fastest median : this median")
+    ref = median([r["sb3_fast_s"] for r in rows]) if rows else None
+    for key, label in TTT_COLS:
+        med = median([r[key] for r in rows])
+        steps = median([r[key[:-2] + "_steps"] for r in rows])
+        t.row([label, num(med, 3), num(steps, 0), f"{sum(r[key] is None for r in rows)}/{len(rows)}",
+               ratio(ref, med)], rows)
+    if not rows:
+        return t
+    q, s = [r["qlearn_s"] for r in rows], [r["sb3_fast_s"] for r in rows]
+    per = [INF if a is None else (0.0 if b is None else b / a) for a, b in zip(q, s)]
+    rng, boot = random.Random(0), []
+    for _ in range(10_000):
+        idx = [rng.randrange(len(rows)) for _ in rows]
+        mq, ms = median([q[i] for i in idx]), median([s[i] for i in idx])
+        boot.append(ms / mq if mq and not math.isinf(ms) else 0.0)
+    boot.sort()
+    t.row(["`fast` : SB3 fastest per seed (median; seeds >= 10x; slowest)",
+           "", "", "", f"{statistics.median(per):.1f}x; {sum(p >= 10 for p in per)}/{len(per)}; {min(per):.1f}x"], rows)
+    t.row(["`fast` : SB3 fastest, bootstrap 95% interval over seeds", "", "", "", f"{boot[249]:.1f}-{boot[9749]:.1f}x"], rows)
+    return t
+
+
+@table("speed_many")
+def speed_many(data: dict) -> Table:
+    rows = newest(_speed(data, "many"), lambda r: r["k"])
+    t = Table("seeds", "qlearn lockstep s (one process)", "SB3 one after another s", "lockstep : SB3",
+              "qlearn single runs one after another s", "lockstep : single", "final networks >= 0.70 (lockstep)",
+              "SB3 timed runs' final >= 0.70")
+    for k in sorted(rows, reverse=True):
+        r = rows[k]
+        sb3_ok = sum(x >= 0.70 for x in r["sb3_single_scores"])
+        t.row([f"{k} x {r['steps_per_seed']:,} env steps", num(r["lockstep_s"]), num(r["sb3_one_after_another_s"], 0),
+               ratio(r["sb3_one_after_another_s"], r["lockstep_s"]) + " faster", num(r["qlearn_one_after_another_s"], 0),
+               ratio(r["qlearn_one_after_another_s"], r["lockstep_s"]) + " faster",
+               f"{r['final_ge_070']}/{k} (min {min(r['final_scores']):.4f})",
+               f"{sb3_ok}/{len(r['sb3_single_scores'])} ({r['single_runs_timed']} timed, scaled to {k})"], [r])
+    return t
+
+
+@table("speed_memory")
+def speed_memory(data: dict) -> Table:
+    rows = newest(_speed(data, "memory"), lambda r: (r["env"], r["k"], r["capacity"]))
+    t = Table("env", "agents x transitions", "process peak (VmHWM) MB", "replay arrays MB", "after imports MB")
+    for (env, k, cap), r in rows.items():
+        t.row([env, f"{k} x {cap:,}", num(r["peak_rss_mb"], 0), num(r["replay_bytes_mb"], 0),
+               num(r["rss_before_agent_mb"], 0)], [r])
+    return t
+
+
+@table("step_time")
+def step_time(data: dict) -> Table:
+    rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))
+    t = Table("network", "K agents", "batch", "numpy step ms", "autograd ms", "autograd : numpy")
+    for (hidden, k, b), r in rows.items():
+        t.row(["x".join(map(str, hidden)) or "linear", k, f"{b:,}", f"{r['numpy_ms']:.2f}", f"{r['torch_ms']:.2f}",
+               ratio(r["torch_ms"], r["numpy_ms"])], [r])
+    return t
+
+
+@table("recipe_reliability")
+def recipe_reliability(data: dict) -> Table:
+    src = data.get("recipe_reliability", [])
+    groups = newest(src, lambda r: (r["first_seed"], r["k"]), lambda r: r["mode"] == "lockstep")
+    singles = newest(src, lambda r: r["seed"], lambda r: r["mode"] == "single")
+    t = Table("runs (final network, keep_best off)", "seeds", ">= 0.70", "at the optimum (0.7402)", "lowest")
+    for k in sorted({k for _, k in groups}):
+        got = [groups[key] for key in sorted(groups) if key[1] == k]
+        sc = [x for r in got for x in r["scores"]]
+        seeds = [r["first_seed"] + i for r in got for i in range(k)]
+        t.row([f"{len(got)} lockstep groups of {k}", seed_span(seeds), f"{sum(x >= 0.70 for x in sc)}/{len(sc)}",
+               f"{sum(round(x, 4) == 0.7402 for x in sc)}/{len(sc)}", f"{min(sc):.4f}"], got)
+    if singles:
+        sc = {s: r["score"] for s, r in singles.items()}
+        low = min(sc, key=sc.get)
+        t.row(["one seed at a time", seed_span(list(sc)), f"{sum(x >= 0.70 for x in sc.values())}/{len(sc)}",
+               f"{sum(round(x, 4) == 0.7402 for x in sc.values())}/{len(sc)}", f"{sc[low]:.4f} (seed {low})"],
+              list(singles.values()))
+    return t
+
+
+def _setting(d: dict) -> str:
+    return ", ".join(f"{k}={'x'.join(map(str, v)) or 'linear' if isinstance(v, list) else v}" for k, v in d.items())
+
+
+@table("ttt_search")
+def ttt_search(data: dict) -> Table:
+    src = data.get("ttt_search", [])
+    t = Table("library", "stage-2 rank", "setting", "median s to 0.70, seeds 0-19", "never reached",
+              "final network >= 0.70 (of 20)")
+    best = {}
+    for lib in ("qlearn", "sb3"):
+        stage1 = newest(src, lambda r: json.dumps(r["setting"], sort_keys=True), lambda r: r["lib"] == lib and r["stage"] == 1)
+        stage2 = sorted(newest(src, lambda r: r["rank"], lambda r: r["lib"] == lib and r["stage"] == 2).values(),
+                        key=lambda r: r["rank"])
+        for r in stage2:
+            t.row([f"{lib} ({len(stage1)} settings on seeds 0-4)", r["rank"], _setting(r["setting"]), num(r["median_s"], 3),
+                   f"{r['never']}/{len(r['seeds'])}", f"{r['final_ge_070']}/{len(r['final_scores'])}" if "final_scores" in r else ""],
+                  [r])
+        if stage2:
+            best[lib] = stage2[0]
+    if len(best) == 2:
+        t.row(["winners", "", "SB3's median : qlearn's", ratio(best["sb3"]["median_s"], best["qlearn"]["median_s"]), "", ""],
+              list(best.values()))
+    return t
+
+
+@table("gpu")
+def gpu(data: dict) -> Table:
+    rows = newest(data.get("gpu", []), lambda r: (r["device"], r["k"], tuple(r["sets"])))
+    base = next((r for (dev, k, sets), r in rows.items() if dev.startswith("cuda") and k == 1
+                 and sets == ("checkpoint_every=0",)), None)
+    t = Table("device", "seeds", "settings", "train s", "total s", "train vs 1 seed on the GPU", "env steps/s (all seeds)",
+              "final networks >= 0.70", "delivered (best kept) >= 0.70", "peak GPU MB")
+    order = sorted(rows, key=lambda k: (k[2] != ("checkpoint_every=0",), not k[0].startswith("cuda"), k[1]))
+    for key in order:
+        r = rows[key]
+        own = r.get("first_k") == 1 and r["device"].startswith("cuda")  # its own run's lone GPU seed
+        vs = f"{r['train_vs_first']:.2f}x" if own else ratio(r["train_s"], base and base["train_s"], 2)
+        t.row([r["device"], f"{r['k']:,}", " ".join(r["sets"]), num(r["train_s"]), num(r["total_s"]), vs,
+               f"{r['env_steps_per_s']:,}", f"{r['final_ge_070']:.1%}", f"{r['delivered_ge_070']:.1%}",
+               "" if r.get("peak_gpu_mb") is None else f"{r['peak_gpu_mb']:,}"], [r] + ([] if own or not base else [base]))
+    return t
+
+
+# ------------------------------------------------------------------------------------------- main
+def generate(text: str, data: dict) -> str:
+    def fill(m: re.Match) -> str:
+        name = m["name"]
+        if name not in TABLES:
+            raise SystemExit(f"bench_tables: unknown table {name!r} (known: {', '.join(TABLES)})")
+        return m.group(1) + "\n".join(TABLES[name](data).render()) + "\n" + m.group(4)
+    return MARK.sub(fill, text)
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--check", action="store_true", help="exit 1 if the file is not what the data give; write nothing")
+    ap.add_argument("--list", action="store_true", help="print the table names")
+    ap.add_argument("--file", type=Path, default=ROOT / "BENCHMARKS.md")
+    ap.add_argument("--results", type=Path, default=ROOT / "bench" / "results")
+    args = ap.parse_args(argv)
+    if args.list:
+        print("\n".join(TABLES))
+        return 0
+    text = args.file.read_text()
+    new = generate(text, load(args.results))
+    missing = [n for n in TABLES if f"<!-- table:{n} -->" not in text]
+    if args.check:
+        stale = [m["name"] for m, n in zip(MARK.finditer(text), MARK.finditer(new)) if m.group(0) != n.group(0)]
+        if new != text:
+            print(f"{args.file.name} is out of date with bench/results (tables: {', '.join(stale) or '?'}); "
+                  f"run: .venv/bin/python scripts/bench_tables.py", file=sys.stderr)
+            return 1
+        if missing:
+            print(f"note: tables not in {args.file.name}: {', '.join(missing)}", file=sys.stderr)
+        return 0
+    if new != text:
+        args.file.write_text(new)
+    print(f"{args.file.name}: {len(list(MARK.finditer(new)))} tables" + (f" (not used: {', '.join(missing)})" if missing else ""))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
