@@ -17,6 +17,8 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 from matplotlib.figure import Figure  # noqa: E402
 
+from qlearn.envs.info import env_info  # noqa: E402
+
 ACTION_NAMES = ["left", "down", "right", "up"]
 _DXY = {0: (-0.3, 0), 1: (0, 0.3), 2: (0.3, 0), 3: (0, -0.3)}
 
@@ -187,15 +189,12 @@ def _lake(ax, q: np.ndarray, desc: np.ndarray, title: str) -> None:
     ax.set_title(title)
 
 
-ACTION_LABELS = {"MountainCar": ["push left", "no push", "push right"], "CartPole": ["push left", "push right"],
-                 "Acrobot": ["torque -1", "torque 0", "torque +1"], "FrozenLake": ACTION_NAMES}
-
-
 def action_labels(env_id: str | None, n_actions: int) -> list[str]:
-    """Human names of an environment's actions where known, ``action i`` otherwise."""
-    for prefix, labels in ACTION_LABELS.items():
-        if env_id and env_id.startswith(prefix) and len(labels) == n_actions:
-            return labels
+    """Human names of an environment's actions where its :func:`~qlearn.envs.info.env_info` knows them,
+    ``action i`` otherwise."""
+    names = env_info(env_id).action_names if env_id else None
+    if names is not None and len(names) == n_actions:
+        return list(names)
     return [f"action {i}" for i in range(n_actions)]
 
 

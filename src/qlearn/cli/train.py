@@ -1,61 +1,105 @@
-"""``qlearn train``: preset + ``--set``, train, save the run folder, summarise."""
+"""``qlearn train``: preset + ``--recipe`` + ``--set``, train, save the run folder, summarise.
+
+A new run, ``--resume RUN_DIR`` and ``--config CONFIG_JSON`` each call one function of
+:mod:`qlearn.training.runner`; this module only turns the options into its arguments and prints the result.
+"""
 
 from __future__ import annotations
 
+import argparse
 import json
 import sys
 from typing import Any
 
-from qlearn.cli.main import EXIT_INTERRUPTED
+from qlearn.cli.common import EXIT_INTERRUPTED, add_env_options, env_kwargs_from, note
+from qlearn.errors import QlearnError
+from qlearn.presets import recipe_envs
+from qlearn.runs import read_run
+from qlearn.training.runner import rerun_from_config, resume_experiment, run_experiment, run_many
 
 
-def run_training(args: Any) -> int:
-    from qlearn.cli.commands import env_kwargs_from
-    from qlearn.training.runner import run_experiment
+def add_parser(sub: Any) -> None:
+    p = sub.add_parser("train", help="train an agent and save a run folder",
+                       description="Train an agent; writes runs/ENV__AGENT__SEED__TIME/ with config, metrics, "
+                                   "TensorBoard logs and checkpoints.")
+    p.add_argument("env_id", metavar="ENV_ID", nargs="?", help="Gymnasium id, e.g. FrozenLake-v1, CartPole-v1")
+    p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
+    p.add_argument("--config", metavar="CONFIG_JSON", help="run again what a run folder's config.json describes")
+    p.add_argument("--agent", choices=["dqn", "tabular"], default="dqn", help="agent kind (default: dqn)")
+    p.add_argument("--steps", type=int, help="environment steps (default: the preset's)")
+    p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
+    p.add_argument("--seeds", type=int, metavar="K",
+                   help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
+                        "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)")
+    p.add_argument("--envs", type=int, metavar="N", help="environments per agent (default: the recipe's, else 1)")
+    p.add_argument("--recipe", metavar="NAME", help="a named recipe of the env's preset laid over it, e.g. batched "
+                                                    "(FrozenLake-v1: 32 envs per agent; see qlearn presets)")
+    p.add_argument("--device", help="cpu (default; with --config: the recorded device), cuda, cuda:N or auto; a "
+                                    "GPU pays off with many --seeds, not for one small network")
+    p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
+    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
+                   help="override a setting, e.g. --set lr=1e-3 --set hidden=128,128; repeatable")
+    p.add_argument("--pretrain", metavar="TABLE",
+                   help="DQN only: first fit the network to a Q-table: course, optimal, or a .csv/.npy file")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.add_argument("--no-plots", action="store_true", help="do not write plots into the run folder at the end")
+    p.add_argument("--json", action="store_true", help="print a JSON summary (run_dir, scores) on stdout")
+    add_env_options(p)
+    p.set_defaults(func=run_training)
 
+
+def run_training(args: argparse.Namespace) -> int:
+    """Handler of ``qlearn train``: resume, rerun a config, or start a new run (``args`` is only read)."""
     if args.recipe and (args.resume or args.config):
-        from qlearn.errors import QlearnError
-
-        raise QlearnError("--recipe applies to a new run; --resume and --config rerun the recorded settings: drop --recipe")
+        raise QlearnError("--recipe applies to a new run; --resume and --config rerun the recorded settings: "
+                          "drop --recipe")
     if args.resume:
-        from qlearn.training.runner import resume_experiment
-
         result = resume_experiment(args.resume, progress=not args.no_progress)
         if hasattr(result, "aggregate"):  # a --seeds run
             return _report_many(args, result, result.agent.k)
         return _report(args, result)
     if args.config:
-        from qlearn.training.runner import rerun_from_config
-
         return _report(args, rerun_from_config(args.config, out=args.out, progress=not args.no_progress,
                                                device=args.device))
-    args.device = args.device or "cpu"
+    return _new_run(args)
+
+
+def _new_run(args: argparse.Namespace) -> int:
+    """A run from an env id: one agent on one env, or (``--seeds``/``--envs``) agents x envs in lockstep."""
+    device = args.device or "cpu"
     if not args.env_id:
-        from qlearn.errors import QlearnError
-
         raise QlearnError("train needs an ENV_ID (e.g. qlearn train FrozenLake-v1) or --resume RUN_DIR")
-    from qlearn.presets import recipe_envs
-
     wanted = recipe_envs(args.env_id, args.recipe)
-    if args.envs is None:
-        args.envs = wanted or 1
-    elif wanted and args.envs != wanted:
-        print(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {args.envs}",
-              file=sys.stderr)
-    if args.seeds is not None or args.envs != 1:
-        return _run_many(args)
+    n_envs = args.envs
+    if n_envs is None:
+        n_envs = wanted or 1
+    elif wanted and n_envs != wanted:
+        note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
+    command = "qlearn " + " ".join(sys.argv[1:])
+    if args.seeds is not None or n_envs != 1:
+        return _run_many(args, n_envs=n_envs, device=device, command=command)
     result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
                             env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
-                            progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]),
-                            device=args.device, recipe=args.recipe)
+                            progress=not args.no_progress, command=command, device=device, recipe=args.recipe)
     return _report(args, result)
 
 
-def _report(args: Any, result: Any) -> int:
+def _run_many(args: argparse.Namespace, *, n_envs: int, device: str, command: str) -> int:
+    k = 1 if args.seeds is None else args.seeds
+    if k < 1:
+        raise QlearnError(f"--seeds must be >= 1, got {k}")
+    if args.pretrain:
+        raise QlearnError("--pretrain works with one seed: drop --seeds/--envs")
+    res = run_many(args.env_id, args.agent, seeds=range(args.seed, args.seed + k), n_envs=n_envs,
+                   steps=args.steps, sets=args.sets, env_kwargs=env_kwargs_from(args), out=args.out,
+                   progress=not args.no_progress, command=command, device=device, recipe=args.recipe)
+    return _report_many(args, res, k)
+
+
+def _report(args: argparse.Namespace, result: Any) -> int:
     summary = result.summary()
     if not args.no_plots and result.run_dir is not None:
-        from qlearn.cli.plots import write_plots
-        from qlearn.runs import read_run
+        from qlearn.figures import write_plots  # matplotlib: imported only when plots are drawn
 
         written, _ = write_plots(read_run(result.run_dir))
         summary["plots"] = [str(p) for p in written]
@@ -72,36 +116,18 @@ def _report(args: Any, result: Any) -> int:
         for p in summary.get("plots", []):
             print(f"plot: {p}")
     if result.interrupted:
-        print(f"qlearn: interrupted at step {result.steps}; what it learned is saved in {result.run_dir}",
-              file=sys.stderr)
+        note(f"qlearn: interrupted at step {result.steps}; what it learned is saved in {result.run_dir}")
         return EXIT_INTERRUPTED
     return 0
 
 
-def _run_many(args: Any) -> int:
-    from qlearn.cli.commands import env_kwargs_from
-    from qlearn.errors import QlearnError
-    from qlearn.training.runner import run_many
-
-    k = 1 if args.seeds is None else args.seeds
-    if k < 1:
-        raise QlearnError(f"--seeds must be >= 1, got {k}")
-    if args.pretrain:
-        raise QlearnError("--pretrain works with one seed: drop --seeds/--envs")
-    res = run_many(args.env_id, args.agent, seeds=range(args.seed, args.seed + k), n_envs=args.envs,
-                   steps=args.steps, sets=args.sets, env_kwargs=env_kwargs_from(args), out=args.out,
-                   progress=not args.no_progress, command="qlearn " + " ".join(sys.argv[1:]), device=args.device,
-                   recipe=args.recipe)
-    return _report_many(args, res, k)
-
-
-def _report_many(args: Any, res: Any, k: int) -> int:
+def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
     agg = res.aggregate()
     if res.interrupted:
-        print(f"qlearn: interrupted at step {res.steps}; the agents so far are saved in {res.parent} "
-              f"(continue with qlearn train --resume {res.parent})", file=sys.stderr)
+        note(f"qlearn: interrupted at step {res.steps}; the agents so far are saved in {res.parent} "
+             f"(continue with qlearn train --resume {res.parent})")
     if not args.no_plots:
-        from qlearn.cli.plots import write_seed_plots
+        from qlearn.figures import write_seed_plots  # matplotlib: imported only when plots are drawn
 
         write_seed_plots(res.parent)
     if args.json:

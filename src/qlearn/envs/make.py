@@ -10,6 +10,7 @@ import gymnasium as gym
 import numpy as np
 from gymnasium import spaces
 
+from qlearn.envs.info import env_info
 from qlearn.errors import QlearnError, did_you_mean
 
 
@@ -52,7 +53,8 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
     except TypeError as exc:
         raise QlearnError(f"bad option for {env_id}: {exc}") from None
     except KeyError as exc:  # e.g. FrozenLake's map_name="5x5"
-        hint = " (FrozenLake maps: 4x4, 8x8, or a custom desc)" if "FrozenLake" in env_id else ""
+        option_hint = env_info(env_id).option_hint
+        hint = f" ({option_hint})" if option_hint else ""
         raise QlearnError(f"bad option for {env_id}: unknown value {exc}{hint}") from None
     except (gym.error.Error, ValueError) as exc:
         raise QlearnError(f"cannot build {env_id}: {exc}") from None
@@ -69,10 +71,10 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
 
 
 def success_of(env_id: str, episode_return: float, terminated: bool, truncated: bool) -> bool:
-    """Whether an episode counts as a success, by the environment's own notion of it.
+    """Whether an episode counts as a success, by the environment's own notion of it (its :func:`env_info`).
 
-    FrozenLake: the goal was reached (return > 0). MountainCar: the car reached the flag (terminated).
-    CartPole/Acrobot-style survival tasks: the pole stayed up until the time limit (truncated, not
+    FrozenLake, CliffWalking, Taxi: a goal reward was collected (return > 0). MountainCar, Acrobot: the
+    goal state was reached (terminated). CartPole: the pole stayed up until the time limit (truncated, not
     terminated). Anything else: a positive return at a true termination.
     """
     return bool(success_array(env_id, np.asarray(episode_return), np.asarray(terminated), np.asarray(truncated)))
@@ -80,15 +82,7 @@ def success_of(env_id: str, episode_return: float, terminated: bool, truncated: 
 
 def success_array(env_id: str, returns: np.ndarray, terminated: np.ndarray, truncated: np.ndarray) -> np.ndarray:
     """:func:`success_of` for arrays of episodes (boolean, same shape)."""
-    base = env_id.split("/")[-1]
-    terminated, truncated = np.asarray(terminated, dtype=bool), np.asarray(truncated, dtype=bool)
-    if base.startswith("FrozenLake") or base.startswith("CliffWalking") or base.startswith("Taxi"):
-        return np.asarray(returns) > 0
-    if base.startswith("MountainCar") or base.startswith("Acrobot"):
-        return terminated
-    if base.startswith("CartPole"):
-        return truncated & ~terminated
-    return terminated & (np.asarray(returns) > 0)
+    return env_info(env_id).succeeded(returns, terminated, truncated)
 
 
 def obs_size(env: gym.Env) -> int:

@@ -1,21 +1,26 @@
-"""Write a run's figures into its folder."""
+"""A run's figures written into its folder as PNG files (``qlearn plot``, and ``qlearn train`` at its end).
+
+Importing this module imports matplotlib (through :mod:`qlearn.plotting`), so the command line imports it
+only when it draws.
+"""
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
+import matplotlib.pyplot as plt
 import numpy as np
 
+from qlearn import plotting
+from qlearn.envs.info import grid_map
+from qlearn.envs.tabular import TabularMDP, value_iteration
 from qlearn.errors import QlearnError
-from qlearn.runs import RunInfo
+from qlearn.runs import RunInfo, read_run
 
 
 def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
     """Learning curve and (for discrete states) the Q-table heatmap; returns (written, skipped reasons)."""
-    import matplotlib.pyplot as plt
-
-    from qlearn import plotting
-
     written: list[Path] = []
     skipped: list[str] = []
     if (run.path / "metrics.csv").is_file() or (run.path / "evals.csv").is_file():
@@ -49,11 +54,8 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
         return written, skipped  # a binned table is shown as value_policy.png
     desc = ref = None
     if hasattr(env.unwrapped, "P"):
-        from qlearn.envs.tabular import TabularMDP, value_iteration
-
-        mdp = TabularMDP.from_env(env)
-        desc = mdp.grid  # a lake drawn only where the map has one tile per state
-        ref, _ = value_iteration(mdp, agent.config.gamma)
+        desc = grid_map(env)  # a map drawn only where it has one tile per state
+        ref, _ = value_iteration(TabularMDP.from_env(env), agent.config.gamma)
     fig = plotting.q_table_heatmap(q, None if desc is None else np.asarray(desc), reference=ref,
                                    title=f"{agent.kind} Q-table")
     out = run.path / "q_table.png"
@@ -80,13 +82,6 @@ def _grid_bounds(agent, space) -> tuple[np.ndarray, np.ndarray]:
 
 def write_seed_plots(parent: Path) -> tuple[list[Path], list[str]]:
     """For a ``--seeds`` folder: the learning curve across seeds with its bootstrap band, then each seed's plots."""
-    import json
-
-    import matplotlib.pyplot as plt
-
-    from qlearn import plotting
-    from qlearn.runs import read_run
-
     try:
         aggregate = json.loads((parent / "aggregate.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
