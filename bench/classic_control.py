@@ -22,7 +22,7 @@ import record  # bench/ is on the path when run as a script
 from qlearn.envs import make_env
 from qlearn.evaluation import evaluate
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 from qlearn.training.runner import run_experiment
 
 EVAL_SEED = 12345

@@ -26,19 +26,17 @@ from pathlib import Path
 
 import gymnasium as gym
 import numpy as np
-import torch
 
 sys.path.insert(0, str(Path(__file__).parent))
 import record  # noqa: E402
 from classic_control import ZOO, SB3Greedy  # noqa: E402
 
-import qlearn.training.loop as loop_mod  # noqa: E402
 from qlearn import DQNAgent, DQNConfig, make_env, train  # noqa: E402
 from qlearn.config import with_overrides  # noqa: E402
 from qlearn.evaluation import evaluate  # noqa: E402
 from qlearn.presets import preset  # noqa: E402
 from qlearn.runs import versions  # noqa: E402
-from qlearn.training import configure_threads  # noqa: E402
+from qlearn.threads import configure_threads  # noqa: E402
 
 THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
 EVERY = {"CartPole-v1": 2_500, "MountainCar-v0": 5_000}
@@ -46,81 +44,55 @@ BUDGET = {"CartPole-v1": 50_000, "MountainCar-v0": 120_000, "FrozenLake-v1": 100
 EPISODES = 20
 
 
-class TimedScorer(loop_mod.Scorer):
-    """qlearn's own scorer, with the seconds it spends counted (to leave them out of training time)."""
+class StopAt:
+    """Trainer hook: stop at the first evaluation scoring >= ``threshold``; seconds since ``t0`` with the time
+    spent scoring left out (as the SB3 callback below does)."""
 
-    spent = 0.0
+    def __init__(self, threshold: float, t0: float) -> None:
+        self.threshold, self.t0, self.hit, self.scoring = threshold, t0, None, 0.0
 
-    def __call__(self, agent):
-        t = time.perf_counter()
-        try:
-            return super().__call__(agent)
-        finally:
-            TimedScorer.spent += time.perf_counter() - t
+    def on_eval(self, row: dict) -> bool:
+        self.scoring = row["scoring_time"]
+        if row["score"] >= self.threshold:
+            self.hit = {"s": time.perf_counter() - self.t0 - row["scoring_time"], "step": row["step"],
+                        "score": row["score"]}
+            return False
+        return True
 
 
 def qlearn_ttt(env_id: str, seed: int) -> dict:
-    loop_mod.Scorer = TimedScorer
-    TimedScorer.spent = 0.0
+    """qlearn's preset on one Gymnasium env, through the library's ``train`` (the one trainer)."""
     over, _ = preset(env_id, "dqn")
     t0 = time.perf_counter()
     env = make_env(env_id)
     agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seed=seed)
-    hit: dict = {}
-
-    class Stop:
-        def on_eval(self, row):
-            if row["score"] >= THRESHOLD[env_id]:
-                hit.update(step=row["step"], s=time.perf_counter() - t0 - TimedScorer.spent, score=row["score"])
-                return False
-            return True
-
+    stop = StopAt(THRESHOLD[env_id], t0)
     train(agent, env, BUDGET[env_id], seed=seed, eval_every=EVERY[env_id], eval_episodes=EPISODES,
-          callbacks=[Stop()], progress=False, checkpoint_every=0)
+          callbacks=[stop], progress=False, checkpoint_every=0)
+    hit = stop.hit or {}
     return {"lib": "qlearn", "env": env_id, "seed": seed, "s": hit.get("s"), "step": hit.get("step"),
-            "score": hit.get("score"), "eval_s": TimedScorer.spent}
+            "score": hit.get("score"), "eval_s": stop.scoring}
 
 
 def qlearn_recipe_ttt(env_id: str, seed: int, recipe: str) -> dict:
-    """qlearn with a preset recipe's N envs per agent: ``train_many``'s loop (what ``qlearn train ENV --recipe
-    NAME`` runs) for one agent, scored by the same scorer at the first multiple of N past each check."""
+    """qlearn with a preset recipe's N envs per agent, through ``train_many`` (what ``qlearn train ENV --recipe
+    NAME`` runs) for one agent, scored on EPISODES evaluation episodes every EVERY env steps."""
     from qlearn.envs.vector import make_batched
     from qlearn.presets import recipe_envs
-    from qlearn.training.scoring import Scorer
+    from qlearn.training import train_many
+    from qlearn.training.scoring import EVAL_SEED_OFFSET
 
     over, _ = preset(env_id, "dqn", recipe)
     n = recipe_envs(env_id, recipe)
     t0 = time.perf_counter()
-    env = make_env(env_id)
-    agent = DQNAgent.for_env(env, with_overrides(DQNConfig(), over), seeds=(seed,))
-    venv = make_batched(env_id, 1, n, seed=seed)
-    scorer = Scorer(env, EPISODES)
-    hit, spent = batched_time_to_threshold(agent, venv, t0, BUDGET[env_id], EVERY[env_id],
-                                           lambda: scorer(agent)["score"], THRESHOLD[env_id])
-    hit = hit or {}
+    agent = DQNAgent.for_env(make_env(env_id), with_overrides(DQNConfig(), over), seeds=(seed,))
+    stop = StopAt(THRESHOLD[env_id], t0)
+    train_many(agent, make_batched(env_id, 1, n, seeds=[seed]), BUDGET[env_id], env_id=env_id,
+               eval_env=make_batched(env_id, 1, EPISODES, seeds=[EVAL_SEED_OFFSET + seed]), eval_every=EVERY[env_id],
+               eval_episodes=EPISODES, hooks=[stop], progress=False)
+    hit = stop.hit or {}
     return {"lib": f"qlearn-{recipe}", "env": env_id, "seed": seed, "s": hit.get("s"), "step": hit.get("step"),
-            "score": hit.get("score"), "eval_s": spent, "updates": agent.updates}
-
-
-def batched_time_to_threshold(agent, venv, t0: float, budget: int, every: int, score, threshold: float):
-    """``train_many``'s loop for one agent on ``venv`` until ``score()`` (called at the first multiple of
-    N env steps past each ``every``, its time left out) reaches ``threshold``. Returns ({"s": training
-    seconds since ``t0``, "step", "score"} or None, seconds spent scoring)."""
-    obs, step, next_check, spent, n = venv.reset(), 0, every, 0.0, venv.n
-    while step < budget:
-        o = obs.numpy()
-        actions = agent.act(o)
-        obs, reward, term, trunc, final = venv.step(torch.as_tensor(actions))
-        agent.observe(o, actions, reward.numpy(), final.numpy(), term.numpy(), trunc.numpy())
-        step += n
-        if step >= next_check:
-            next_check += every
-            t = time.perf_counter()
-            value = score()
-            spent += time.perf_counter() - t
-            if value >= threshold:
-                return {"s": time.perf_counter() - t0 - spent, "step": step, "score": value}, spent
-    return None, spent
+            "score": hit.get("score"), "eval_s": stop.scoring, "updates": agent.updates}
 
 
 def sb3_like_recipe(env_id: str, recipe: str) -> dict:

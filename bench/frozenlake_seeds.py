@@ -25,7 +25,7 @@ import torch
 from qlearn.envs import TabularMDP, make_env, success_probability, value_iteration
 from qlearn.reference import optimal_under
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 from qlearn.training.runner import run_experiment
 
 

@@ -31,7 +31,7 @@ import record  # bench/ is on the path when run as a script
 import torch
 
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 from qlearn.training.runner import run_many
 
 

@@ -19,7 +19,7 @@ import numpy as np
 import record  # bench/ is on the path when run as a script
 
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 from qlearn.training.runner import run_many
 
 

@@ -41,14 +41,15 @@ import numpy as np
 import torch
 
 import record  # bench/ is on the path when run as a script
-from classic_ttt import batched_time_to_threshold
+from classic_ttt import StopAt
 from qlearn import DQNAgent, DQNConfig, make_env, train
+from qlearn.training import train_many
 from qlearn.config import with_overrides
 from qlearn.envs import TabularMDP, success_probability
 from qlearn.envs.vector import make_batched
 from qlearn.presets import preset, recipe_envs
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 from qlearn.training.runner import run_many
 
 THRESHOLD = 0.70
@@ -115,10 +116,10 @@ def qlearn_time_to_threshold(seed: int, recipe: str = "fast", budget: int = 100_
     over, _ = preset("FrozenLake-v1", "dqn", recipe)
     agent = DQNAgent.for_env(make_env("FrozenLake-v1"), with_overrides(DQNConfig(), {**over, **(overrides or {})}),
                              seeds=[seed])
-    venv = make_batched("FrozenLake-v1", 1, n_envs or recipe_envs("FrozenLake-v1", recipe), seed=seed)
-    hit, _ = batched_time_to_threshold(agent, venv, t0, budget, CHECK_EVERY, lambda: exact_success(agent.q_table()),
-                                       THRESHOLD)
-    return (hit["s"], hit["step"]) if hit else (None, None)
+    venv = make_batched("FrozenLake-v1", 1, n_envs or recipe_envs("FrozenLake-v1", recipe), seeds=[seed])
+    stop = StopAt(THRESHOLD, t0)
+    train_many(agent, venv, budget, env_id="FrozenLake-v1", eval_every=CHECK_EVERY, hooks=[stop], progress=False)
+    return (stop.hit["s"], stop.hit["step"]) if stop.hit else (None, None)
 
 
 def sb3_time_to_threshold(seed: int, hp: dict | None = None, n_envs: int | None = None,
@@ -207,7 +208,7 @@ def peak_mb():  # VmHWM: this process's peak resident memory (ru_maxrss would ca
 
 
 from qlearn import DQNAgent, DQNConfig, make_env
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 configure_threads(1)
 env_id, k, cap = sys.argv[1], int(sys.argv[2]), int(sys.argv[3])
 before = peak_mb()

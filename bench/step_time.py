@@ -19,7 +19,7 @@ import record  # bench/ is on the path when run as a script
 
 from qlearn import DQNAgent, DQNConfig, make_env
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 
 
 def step_ms(k: int, batch: int, engine: str, steps: int = 300, hidden: tuple = (64, 64)) -> float:

@@ -34,7 +34,7 @@ from qlearn.config import with_overrides
 from qlearn.envs.vector import make_batched
 from qlearn.presets import preset
 from qlearn.runs import versions
-from qlearn.training import configure_threads
+from qlearn.threads import configure_threads
 
 CAP = 30_000
 

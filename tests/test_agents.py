@@ -293,7 +293,7 @@ def test_dqn_save_load_round_trip(lake, tmp_path):
 
 def test_tabular_save_load_round_trip(lake, tmp_path):
     agent = TabularQAgent.for_env(lake, TabularConfig(alpha=0.3, alpha_end=0.2), seed=2)
-    play(agent, lake, 300)
+    play(agent, lake, 3000)
     assert np.count_nonzero(agent.q) > 0
     path = agent.save(tmp_path / "tab.pt")
     back = TabularQAgent.load(path, env=lake)

@@ -101,8 +101,7 @@ def test_frozenlake_outcome_choice_is_gymnasiums_for_the_same_uniform():
         b = TabularBatchedEnv(env, 1, len(us))
         b.reset()
         b.state = torch.full((1, len(us)), s, dtype=torch.long)
-        real_rand = b._rand
-        b._rand = lambda *shape, dtype=torch.float64: us.view(*shape) if shape == (1, len(us)) else real_rand(*shape)
+        b._uniform = lambda: us.view(1, -1).numpy()  # the step's dynamics draws
         *_, final = b.step(torch.full((1, len(us)), a))
         probs = [t[0] for t in raw.P[s][a]]
         expected = [raw.P[s][a][int(categorical_sample(probs, FixedUniform(float(u))))][1] for u in us]
@@ -356,7 +355,8 @@ def test_gym_batched_shapes_and_final_obs_match_gymnasium():
     obs = venv.reset()
     assert obs.shape == (k, n, 6) and obs.dtype == torch.float32
     twins = [make_env("Acrobot-v1", max_episode_steps=limit) for _ in range(k * n)]
-    expected = np.stack([e.reset(seed=seed * 100_003 + i)[0] for i, e in enumerate(twins)])
+    # agent k's envs are seeded from its own seed (seed + k): (seed + k) * 100_003 + j for its env j
+    expected = np.stack([e.reset(seed=(seed + i // n) * 100_003 + i % n)[0] for i, e in enumerate(twins)])
     np.testing.assert_array_equal(obs.view(k * n, -1).numpy(), expected)
     rng = np.random.default_rng(0)
     ended = 0

@@ -107,7 +107,7 @@ def test_lockstep_on_cuda_resumes_from_its_checkpoint(tmp_path):
     from qlearn.config import DQNConfig
     from qlearn.envs.vector import make_batched
     from qlearn.training import checkpoint as ckpt
-    from qlearn.training.lockstep import train_many
+    from qlearn.training import train_many
 
     def parts():
         agent = DQNAgent.for_env(make_env("FrozenLake-v1"), DQNConfig(learning_starts=256, train_freq=8),

@@ -284,7 +284,7 @@ def test_train_step_sets_priorities_of_sampled_transitions_from_td_errors():
     before = agent.buffer.tree.leaves().copy()
     net0, target0 = copy.deepcopy(agent.net), copy.deepcopy(agent.target)  # the networks before the step
     loss = agent.train_step()
-    b = agent._decode(seen["batch"])  # discrete states are stored as numbers; the networks see one-hot rows
+    b = agent.decode(seen["batch"])  # discrete states are stored as numbers; the networks see one-hot rows
     with torch.no_grad():  # the TD errors the step saw: Double DQN, one-step, gamma 0.9
         q = net0(b.obs).gather(2, b.actions.unsqueeze(2)).squeeze(2)
         best = net0(b.next_obs).argmax(-1, keepdim=True)

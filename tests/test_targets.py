@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 import torch
 
-import qlearn.agents.dqn as dqn_module
+import qlearn.agents.engine as dqn_module  # td_target is called by the autograd engine
 from qlearn.agents.dqn import DQNAgent
 from qlearn.agents.targets import td_target
 from qlearn.config import DQNConfig

@@ -46,6 +46,11 @@ class StackedMLP(nn.Module):
         # Plain tuple for the hot path: indexing a ParameterList costs more than the matmul here.
         self._layers = tuple(zip(self.weights, self.biases))
 
+    @property
+    def layers(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        """``(weight[K, in, out], bias[K, 1, out])`` per layer, input first (for backends such as the numpy step)."""
+        return self._layers
+
     @torch.no_grad()
     def reset_parameters(self, seeds: Sequence[int]) -> None:
         for k, seed in enumerate(seeds):

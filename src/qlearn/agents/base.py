@@ -12,6 +12,7 @@ import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
 
+import gymnasium as gym
 import numpy as np
 import torch
 
@@ -108,3 +109,19 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             and isinstance(payload.get("state"), dict)):
         raise QlearnError(f"{path} is a malformed qlearn checkpoint (kind, meta or state missing)")
     return payload
+
+
+def check_fits(meta: dict[str, Any], env: gym.Env, path: Any) -> None:
+    """Refuse a checkpoint whose state or action counts differ from ``env``'s."""
+    space = env.observation_space
+    n_states = getattr(space, "n", None)
+    saved_states = meta.get("encoder", {}).get("n_states", meta.get("n_states"))
+    env_name = env.spec.id if env.spec else "this env"
+    saved_dim, dim = meta.get("encoder", {}).get("dim"), int(np.prod(space.shape)) if space.shape else None
+    if saved_states is None and n_states is None and saved_dim is not None and dim is not None and saved_dim != dim:
+        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} with {saved_dim} observation "
+                          f"features; {env_name} has {dim}")
+    if int(env.action_space.n) != meta["n_actions"] or (saved_states is not None and saved_states != n_states):
+        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} ({saved_states} states, "
+                          f"{meta['n_actions']} actions); {env_name} has {n_states} states and "
+                          f"{env.action_space.n} actions")

@@ -18,16 +18,18 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
-import torch.nn.functional as F
 
-from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
-from qlearn.agents.numpy_step import NumpyStep, fused_adam_available
-from qlearn.agents.targets import td_target
+from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_checkpoint, write_checkpoint
+from qlearn.agents.guard import DivergenceGuard
+from qlearn.agents.engine import make_engine
+from qlearn.agents.numpy_step import init_adam_state
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
+from qlearn.buffers.replay import Batch
 from qlearn.config import DQNConfig, from_dict, to_dict
 from qlearn.envs.encoding import Encoder, make_encoder
 from qlearn.errors import DivergenceError, QlearnError
 from qlearn.nets import StackedMLP, clip_grad_norm_per_agent
+from qlearn.rng import Stream
 
 
 class DQNAgent(SingleStepAPI):
@@ -54,66 +56,55 @@ class DQNAgent(SingleStepAPI):
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+        init_adam_state(self.optimizer)  # every engine and the divergence guard see Adam's moments from the start
         self.buffer = self._make_buffer(n_envs=1)
-        self.gen = torch.Generator(device=self.device).manual_seed(self._mix(1))
-        self.np_gen = np.random.default_rng(self._mix(4))  # minibatch draws of the numpy step
-        self._numpy_step = self._pick_engine()
-        self.rng = np.random.default_rng([*self.seeds, 2])
+        # Each agent's draws from streams keyed by its own seed (qlearn.rng): a seed draws the same
+        # exploration and minibatches alone as in a group, and both gradient engines draw the same indices.
+        self.explore_rng = Stream(self.seeds, salt=2, device=self.device)
+        self.sample_rng = Stream(self.seeds, salt=1, device=self.device)
+        self.engine = make_engine(self, cfg.engine)
+        self.guard = DivergenceGuard(self.k)
         self.steps = 0  # environment steps per agent
         self.updates = 0  # gradient steps
         self._since_train = 0
         self._last_loss: torch.Tensor | None = None
         self.greedy = False
 
-    def _pick_engine(self) -> NumpyStep | None:
-        """The numpy gradient step where it applies (CPU, uniform replay, fused Adam), else None (autograd)."""
-        cfg = self.config
-        fused = bool(self.optimizer.defaults.get("fused")) and fused_adam_available()
-        fits = self.device.type == "cpu" and not cfg.prioritized and fused
-        if cfg.engine == "numpy" and not fits:
-            why = (f"this agent is on {self.device}" if self.device.type != "cpu" else
-                   "prioritized replay is on" if cfg.prioritized else f"torch {torch.__version__} has no fused CPU Adam")
-            raise QlearnError(f"engine=numpy needs the CPU, uniform replay and torch's fused Adam (torch >= 2.4), but "
-                              f"{why}: use engine=auto or torch")
-        return NumpyStep(self) if fits and cfg.engine != "torch" else None
-
     def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
         cfg = self.config
         common = dict(k=self.k, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, device=self.device)
         if cfg.prioritized:
             return PrioritizedReplayBuffer(cfg.buffer_size, self._stored_dim, alpha=cfg.per_alpha,
-                                           seed=self._mix(3), **common)
+                                           seeds=list(self.seeds), **common)
         return ReplayBuffer(cfg.buffer_size, self._stored_dim, **common)
 
     # Discrete observations with a feature table (one-hot) are stored as their state number and turned
     # into features when a minibatch is drawn: 32 agents x 100k one-hot FrozenLake transitions took
     # 410 MB of observations as 16 floats, twice, and take 26 MB as one number.
     @property
-    def _compact(self) -> bool:
-        return self.encoder._np_table is not None and self.encoder.dim > 1
+    def compact(self) -> bool:
+        """Whether replay memory keeps discrete observations as their state number (see above)."""
+        return self.encoder.table_np is not None and self.encoder.dim > 1
 
     @property
     def _stored_dim(self) -> int:
-        return 1 if self._compact else self.encoder.dim
+        return 1 if self.compact else self.encoder.dim
 
     def _stored(self, obs: np.ndarray) -> np.ndarray:
         """What the replay memory keeps of raw observations ``[K, N, ...]``."""
         if isinstance(obs, torch.Tensor):
             k, n = obs.shape[:2]
-            return obs.reshape(k, n, 1) if self._compact else self.encoder.tensor(obs).reshape(k, n, self.encoder.dim)
-        if self._compact:
+            return obs.reshape(k, n, 1) if self.compact else self.encoder.tensor(obs).reshape(k, n, self.encoder.dim)
+        if self.compact:
             return np.asarray(obs, dtype=np.float32).reshape(*np.shape(obs)[:2], 1)
         return self._np_features(obs)
 
-    def _decode(self, batch):
+    def decode(self, batch):
         """Features of a sampled minibatch's stored observations (numpy or torch, as the batch is)."""
-        if not self._compact:
+        if not self.compact:
             return batch
         features = self.encoder.np if isinstance(batch.obs, np.ndarray) else self.encoder.tensor
         return batch._replace(obs=features(batch.obs[..., 0]), next_obs=features(batch.next_obs[..., 0]))
-
-    def _mix(self, salt: int) -> int:
-        return int(np.random.SeedSequence([*self.seeds, salt]).generate_state(1)[0])
 
     @classmethod
     def for_env(cls, env: gym.Env, config: DQNConfig | None = None, *, seed: int | None = None,
@@ -155,8 +146,9 @@ class DQNAgent(SingleStepAPI):
         shape = obs.shape[:2]
         eps = 0.0 if greedy else self.epsilon
         if eps > 0.0:  # greedy acting draws nothing: evaluating must not shift the exploration stream
-            explore = self.rng.random(shape) < eps
-            random_a = self.rng.integers(0, self.n_actions, shape)
+            u = self.explore_rng.uniform(shape[1], 2)
+            explore = u[..., 0] < eps
+            random_a = np.minimum((u[..., 1] * self.n_actions).astype(np.int64), self.n_actions - 1)
             if explore.all():
                 return random_a
         if self.device.type == "cpu":
@@ -173,9 +165,9 @@ class DQNAgent(SingleStepAPI):
         best = self.net(self.encoder.tensor(obs.to(self.device)).reshape(*shape, self.encoder.dim)).argmax(-1)
         if eps <= 0.0:
             return best
-        explore = torch.rand(shape, generator=self.gen, device=self.device) < eps
-        return torch.where(explore, torch.randint(0, self.n_actions, shape, generator=self.gen, device=self.device),
-                           best)
+        u = self.explore_rng.uniform_torch(shape[1], 2)
+        random_a = (u[..., 1] * self.n_actions).to(torch.int64).clamp_(max=self.n_actions - 1)
+        return torch.where(u[..., 0] < eps, random_a, best)
 
     # --------------------------------------------------------------- learning
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
@@ -200,46 +192,54 @@ class DQNAgent(SingleStepAPI):
             for _ in range(self.config.gradient_steps):
                 self.train_step()
 
-    def train_step(self) -> torch.Tensor:
-        """One gradient step on a sampled minibatch per agent; returns the per-agent loss ``[K]``."""
+    def parameters(self) -> list[torch.Tensor]:
+        """The online network's stacked parameters (first dim K): what the engines write gradients for."""
+        return self._params
+
+    def train_step(self, batch: Batch | None = None) -> torch.Tensor:
+        """One gradient step on a minibatch per agent (``batch``, numpy or torch, as the replay memory gives
+        it; sampled when None); returns the per-agent loss ``[K]``.
+
+        The minibatch comes from each agent's own stream, the gradients from the engine (autograd or a
+        faster backend: the same draws either way), then the shared part: per-agent clipping, the
+        optimiser step, the target update, and frozen agents put back as they were."""
         cfg = self.config
-        if self._numpy_step is not None:
-            return self._train_step_numpy()
         if cfg.prioritized:
             self.buffer.beta = linear_schedule(cfg.per_beta, 1.0, cfg.per_beta_steps, self.steps)
-        return self._train_step_torch(self._decode(self.buffer.sample(cfg.batch_size, self.gen)))
-
-    def _train_step_torch(self, batch) -> torch.Tensor:
-        """The gradient step by autograd on a given minibatch (any device, every variant)."""
-        cfg = self.config
-        q = self.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
-        with torch.no_grad():
-            next_online = self.net(batch.next_obs) if cfg.double else None
-            gamma = cfg.gamma if cfg.n_step == 1 else batch.discounts
-            y = td_target(batch.rewards, batch.terminated, self.target(batch.next_obs), gamma, next_online)
-        if cfg.loss == "huber":
-            per_sample = F.smooth_l1_loss(q, y, reduction="none")
+        if batch is not None:
+            numpy_batch = isinstance(batch.actions, np.ndarray)
+            if numpy_batch != self.engine.wants_numpy_batch:
+                batch = Batch(*(np.asarray(x) if not numpy_batch else torch.as_tensor(np.asarray(x)) for x in batch))
+        elif self.engine.wants_numpy_batch:
+            batch = self.buffer.sample_numpy(cfg.batch_size, self.sample_rng)
         else:
-            per_sample = F.mse_loss(q, y, reduction="none")
-        if cfg.prioritized:
-            loss_k = (per_sample * batch.weights).mean(dim=1)
-            self.buffer.update_priorities(batch.indices, q.detach() - y)
-        else:
-            loss_k = per_sample.mean(dim=1)
-        if not bool(torch.isfinite(loss_k).all()):
-            raise self._diverged(float(loss_k.detach().max()))
+            batch = self.buffer.sample(cfg.batch_size, self.sample_rng)
+        loss_k = self.engine(batch, self._check_loss)
         if cfg.lr_end is not None:
             for group in self.optimizer.param_groups:
                 group["lr"] = self._lr_now()
-        self.optimizer.zero_grad(set_to_none=True)
-        loss_k.sum().backward()
         if cfg.max_grad_norm > 0:
             clip_grad_norm_per_agent(self._params, cfg.max_grad_norm)
         self.optimizer.step()
         self.updates += 1
         self._update_target()
-        self._last_loss = loss_k.detach()
-        return self._last_loss
+        self.guard.restore()
+        self._last_loss = loss_k
+        return loss_k
+
+    def _guarded(self) -> list[torch.Tensor]:
+        """What freezing an agent holds still: weights, target weights and Adam's moments."""
+        if not self.optimizer.state:
+            init_adam_state(self.optimizer)
+        moments = [self.optimizer.state[p][key] for p in self._params for key in ("exp_avg", "exp_avg_sq")]
+        return [*self._params, *self._target_params, *moments]
+
+    def _check_loss(self, loss_k: np.ndarray) -> None:
+        """Freeze the agents whose loss stopped being finite (before this step changes them); all frozen:
+        the run cannot go on, raise :class:`DivergenceError`."""
+        bad = ~np.isfinite(loss_k)
+        if self.guard.freeze(bad, self._guarded, self.steps):
+            raise self._diverged(float(loss_k[bad][0]))
 
     def _diverged(self, loss: float) -> DivergenceError:
         """The error both gradient-step engines raise when the TD loss stops being finite."""
@@ -249,22 +249,6 @@ class DQNAgent(SingleStepAPI):
     def _lr_now(self) -> float:
         cfg = self.config
         return cfg.lr if cfg.lr_end is None else linear_schedule(cfg.lr, cfg.lr_end, cfg.lr_decay_steps, self.steps)
-
-    def _train_step_numpy(self, batch=None) -> torch.Tensor:
-        """:meth:`train_step` by :class:`~qlearn.agents.numpy_step.NumpyStep` (same maths, no autograd) on
-        ``batch`` as the replay memory gives it (sampled here if None)."""
-        if batch is None:
-            batch = self.buffer.sample_numpy(self.config.batch_size, self.np_gen)
-        if self._compact and self.encoder.n_states <= batch.actions.shape[1]:
-            loss_k = self._numpy_step(batch, self._lr_now(), table=self.encoder._np_table)
-        else:
-            loss_k = self._numpy_step(self._decode(batch), self._lr_now())
-        if not np.isfinite(loss_k).all():
-            raise self._diverged(float(loss_k[~np.isfinite(loss_k)][0]))  # inf or nan
-        self.updates += 1
-        self._update_target()
-        self._last_loss = torch.from_numpy(loss_k)
-        return self._last_loss
 
     @torch.no_grad()
     def _update_target(self) -> None:
@@ -281,9 +265,14 @@ class DQNAgent(SingleStepAPI):
             torch._foreach_copy_(list(self.target.parameters()), list(self.net.parameters()))
 
     def metrics(self) -> dict[str, float]:
+        """Epsilon and the mean TD loss of the last gradient step over the agents still training."""
         out = {"epsilon": self.epsilon}
         if self._last_loss is not None:
-            out["loss"] = float(self._last_loss.mean())
+            active = ~self.guard.frozen
+            if active.all():
+                out["loss"] = float(self._last_loss.mean())
+            elif active.any():
+                out["loss"] = float(self._last_loss.cpu().numpy()[active].mean())
         return out
 
     # ------------------------------------------------------------ inspection
@@ -317,8 +306,9 @@ class DQNAgent(SingleStepAPI):
         opt = self.optimizer.state_dict()  # shares the live moment tensors: copy agent ``index``'s rows only
         one.optimizer.load_state_dict({"param_groups": copy.deepcopy(opt["param_groups"]), "state": {
             pid: {key: self._row(val, index) for key, val in st.items()} for pid, st in opt["state"].items()}})
-        if one._numpy_step is not None:
-            one._numpy_step.invalidate()
+        one.engine.invalidate()
+        one.guard = self.guard.select(index)
+        one.explore_rng, one.sample_rng = self.explore_rng.select(index), self.sample_rng.select(index)
         one.steps, one.updates, one._since_train = self.steps, self.updates, self._since_train
         return one
 
@@ -341,8 +331,10 @@ class DQNAgent(SingleStepAPI):
         self.net.load_state_dict(state["net"])
         self.target.load_state_dict(state["target"])
         self.optimizer.load_state_dict(state["optimizer"])
-        if self._numpy_step is not None:
-            self._numpy_step.invalidate()  # the optimiser's moment tensors were replaced
+        self.engine.invalidate()
+        if not self.optimizer.state:
+            init_adam_state(self.optimizer)
+        self.guard.rebind(self._guarded())  # the optimiser's moment tensors were replaced
         self.steps, self.updates = int(state["steps"]), int(state["updates"])
         self._since_train = int(state.get("since_train", 0))
         self._last_loss = state.get("last_loss")
@@ -356,26 +348,28 @@ class DQNAgent(SingleStepAPI):
     def _legacy_buffer(self, state: dict[str, Any]) -> dict[str, Any]:
         """A replay memory saved with one-hot features (before compact storage): back to state numbers."""
         obs = state.get("obs")
-        if self._compact and torch.is_tensor(obs) and obs.dim() == 3 and obs.shape[-1] == self.encoder.dim:
+        if self.compact and torch.is_tensor(obs) and obs.dim() == 3 and obs.shape[-1] == self.encoder.dim:
             return {**state, "obs": obs.argmax(-1, keepdim=True).float(),
                     "next_obs": state["next_obs"].argmax(-1, keepdim=True).float()}
         return state
 
     def rng_state(self) -> dict[str, Any]:
-        """Every random generator the agent draws from (exploration, minibatches, priorities)."""
-        state = {"rng": self.rng.bit_generator.state, "gen": self.gen.get_state(),
-                 "np_gen": self.np_gen.bit_generator.state}
+        """Where each random stream is (exploration, minibatches, priorities), and the frozen agents."""
+        state = {"explore": self.explore_rng.state_dict(), "sample": self.sample_rng.state_dict(),
+                 "guard": self.guard.state_dict(self._guarded)}
         if self.config.prioritized:
-            state["per_rng"] = self.buffer.rng.bit_generator.state
+            state["per"] = self.buffer.rng.state_dict()
         return state
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
-        self.gen.set_state(state["gen"])
-        if "np_gen" in state:
-            self.np_gen.bit_generator.state = state["np_gen"]
-        if "per_rng" in state:
-            self.buffer.rng.bit_generator.state = state["per_rng"]
+        if "explore" not in state:
+            raise QlearnError("this training checkpoint was written by an earlier qlearn (its random generators "
+                              "are not per agent): start the run again with qlearn train --config RUN_DIR")
+        self.explore_rng.load_state_dict(state["explore"])
+        self.sample_rng.load_state_dict(state["sample"])
+        self.guard.load_state_dict(state.get("guard"), self._guarded)
+        if "per" in state:
+            self.buffer.rng.load_state_dict(state["per"])
 
     def meta(self) -> dict[str, Any]:
         e = self.encoder
@@ -400,19 +394,3 @@ class DQNAgent(SingleStepAPI):
                     device=device, env_id=meta.get("env_id"))
         agent.load_state_dict(payload["state"])
         return agent
-
-
-def check_fits(meta: dict[str, Any], env: gym.Env, path: Any) -> None:
-    """Refuse a checkpoint whose state or action counts differ from ``env``'s."""
-    space = env.observation_space
-    n_states = getattr(space, "n", None)
-    saved_states = meta.get("encoder", {}).get("n_states", meta.get("n_states"))
-    env_name = env.spec.id if env.spec else "this env"
-    saved_dim, dim = meta.get("encoder", {}).get("dim"), int(np.prod(space.shape)) if space.shape else None
-    if saved_states is None and n_states is None and saved_dim is not None and dim is not None and saved_dim != dim:
-        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} with {saved_dim} observation "
-                          f"features; {env_name} has {dim}")
-    if int(env.action_space.n) != meta["n_actions"] or (saved_states is not None and saved_states != n_states):
-        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} ({saved_states} states, "
-                          f"{meta['n_actions']} actions); {env_name} has {n_states} states and "
-                          f"{env.action_space.n} actions")

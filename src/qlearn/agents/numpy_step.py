@@ -2,19 +2,19 @@
 
 A gradient step of a small Q-network is overhead-bound: PyTorch's autograd spends ~0.6-0.9 ms on about
 70 small operator calls whose arithmetic takes a fraction of that. This module does the same step with
-a hand-written backward pass in numpy (about 1-2 us per call instead of 5-10), then applies torch's own
-fused Adam kernel. It is not a second learner: the weights, the target weights, the gradients and
-Adam's moments are the agent's torch tensors, seen through zero-copy numpy views, so checkpoints,
-``select()``, the target update and the torch path (used on GPUs and for prioritized replay) all see
-one state. ``tests/test_numpy_step.py`` checks the step against autograd on the same minibatch.
+a hand-written backward pass in numpy (about 1-2 us per call instead of 5-10). It is a backend of the
+agent's gradient engine (:mod:`qlearn.agents.engine`), not a second learner: it writes the gradients into
+the agent's own ``.grad`` tensors, seen through zero-copy numpy views, and the agent's shared code clips
+them per agent and steps the one optimiser. The minibatch is drawn from the same per-agent stream as
+autograd's, so switching backends does not change a run's samples. ``tests/test_numpy_step.py`` checks
+it against autograd on the same minibatch.
 
 What it computes, per agent k (shapes ``[K, B, ...]``):
 
 * ``q = Q_online(s)[a]``; the TD target ``y = r + discount * (1 - terminated) * V(s')`` with
   ``V(s') = max_a' Q_target(s', a')``, or with Double DQN ``Q_target(s', argmax_a' Q_online(s', a'))``;
 * loss ``mean_B(l(q - y))`` with ``l`` the squared error or Huber (``smooth_l1`` with beta 1);
-* gradients of ``sum_k loss_k`` by backpropagation through ReLU layers (and the dueling head), each
-  agent's gradient clipped to ``max_grad_norm`` on its own, then one fused Adam step.
+* gradients of ``sum_k loss_k`` by backpropagation through ReLU layers (and the dueling head).
 
 Discrete states kept in replay memory as their number (FrozenLake's 16) take a shorter road when they are
 fewer than the minibatch: the networks run once on every state's features, ``q`` and ``V(s')`` are looked
@@ -24,17 +24,23 @@ backward pass over the states. Same gradient, a fraction of the arithmetic (K=32
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 import numpy as np
 import torch
 
 from qlearn.buffers.replay import Batch
-from qlearn.training.threads import limit_blas_threads
+from qlearn.threads import limit_blas_threads
 
 
 class NumpyStep:
-    """Callable ``step(batch, lr) -> loss[K]`` bound to one :class:`~qlearn.agents.dqn.DQNAgent`."""
+    """The numpy backend of :class:`~qlearn.agents.engine.GradientEngine` for one
+    :class:`~qlearn.agents.dqn.DQNAgent`: ``step(batch, check) -> loss[K]`` with the gradients written
+    into the agent's own ``.grad`` tensors (the optimiser step, clipping and target update are shared)."""
+
+    name = "numpy"
+    wants_numpy_batch = True
 
     def __init__(self, agent: Any) -> None:
         self.agent = agent
@@ -42,33 +48,20 @@ class NumpyStep:
 
     # ------------------------------------------------------------------ views
     def invalidate(self) -> None:
-        """Forget cached views (after the optimiser's state tensors were replaced, e.g. by a load)."""
+        """Forget cached views (after the gradient tensors were replaced, e.g. by a load)."""
         self._bound = None
 
     def _bind(self) -> tuple:
         limit_blas_threads()  # BLAS's default thread pool fights torch and other processes for the cores
         agent = self.agent
-        params = agent._params
-        opt = agent.optimizer
-        for p in params:
+        for p in agent.parameters():
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-            st = opt.state[p]
-            if not st:  # the state torch's Adam would create at its first step, so both paths share it
-                st["step"] = torch.tensor(0.0, dtype=torch.float32)
-                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)
-        group = opt.param_groups[0]
-        states = [opt.state[p] for p in params]
-        adam = (params, [p.grad for p in params], [s["exp_avg"] for s in states],
-                [s["exp_avg_sq"] for s in states], [s["step"] for s in states], group,
-                [s["step"].numpy() for s in states])
-        n = len(agent.net._layers)
-        online = [(w.detach().numpy(), b.detach().numpy()) for w, b in agent.net._layers]
-        target = [(w.detach().numpy(), b.detach().numpy()) for w, b in agent.target._layers]
-        grads = {id(p): p.grad.numpy() for p in params}
-        g_layers = [(grads[id(w)], grads[id(b)]) for w, b in agent.net._layers]
-        self._bound = (online, target, g_layers, adam, n, params[0].grad)
+        online = [(w.detach().numpy(), b.detach().numpy()) for w, b in agent.net.layers]
+        target = [(w.detach().numpy(), b.detach().numpy()) for w, b in agent.target.layers]
+        g_layers = [(w.grad.numpy(), b.grad.numpy()) for w, b in agent.net.layers]
+        first = agent.net.layers[0][0]
+        self._bound = (online, target, g_layers, len(online), first.grad)
         return self._bound
 
     # --------------------------------------------------------------- forward
@@ -109,21 +102,26 @@ class NumpyStep:
         return cached
 
     # ------------------------------------------------------------------ step
-    def __call__(self, batch: Batch, lr: float, table: np.ndarray | None = None) -> np.ndarray:
-        """One step on ``batch``. With ``table`` (``[S, D]`` features of every state), the batch holds state
-        numbers ``[K, B, 1]`` (compact replay memory) and the networks run once per state, not per sample."""
-        # A diverging network overflows float32 on the way to an infinite loss; the caller reports that
-        # as a DivergenceError naming the step, so numpy's own overflow warnings would only add noise.
+    def __call__(self, batch: Batch, check: Callable[[np.ndarray], None]) -> torch.Tensor:
+        """Gradients of one minibatch into the agent's ``.grad``; the per-agent loss ``[K]``. Discrete
+        states kept as numbers (compact replay memory) take the per-state road when they are fewer than
+        the minibatch. ``check(loss)`` sees a loss with non-finite entries before any gradient is written."""
+        agent = self.agent
+        table = agent.encoder.table_np if agent.compact else None
+        if table is not None and agent.encoder.n_states > batch.actions.shape[1]:
+            table = None
+        if agent.compact and table is None:
+            batch = agent.decode(batch)
+        # A diverging network overflows float32 on the way to an infinite loss; the agent freezes it and
+        # names the step, so numpy's own overflow warnings would only add noise.
         with np.errstate(over="ignore", invalid="ignore"):
-            return self._step(batch, lr, table)
+            return torch.from_numpy(self._step(batch, check, table))
 
-    def _step(self, batch: Batch, lr: float, table: np.ndarray | None = None) -> np.ndarray:
+    def _step(self, batch: Batch, check: Callable[[np.ndarray], None], table: np.ndarray | None) -> np.ndarray:
         bound = self._bound
-        first = self.agent._params[0]
-        if bound is None or first.grad is not bound[5] or \
-                self.agent.optimizer.state.get(first, {}).get("exp_avg") is not bound[3][2][0]:
-            bound = self._bind()  # gradients or Adam's moments were replaced (a load, a torch-path step)
-        online, target, g_layers, adam, n_layers, _ = bound
+        if bound is None or self.agent.net.layers[0][0].grad is not bound[4]:
+            bound = self._bind()  # the gradient tensors were replaced (a load, set_to_none)
+        online, target, g_layers, n_layers, _ = bound
         cfg = self.agent.config
         actions, rewards = batch.actions, batch.rewards
         k, b = actions.shape
@@ -167,7 +165,8 @@ class NumpyStep:
             dloss = 2.0 * diff
         loss_k = per_sample.mean(axis=1)
         if not np.isfinite(loss_k).all():
-            return loss_k  # the caller raises DivergenceError before any weight changes
+            check(loss_k)  # freezes those agents (their rows are put back after the step), or raises
+            loss_k = np.where(np.isfinite(loss_k), loss_k, np.float32(0.0))
 
         # Backward of sum_k mean_B(loss): only the taken action's output gets a gradient.
         n_out = online[-1][0].shape[-1]
@@ -196,41 +195,22 @@ class NumpyStep:
                                   out=self._buf(("delta", layer), a_in.shape))
                 mask = np.greater(a_in, 0.0, out=self._buf(("mask", layer), a_in.shape, np.bool_))
                 delta *= mask
-
-        if cfg.max_grad_norm > 0:
-            self._clip(g_layers, cfg.max_grad_norm, k)
-        self._adam(adam, lr)
         return loss_k
-
-    @staticmethod
-    def _clip(g_layers: list, max_norm: float, k: int) -> None:
-        """Scale each agent's gradient to norm <= max_norm (as :func:`qlearn.nets.clip_grad_norm_per_agent`)."""
-        if k == 1:
-            sq = np.array([sum(float(np.vdot(g, g)) for pair in g_layers for g in pair)], dtype=np.float32)
-        else:
-            sq = np.zeros(k, dtype=np.float32)
-            for g_w, g_b in g_layers:
-                sq += np.einsum("kij,kij->k", g_w, g_w) + np.einsum("kij,kij->k", g_b, g_b)
-        scale = np.minimum(max_norm / (np.sqrt(sq) + 1e-6), 1.0).astype(np.float32)
-        if (scale < 1.0).any():
-            s = scale[:, None, None]
-            for g_w, g_b in g_layers:
-                g_w *= s
-                g_b *= s
-
-    @staticmethod
-    def _adam(adam: tuple, lr: float) -> None:
-        """One step of torch's fused Adam on the agent's parameters and moment tensors."""
-        params, grads, exp_avgs, exp_avg_sqs, steps, group, step_views = adam
-        beta1, beta2 = group["betas"]
-        group["lr"] = lr
-        for view in step_views:  # Adam's step counters, as torch's Adam advances them before its kernel
-            view += 1
-        with torch.no_grad():
-            torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=lr, beta1=beta1,
-                               beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
 
 
 def fused_adam_available() -> bool:
     """Whether this torch build has the fused CPU Adam kernel the numpy step relies on."""
     return hasattr(torch, "_fused_adam_")
+
+
+def init_adam_state(optimizer: torch.optim.Optimizer) -> None:
+    """The state torch's Adam creates at its first step, created now (freezing an agent before the first
+    step needs its moment rows to exist)."""
+    for group in optimizer.param_groups:
+        for p in group["params"]:
+            st = optimizer.state[p]
+            if not st:
+                fused = bool(group.get("fused"))
+                st["step"] = torch.zeros((), dtype=torch.float32, device=p.device if fused else "cpu")
+                st["exp_avg"] = torch.zeros_like(p, memory_format=torch.preserve_format)
+                st["exp_avg_sq"] = torch.zeros_like(p, memory_format=torch.preserve_format)

@@ -16,12 +16,13 @@ import gymnasium as gym
 import numpy as np
 import torch
 
-from qlearn.agents.base import SingleStepAPI, linear_schedule, read_checkpoint, write_checkpoint
-from qlearn.agents.dqn import check_fits
+from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_checkpoint, write_checkpoint
+from qlearn.agents.guard import DivergenceGuard
 from qlearn.config import TabularConfig, from_dict, to_dict
 from qlearn.envs.discretize import Discretizer
 from qlearn.envs.make import obs_size
 from qlearn.errors import DivergenceError, QlearnError
+from qlearn.rng import Stream
 
 
 class TabularQAgent(SingleStepAPI):
@@ -39,7 +40,8 @@ class TabularQAgent(SingleStepAPI):
         self.k = len(self.seeds)
         self.env_id = env_id
         self.q = np.zeros((self.k, self.n_states, self.n_actions))
-        self.rng = np.random.default_rng([*self.seeds, 2])
+        self.explore_rng = Stream(self.seeds, salt=2)  # each agent's own draws (qlearn.rng)
+        self.guard = DivergenceGuard(self.k)
         self.steps = 0
         self.updates = 0
         self._last_td = 0.0
@@ -92,11 +94,10 @@ class TabularQAgent(SingleStepAPI):
         q = self.q_values(obs)
         if greedy:
             return q.argmax(-1)
-        shape = q.shape[:2]
-        explore = self.rng.random(shape) < self.epsilon
-        random_a = self.rng.integers(0, self.n_actions, shape)
-        noise = self.rng.random(q.shape) * 1e-9
-        return np.where(explore, random_a, (q + noise).argmax(-1))
+        u = self.explore_rng.uniform(q.shape[1], 2 + self.n_actions)
+        explore = u[..., 0] < self.epsilon
+        random_a = np.minimum((u[..., 1] * self.n_actions).astype(np.int64), self.n_actions - 1)
+        return np.where(explore, random_a, (q + u[..., 2:] * 1e-9).argmax(-1))
 
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
                 terminated: np.ndarray, truncated: np.ndarray) -> None:
@@ -108,13 +109,17 @@ class TabularQAgent(SingleStepAPI):
         rows = np.broadcast_to(np.arange(self.k)[:, None], s.shape)
         target = r + self.config.gamma * (1.0 - done) * self.q[rows, s2].max(-1)
         td = target - self.q[rows, s, a]
-        if not np.isfinite(td).all():
-            raise DivergenceError(f"a Q-value stopped being finite at environment step {self.steps + a.shape[1]}",
-                                  self.steps + a.shape[1])
+        step = self.steps + a.shape[1]
+        finite = np.isfinite(td).all(axis=1)
+        if not finite.all():  # freeze those agents' tables as they are; the others learn on
+            if self.guard.freeze(~finite, lambda: [torch.from_numpy(self.q)], step):
+                raise DivergenceError(f"a Q-value stopped being finite at environment step {step}", step)
+        if self.guard.frozen.any():
+            td = np.where(self.guard.frozen[:, None], 0.0, td)
         np.add.at(self.q, (rows, s, a), self.alpha * td)
-        self.steps += a.shape[1]
+        self.steps = step
         self.updates += 1
-        self._last_td = float(np.mean(td * td))
+        self._last_td = float(np.mean(td[~self.guard.frozen] ** 2))
 
     def metrics(self) -> dict[str, float]:
         return {"epsilon": self.epsilon, "alpha": self.alpha, "loss": self._last_td}
@@ -133,6 +138,7 @@ class TabularQAgent(SingleStepAPI):
                             env_id=self.env_id, discretizer=self.discretizer)
         one.q = self.q[index: index + 1].copy()
         one.steps, one.updates = self.steps, self.updates
+        one.explore_rng, one.guard = self.explore_rng.select(index), self.guard.select(index)
         return one
 
     def state_dict(self, **_: Any) -> dict[str, Any]:
@@ -148,10 +154,14 @@ class TabularQAgent(SingleStepAPI):
         self._last_td = float(state.get("last_td", 0.0))
 
     def rng_state(self) -> dict[str, Any]:
-        return {"rng": self.rng.bit_generator.state}
+        return {"explore": self.explore_rng.state_dict(), "guard": self.guard.state_dict()}
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
-        self.rng.bit_generator.state = state["rng"]
+        if "explore" not in state:
+            raise QlearnError("this training checkpoint was written by an earlier qlearn (its random generators "
+                              "are not per agent): start the run again with qlearn train --config RUN_DIR")
+        self.explore_rng.load_state_dict(state["explore"])
+        self.guard.load_state_dict(state.get("guard"), lambda: [torch.from_numpy(self.q)])
 
     def meta(self) -> dict[str, Any]:
         d = self.discretizer

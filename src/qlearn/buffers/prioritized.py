@@ -14,6 +14,7 @@ import torch
 
 from qlearn.buffers.replay import Batch, ReplayBuffer
 from qlearn.buffers.sumtree import SumTree
+from qlearn.rng import Stream
 
 
 class PrioritizedReplayBuffer:
@@ -21,13 +22,14 @@ class PrioritizedReplayBuffer:
 
     def __init__(self, capacity: int, obs_dim: int, *, k: int = 1, n_envs: int = 1, n_step: int = 1,
                  gamma: float = 0.99, alpha: float = 0.6, eps: float = 1e-6, seed: int = 0,
-                 device: str | torch.device = "cpu") -> None:
+                 seeds: list[int] | None = None, device: str | torch.device = "cpu") -> None:
         self.storage = ReplayBuffer(capacity, obs_dim, k=k, n_envs=n_envs, n_step=n_step, gamma=gamma, device=device)
         self.k, self.capacity, self.device = self.storage.k, self.storage.capacity, self.storage.device
         self.alpha, self.eps = float(alpha), float(eps)
         self.tree = SumTree(self.capacity, self.k)
         self.max_priority = np.ones(self.k)
-        self.rng = np.random.default_rng(seed)
+        # Each agent's draws from its own stream (``seeds``, one per agent), else all from ``seed``'s.
+        self.rng = Stream(seeds if seeds is not None else [seed] * self.k, salt=3)
         self.beta = 0.4
 
     def __len__(self) -> int:

@@ -19,6 +19,8 @@ from typing import NamedTuple
 import numpy as np
 import torch
 
+from qlearn.rng import Stream
+
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
 
 
@@ -98,12 +100,23 @@ class ReplayBuffer:
         self.size = min(self.size + n, self.capacity)
         return positions
 
-    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """``batch_size`` transitions per agent, drawn uniformly with replacement from what is stored."""
+    def sample(self, batch_size: int, generator: Stream | torch.Generator | None = None) -> Batch:
+        """``batch_size`` transitions per agent, drawn uniformly with replacement from what is stored.
+
+        With a :class:`~qlearn.rng.Stream` (what agents pass) each agent's indices come from its own
+        stream, the same ones :meth:`sample_numpy` draws from it."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
-        idx = torch.randint(0, self.size, (self.k, batch_size), device=self.device, generator=generator)
+        if isinstance(generator, Stream):
+            idx = self._indices(batch_size, generator)
+        else:
+            idx = torch.randint(0, self.size, (self.k, batch_size), device=self.device, generator=generator)
         return self.gather(idx, torch.ones(self.k, batch_size, device=self.device))
+
+    def _indices(self, batch_size: int, stream: Stream) -> torch.Tensor:
+        if self.device.type == "cpu":
+            return torch.from_numpy(stream.integers(self.size, batch_size))
+        return stream.integers_torch(self.size, batch_size).to(self.device)
 
     def gather(self, idx: torch.Tensor, weights: torch.Tensor) -> Batch:
         """The batch at ring positions ``idx[K, B]`` (n-step windows looked up from there)."""
@@ -126,13 +139,17 @@ class ReplayBuffer:
         return Batch(self.obs[r, idx], self.actions[r, idx], rewards, self.next_obs[r, last],
                      self.terminated[r, last], self.truncated[r, last], self._powers[m], weights, idx)
 
-    def sample_numpy(self, batch_size: int, rng: np.random.Generator) -> Batch:
-        """As :meth:`sample`, as numpy arrays read from the CPU memory's views (the numpy training step's input)."""
+    def sample_numpy(self, batch_size: int, rng: Stream | np.random.Generator) -> Batch:
+        """As :meth:`sample`, as numpy arrays read from the CPU memory's views (the numpy training step's
+        input); from a :class:`~qlearn.rng.Stream`, the same indices :meth:`sample` would draw."""
         if self.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         if self._np is None:
             raise ValueError("numpy sampling needs replay memory on the CPU")
-        idx = rng.integers(0, self.size, (self.k, batch_size))
+        if isinstance(rng, Stream):
+            idx = rng.integers(self.size, batch_size)
+        else:
+            idx = rng.integers(0, self.size, (self.k, batch_size))
         return self.gather_numpy(idx)
 
     def gather_numpy(self, idx: np.ndarray) -> Batch:

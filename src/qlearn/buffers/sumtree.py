@@ -6,7 +6,11 @@ uniform draw in ``[0, total)`` descends to a leaf with probability proportional 
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
+
+from qlearn.rng import Stream
 
 
 class SumTree:
@@ -48,8 +52,10 @@ class SumTree:
             node = np.where(go_right, left + 1, left)
         return np.minimum(node - self.leaf0, self.capacity - 1)
 
-    def sample(self, batch_size: int, rng: np.random.Generator) -> np.ndarray:
-        """Stratified draw: one leaf per equal slice of the total, per agent ``[K, B]``."""
+    def sample(self, batch_size: int, rng: Any) -> np.ndarray:
+        """Stratified draw: one leaf per equal slice of the total, per agent ``[K, B]``. ``rng``: a numpy
+        Generator, or a :class:`~qlearn.rng.Stream` (one stream per agent)."""
         total = self.total[:, None]
-        u = (np.arange(batch_size) + rng.random((self.k, batch_size))) / batch_size * total
+        draws = rng.uniform(batch_size) if isinstance(rng, Stream) else rng.random((self.k, batch_size))
+        u = (np.arange(batch_size) + draws) / batch_size * total
         return self.find(np.minimum(u, np.nextafter(total, 0)))

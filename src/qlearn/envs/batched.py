@@ -14,40 +14,101 @@ So the reset is never mistaken for a transition.
 from __future__ import annotations
 
 import math
+from collections.abc import Sequence
+from typing import Any
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from qlearn.envs.tabular import TabularMDP, Transitions
 from qlearn.errors import QlearnError
+from qlearn.rng import Stream
+
+
+def agent_seeds(k: int, seed: int = 0, seeds: Sequence[int] | None = None) -> list[int]:
+    """One seed per agent: ``seeds`` as given, else ``seed .. seed+K-1`` (what ``--seeds K`` trains)."""
+    out = [int(s) for s in seeds] if seeds is not None else [int(seed) + i for i in range(int(k))]
+    if len(out) != int(k):
+        raise QlearnError(f"{len(out)} seeds for K={k} agents: give one seed per agent")
+    return out
 
 
 class BatchedEnv:
-    """Shared bookkeeping: shape ``[K, N]``, time limit, generator, single-env spaces."""
+    """Shared bookkeeping: shape ``[K, N]``, time limit, random streams, single-env spaces.
 
-    def __init__(self, spec_env: gym.Env, k: int, n: int, *, seed: int = 0, device: str | torch.device = "cpu"):
+    Agent k's envs draw from a stream keyed by its own seed (:mod:`qlearn.rng`): ``draws`` for the
+    dynamics, ``start_draws`` for fresh starts. Every step reserves one start per env whether it ends or
+    not, so agent k's envs follow the same course alone as in any group."""
+
+    start_dim = 1  # uniform draws per fresh start
+
+    def __init__(self, spec_env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu"):
         self.k, self.n = int(k), int(n)
         self.device = torch.device(device)
         self.observation_space = spec_env.observation_space
         self.action_space = spec_env.action_space
         self.spec = spec_env.spec
         self.horizon = spec_env.spec.max_episode_steps if spec_env.spec else None
-        self.gen = torch.Generator(device=self.device).manual_seed(int(seed))
+        self.seeds = agent_seeds(k, seed, seeds)
+        self.draws = Stream(self.seeds, salt=11, device=self.device)
+        self.start_draws = Stream(self.seeds, salt=12, device=self.device)
         self.t = torch.zeros(self.k, self.n, dtype=torch.long, device=self.device)
+        self.state: torch.Tensor
 
-    def _rand(self, *shape: int, dtype=torch.float64) -> torch.Tensor:
-        return torch.rand(*shape, generator=self.gen, device=self.device, dtype=dtype)
+    def _rand(self) -> torch.Tensor:
+        """One uniform draw per env ``[K, N]`` for this step's dynamics (float64, on the env's device)."""
+        u = self._uniform()
+        return torch.from_numpy(u) if isinstance(u, np.ndarray) else u
 
-    def seed(self, seed: int) -> None:
-        self.gen.manual_seed(int(seed))
+    def _uniform(self) -> np.ndarray | torch.Tensor:
+        """:meth:`_rand` as numpy on the CPU (whose steps compute in numpy), a tensor elsewhere."""
+        return self.draws.uniform(self.n) if self.device.type == "cpu" else self.draws.uniform_torch(self.n)
+
+    def _start_draws(self, done: torch.Tensor | None) -> torch.Tensor | None:
+        """This step's start draws ``[count, start_dim]`` for the envs in ``done`` (all of them with None;
+        None where none ended). The draws are reserved every step, used or not."""
+        d = self.start_dim
+        start = self.start_draws.reserve(self.n * d)
+        if done is None:
+            done = torch.ones(self.k, self.n, dtype=torch.bool, device=self.device)
+        elif not bool(done.any()):
+            return None
+        rows, cols = torch.nonzero(done, as_tuple=True)
+        flat = cols.unsqueeze(1) * d + torch.arange(d, device=cols.device).unsqueeze(0)
+        rows = rows.unsqueeze(1).expand_as(flat)
+        if self.device.type == "cpu":
+            return torch.from_numpy(self.start_draws.uniform_at(start, rows.numpy(), flat.numpy()))
+        return self.start_draws.uniform_at_torch(start, rows, flat)
 
     def _autoreset(self, state: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> torch.Tensor:
         """Fresh starts where an episode ended (in place), with their time counters zeroed."""
         done = terminated | truncated
-        if bool(done.any()):
-            state[done] = self._starts(int(done.sum()))
+        u = self._start_draws(done)
+        if u is not None:
+            state[done] = self._starts(u)
             self.t[done] = 0
         return state
+
+    def _fresh(self) -> torch.Tensor:
+        """Start states of all K x N envs (their first reset)."""
+        self.t.zero_()
+        return self._starts(self._start_draws(None)).reshape(self.k, self.n, *self.state.shape[2:])
+
+    def state_dict(self) -> dict[str, Any]:
+        """What a checkpoint needs to continue these envs exactly: states, time counters, stream positions."""
+        return {"kind": "native", "state": self.state.clone(), "t": self.t.clone(),
+                "draws": self.draws.state_dict(), "start_draws": self.start_draws.state_dict()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        if "draws" not in state:
+            raise QlearnError("this training checkpoint was written by an earlier qlearn (its env generator is "
+                              "shared by the agents): start the run again with qlearn train --config RUN_DIR")
+        self.state = state["state"].to(self.device)
+        self.t = state["t"].to(self.device)
+        self.draws.load_state_dict(state["draws"])
+        self.start_draws.load_state_dict(state["start_draws"])
 
     def _time_limit(self, terminated: torch.Tensor) -> torch.Tensor:
         self.t += 1
@@ -59,21 +120,16 @@ class BatchedEnv:
 class TabularBatchedEnv(BatchedEnv):
     """Any env with a transition table ``env.unwrapped.P`` (FrozenLake, CliffWalking, Taxi...)."""
 
-    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, device: str | torch.device = "cpu"):
-        super().__init__(env, k, n, seed=seed, device=device)
+    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
         raw = env.unwrapped
         if not hasattr(raw, "P"):
             raise QlearnError("TabularBatchedEnv needs an env with a transition table (env.unwrapped.P)")
-        n_s, n_a = int(env.observation_space.n), int(env.action_space.n)
-        width = max(len(raw.P[s][a]) for s in range(n_s) for a in range(n_a))
-        probs = np.zeros((n_s, n_a, width))
-        nxt = np.zeros((n_s, n_a, width), dtype=np.int64)
-        rew = np.zeros((n_s, n_a, width))
-        term = np.zeros((n_s, n_a, width), dtype=bool)
-        for s in range(n_s):
-            for a in range(n_a):
-                for i, (p, s2, r, d) in enumerate(raw.P[s][a]):
-                    probs[s, a, i], nxt[s, a, i], rew[s, a, i], term[s, a, i] = p, s2, r, d
+        self.mdp = TabularMDP.from_env(env)  # the exact model of the same dynamics (for exact scoring)
+        t = Transitions.from_env(env)
+        n_s, n_a, width = t.prob.shape
+        probs, nxt, rew, term = t.prob, t.next_state, t.reward, t.terminated
         as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731
         # Gymnasium draws an outcome as the first index whose cumulative probability exceeds u.
         cum = np.cumsum(probs, axis=-1)
@@ -90,13 +146,11 @@ class TabularBatchedEnv(BatchedEnv):
         self._flat = (cum.reshape(n_s * n_a, width), nxt.reshape(-1), rew.astype(np.float32).reshape(-1),
                       term.reshape(-1), n_a, isd_cum)
 
-    def _starts(self, count: int) -> torch.Tensor:
-        u = self._rand(count)
-        return torch.searchsorted(self.isd_cum, u, right=True).clamp(max=len(self.isd_cum) - 1)
+    def _starts(self, u: torch.Tensor) -> torch.Tensor:
+        return torch.searchsorted(self.isd_cum, u[:, 0].contiguous(), right=True).clamp(max=len(self.isd_cum) - 1)
 
     def reset(self) -> torch.Tensor:
-        self.state = self._starts(self.k * self.n).view(self.k, self.n)
-        self.t.zero_()
+        self.state = self._fresh()
         return self.state.clone()
 
     def step(self, actions: torch.Tensor):
@@ -105,7 +159,7 @@ class TabularBatchedEnv(BatchedEnv):
     def _step_torch(self, actions: torch.Tensor):
         a = torch.as_tensor(actions, dtype=torch.long, device=self.device)
         s = self.state
-        u = self._rand(self.k, self.n).unsqueeze(-1)
+        u = self._rand().unsqueeze(-1)
         outcome = (self.cum[s, a] <= u).sum(-1).clamp(max=self.width - 1)
         pick = outcome.unsqueeze(-1)
         s2 = self.next_state[s, a].gather(-1, pick).squeeze(-1)
@@ -117,11 +171,11 @@ class TabularBatchedEnv(BatchedEnv):
         return self.state.clone(), reward, terminated, truncated, final
 
     def _step_cpu(self, actions):
-        """:meth:`step` on the CPU: the same uniform draws from the env's torch generator, in the same order,
-        and the same arithmetic in numpy on them, so trajectories are identical to the torch path's."""
+        """:meth:`step` on the CPU: the same uniform draws from the env's streams, in the same order, and the
+        same arithmetic in numpy on them, so trajectories are identical to the torch path's."""
         cum, nxt, rew, term_table, n_a, isd_cum = self._flat
         a = actions.numpy() if isinstance(actions, torch.Tensor) else np.asarray(actions)
-        u = self._rand(self.k, self.n).numpy()
+        u = self._uniform()
         sa = self.state.numpy() * n_a + a
         outcome = (cum[sa] <= u[..., None]).sum(-1)
         np.minimum(outcome, self.width - 1, out=outcome)
@@ -132,8 +186,10 @@ class TabularBatchedEnv(BatchedEnv):
         truncated = (t >= self.horizon) & ~terminated if self.horizon is not None else np.zeros_like(terminated)
         done = terminated | truncated
         state = s2.copy()
+        start = self.start_draws.reserve(self.n)
         if done.any():
-            starts = np.searchsorted(isd_cum, self._rand(int(done.sum())).numpy(), side="right")
+            rows, cols = np.nonzero(done)
+            starts = np.searchsorted(isd_cum, self.start_draws.uniform_at(start, rows, cols), side="right")
             state[done] = np.minimum(starts, len(isd_cum) - 1)
             t[done] = 0
         self.state = torch.from_numpy(state)
@@ -147,17 +203,17 @@ class MountainCarBatched(BatchedEnv):
     force, gravity, max_speed = 0.001, 0.0025, 0.07
     min_position, max_position, goal_position, goal_velocity = -1.2, 0.6, 0.5, 0.0
 
-    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, device: str | torch.device = "cpu"):
-        super().__init__(env, k, n, seed=seed, device=device)
+    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
         self.state = torch.zeros(self.k, self.n, 2, dtype=torch.float64, device=self.device)
 
-    def _starts(self, count: int) -> torch.Tensor:
-        pos = -0.6 + 0.2 * self._rand(count)
+    def _starts(self, u: torch.Tensor) -> torch.Tensor:
+        pos = -0.6 + 0.2 * u[:, 0]
         return torch.stack([pos, torch.zeros_like(pos)], dim=-1)
 
     def reset(self) -> torch.Tensor:
-        self.state = self._starts(self.k * self.n).view(self.k, self.n, 2)
-        self.t.zero_()
+        self.state = self._fresh()
         return self.state.float()
 
     def step(self, actions: torch.Tensor):
@@ -180,16 +236,18 @@ class CartPoleBatched(BatchedEnv):
     gravity, masscart, masspole, length, force_mag, tau = 9.8, 1.0, 0.1, 0.5, 10.0, 0.02
     theta_threshold, x_threshold = 12 * 2 * math.pi / 360, 2.4
 
-    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, device: str | torch.device = "cpu"):
-        super().__init__(env, k, n, seed=seed, device=device)
+    start_dim = 4
+
+    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
+                 device: str | torch.device = "cpu"):
+        super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
         self.state = torch.zeros(self.k, self.n, 4, dtype=torch.float64, device=self.device)
 
-    def _starts(self, count: int) -> torch.Tensor:
-        return -0.05 + 0.1 * self._rand(count, 4)
+    def _starts(self, u: torch.Tensor) -> torch.Tensor:
+        return -0.05 + 0.1 * u
 
     def reset(self) -> torch.Tensor:
-        self.state = self._starts(self.k * self.n).view(self.k, self.n, 4)
-        self.t.zero_()
+        self.state = self._fresh()
         return self.state.float()
 
     def step(self, actions: torch.Tensor):
@@ -215,13 +273,14 @@ class CartPoleBatched(BatchedEnv):
 NATIVE = {"MountainCar-v0": MountainCarBatched, "CartPole-v1": CartPoleBatched}
 
 
-def native_batched(env: gym.Env, k: int, n: int, *, seed: int = 0, device: str | torch.device = "cpu") -> BatchedEnv | None:
+def native_batched(env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
+                   device: str | torch.device = "cpu") -> BatchedEnv | None:
     """The native batched version of ``env`` where one exists (same dynamics), else ``None``."""
     env_id = env.spec.id if env.spec else None
     if hasattr(env.unwrapped, "P") and hasattr(env.observation_space, "n"):
-        return TabularBatchedEnv(env, k, n, seed=seed, device=device)
+        return TabularBatchedEnv(env, k, n, seed=seed, seeds=seeds, device=device)
     if env_id in NATIVE and env.spec.kwargs in ({}, None) and not _changed_time_limit(env):
-        return NATIVE[env_id](env, k, n, seed=seed, device=device)
+        return NATIVE[env_id](env, k, n, seed=seed, seeds=seeds, device=device)
     return None
 
 

@@ -49,6 +49,11 @@ class Encoder:
         object.__setattr__(self, "_scale", scale)
         object.__setattr__(self, "_shift", shift)
 
+    @property
+    def table_np(self) -> np.ndarray | None:
+        """Features of every discrete state ``[n_states, dim]`` as a numpy array (None for a Box)."""
+        return self._np_table
+
     def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self.np(np.asarray(obs))))
 

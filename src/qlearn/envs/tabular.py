@@ -56,22 +56,15 @@ class TabularMDP:
     @classmethod
     def from_env(cls, env: gym.Env) -> "TabularMDP":
         """Read the model of a toy-text env (FrozenLake, CliffWalking, Taxi...) from ``unwrapped.P``."""
-        raw = env.unwrapped
-        if not hasattr(raw, "P"):
-            name = env.spec.id if env.spec else type(raw).__name__
-            raise QlearnError(f"{name} exposes no transition model (env.unwrapped.P); exact values need a "
-                              "tabular env such as FrozenLake-v1")
-        n_s, n_a = int(env.observation_space.n), int(env.action_space.n)
+        t = Transitions.from_env(env)
+        n_s, n_a = t.prob.shape[:2]
+        reward = (t.prob * t.reward).sum(-1)
         cont = np.zeros((n_s, n_a, n_s))
-        reward = np.zeros((n_s, n_a))
-        ends_all = np.ones(n_s, dtype=bool)
-        for s in range(n_s):
-            for a in range(n_a):
-                for prob, s2, r, term in raw.P[s][a]:
-                    reward[s, a] += prob * r
-                    if not term:
-                        cont[s, a, s2] += prob
-                        ends_all[s] = False
+        s_idx, a_idx, _ = np.nonzero(~t.terminated & (t.prob > 0))
+        keep = ~t.terminated & (t.prob > 0)
+        np.add.at(cont, (s_idx, a_idx, t.next_state[keep]), t.prob[keep])
+        ends_all = ~(keep.any(axis=(1, 2)))
+        raw = env.unwrapped
         isd = np.asarray(getattr(raw, "initial_state_distrib", np.eye(n_s)[0]), dtype=float)
         horizon = env.spec.max_episode_steps if env.spec else None
         desc = getattr(raw, "desc", None)
@@ -79,6 +72,37 @@ class TabularMDP:
         # the env ends the episode on arrival, so they are never acted in.
         terminal = ends_all & (np.abs(reward).sum(axis=1) == 0)
         return cls(cont, reward, isd, terminal, horizon, desc)
+
+
+@dataclass(frozen=True)
+class Transitions:
+    """A toy-text env's ``P`` as arrays ``[S, A, W]``, one slot per listed outcome (W: the most outcomes
+    of any state-action, unused slots with probability 0): what both the exact model and the native
+    batched env read, so ``P`` is parsed in one place."""
+
+    prob: np.ndarray
+    next_state: np.ndarray
+    reward: np.ndarray
+    terminated: np.ndarray
+
+    @classmethod
+    def from_env(cls, env: gym.Env) -> "Transitions":
+        raw = env.unwrapped
+        if not hasattr(raw, "P"):
+            name = env.spec.id if env.spec else type(raw).__name__
+            raise QlearnError(f"{name} exposes no transition model (env.unwrapped.P); exact values need a "
+                              "tabular env such as FrozenLake-v1")
+        n_s, n_a = int(env.observation_space.n), int(env.action_space.n)
+        width = max(len(raw.P[s][a]) for s in range(n_s) for a in range(n_a))
+        prob = np.zeros((n_s, n_a, width))
+        nxt = np.zeros((n_s, n_a, width), dtype=np.int64)
+        rew = np.zeros((n_s, n_a, width))
+        term = np.zeros((n_s, n_a, width), dtype=bool)
+        for s in range(n_s):
+            for a in range(n_a):
+                for i, (p, s2, r, d) in enumerate(raw.P[s][a]):
+                    prob[s, a, i], nxt[s, a, i], rew[s, a, i], term[s, a, i] = p, s2, r, d
+        return cls(prob, nxt, rew, term)
 
 
 UNLIMITED_HORIZON = 1_000

@@ -13,7 +13,8 @@ from typing import Any
 
 from qlearn.config import TrainConfig, parse_sets, to_dict, with_overrides
 from qlearn.errors import QlearnError
-from qlearn.training.loop import TrainResult, train
+from qlearn.training.result import TrainResult
+from qlearn.training.trainer import train, train_many
 
 
 def pick_device(device: str) -> str:
@@ -84,7 +85,7 @@ def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps
     Everything is validated before the run folder is created, so a mistake leaves nothing behind.
     """
     from qlearn.runs import new_run_dir, versions, write_json
-    from qlearn.training.threads import configure_threads
+    from qlearn.threads import configure_threads
 
     env_kwargs = dict(env_kwargs or {})
     agent_cls, env, cfg, tcfg = resolve(env_id, agent_kind, seed, steps, sets, env_kwargs, recipe)
@@ -206,19 +207,19 @@ def resume_experiment(run_dir: str, *, progress: bool = True) -> TrainResult:
     run = read_run(run_dir)
     if run.config.get("lockstep_seeds"):
         return resume_many(run.path.parent, progress=progress)
-    payload = ckpt.load(run.path / ckpt.FILENAME)
     agent_cls, cfg_cls = agent_classes(run.config["agent"])
     try:
         cfg = from_dict(cfg_cls, legacy_agent_config(run.config["agent"], run.config["agent_config"]))
         tcfg = from_dict(TrainConfig, run.config["train"])
     except (KeyError, TypeError) as exc:
         raise QlearnError(f"{run.path / 'config.json'} is missing settings ({exc}); cannot resume") from None
+    device = _resume_device(run.config.get("device"), run.path)
+    payload = ckpt.load(run.path / ckpt.FILENAME)
     step = int(payload["loop"]["step"])
     if step >= tcfg.steps:
         raise QlearnError(f"run {run.path} already finished ({step} of {tcfg.steps} steps)")
     for name in ("metrics.csv", "evals.csv"):
         _truncate_log(run.path / name, step)
-    device = _resume_device(run.config.get("device"), run.path)
     env = run.make_env()
     agent = agent_cls.for_env(env, cfg, seed=tcfg.seed, device=device)
     try:  # a checkpoint in the right format but with missing or misshapen parts
@@ -262,7 +263,7 @@ def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_en
     ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the learning curve across seeds).
     """
     from qlearn.runs import new_run_dir, versions, write_json
-    from qlearn.training.threads import configure_threads
+    from qlearn.threads import configure_threads
 
     seeds = [int(s) for s in seeds]
     if len(set(seeds)) != len(seeds) or not seeds:
@@ -295,36 +296,24 @@ def _many_parts(agent_cls: Any, env: Any, cfg: Any, tcfg: TrainConfig, env_id: s
     """The stacked agent, its K x N envs and (for sampled scoring) the K x episodes evaluation envs."""
     from qlearn.envs.vector import make_batched
 
+    from qlearn.training.scoring import EVAL_SEED_OFFSET
+
     agent = build_agent(agent_cls, env, cfg, seeds=seeds, device=device)
-    venv = make_batched(env_id, len(seeds), n_envs, seed=seeds[0], native=native, device=device, **env_kwargs)
+    venv = make_batched(env_id, len(seeds), n_envs, seeds=seeds, native=native, device=device, **env_kwargs)
     eval_env = None
     if not hasattr(env.unwrapped, "P"):
-        eval_env = make_batched(env_id, len(seeds), tcfg.eval_episodes, seed=10_000 + seeds[0], native=native,
-                                device=device, **env_kwargs)
+        eval_env = make_batched(env_id, len(seeds), tcfg.eval_episodes, seeds=[EVAL_SEED_OFFSET + s for s in seeds],
+                                native=native, device=device, **env_kwargs)
     return agent, venv, eval_env
 
 
 def _train_many_into(parent: Any, agent: Any, venv: Any, eval_env: Any, tcfg: TrainConfig, env_id: str,
                      run_dirs: list[Any], progress: bool, resume: dict[str, Any] | None = None):
-    """Train in lockstep into ``parent`` (checkpoints there), then write ``aggregate.json`` and its curve."""
-    from qlearn.runs import write_json
-    from qlearn.training import checkpoint as ckpt
-    from qlearn.training.lockstep import train_many
-
-    result = train_many(agent, venv, tcfg.steps, env_id=env_id, eval_env=eval_env, eval_every=tcfg.eval_every,
-                        eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, run_dirs=run_dirs,
-                        progress=progress, aggregate_dir=parent, checkpoint_every=tcfg.checkpoint_every,
-                        resume=resume)
-    aggregate = result.aggregate()
-    write_json(parent / "aggregate.json", {**aggregate, "interrupted": result.interrupted})
-    if not result.interrupted:  # finished: the checkpoint (every agent's replay memory) has served its purpose
-        (parent / ckpt.FILENAME).unlink(missing_ok=True)
-    with open(parent / "aggregate_curve.csv", "w") as fh:
-        fh.write("step,mean,ci95_low,ci95_high\n")
-        for row in aggregate["curve"]:
-            fh.write(f"{row['step']},{row['mean']},{row['ci95'][0]},{row['ci95'][1]}\n")
-    result.parent = parent
-    return result
+    """Train in lockstep into ``parent`` (checkpoints, ``aggregate.json`` and its curve there)."""
+    return train_many(agent, venv, tcfg.steps, env_id=env_id, eval_env=eval_env, eval_every=tcfg.eval_every,
+                      eval_episodes=tcfg.eval_episodes, keep_best=tcfg.keep_best, run_dirs=run_dirs,
+                      progress=progress, aggregate_dir=parent, checkpoint_every=tcfg.checkpoint_every,
+                      resume=resume)
 
 
 def resume_many(parent: Any, *, progress: bool = True):

@@ -1,40 +1,103 @@
-"""How a run judges its agent during training.
+"""How a run judges its K agents during training: one score per agent, higher is better.
 
-Tabular environments (a transition model in ``env.unwrapped.P``) are scored exactly: the success
-probability of the greedy policy within the time limit, with no sampling noise, so "best so far" means
-best. Other environments are scored by greedy evaluation episodes on a separate env instance.
+Tabular environments (a transition model in ``env.unwrapped.P``) are scored exactly: the expected
+return of each greedy policy within the time limit (for FrozenLake, the success probability), with no
+sampling noise, so "best so far" means best. Other environments are scored by greedy episodes on a
+separate batched env of K x ``episodes`` envs (each agent's own, seeded from its seed), played in
+parallel; that env carries on between evaluations, so each evaluation sees fresh episodes.
 """
 
 from __future__ import annotations
 
+import time
+from dataclasses import dataclass
 from typing import Any
 
-import gymnasium as gym
+import numpy as np
+import torch
 
-from qlearn.envs.tabular import TabularMDP, success_probability
-from qlearn.evaluation import evaluate
+from qlearn.envs.make import success_array
+from qlearn.envs.tabular import TabularMDP, greedy_policy, policy_returns
+from qlearn.errors import QlearnError
+
+EVAL_SEED_OFFSET = 10_000  # agent seed S's evaluation envs are seeded from S + this
+
+
+@dataclass
+class Scores:
+    """One evaluation: ``score[K]``, ``success[K]`` (the exact success probability, or the fraction of
+    evaluation episodes that succeeded), and whether it was exact."""
+
+    score: np.ndarray
+    success: np.ndarray
+    exact: bool
 
 
 class Scorer:
-    """``scorer(agent) -> {"score": ..., "success": ...}``; higher score is better."""
+    """``scorer(agent) -> Scores``: exact where ``mdp`` is given, else greedy episodes on ``eval_env``."""
 
-    def __init__(self, env: gym.Env, episodes: int = 50, seed: int = 10_000) -> None:
-        self.mdp = TabularMDP.from_env(env) if hasattr(env.unwrapped, "P") and \
-            isinstance(env.observation_space, gym.spaces.Discrete) else None
-        self.exact = self.mdp is not None
-        self.episodes, self.seed = episodes, seed
-        self._env = None if self.exact else gym.make(env.spec) if env.spec else None
-        self._calls = 0
+    def __init__(self, env_id: str, mdp: TabularMDP | None = None, eval_env: Any = None) -> None:
+        if mdp is None and eval_env is None:
+            raise QlearnError("sampled scoring needs an evaluation env (a batched env of K x episodes envs)")
+        self.env_id, self.mdp, self.eval_env = env_id, mdp, eval_env
+        self.seconds = 0.0  # time spent scoring (benchmarks subtract it from training time)
 
-    def __call__(self, agent: Any) -> dict[str, float]:
-        if self.mdp is not None:
-            p = success_probability(self.mdp, agent.q_table(0))
-            return {"score": p, "success": p}
-        assert self._env is not None, "sampled scoring needs an env with a registered spec"
-        self._calls += 1
-        res = evaluate(agent, self._env, self.episodes, seed=self.seed + 1000 * self._calls)
-        return {"score": res.mean_return, "success": res.success_rate}
+    @property
+    def exact(self) -> bool:
+        return self.mdp is not None
+
+    def __call__(self, agent: Any) -> Scores:
+        start = time.perf_counter()
+        try:
+            if self.mdp is not None:
+                p = policy_returns(self.mdp, greedy_policy(agent.q_table(None)))
+                return Scores(p, p, True)
+            return self._episodes(agent)
+        finally:
+            self.seconds += time.perf_counter() - start
+
+    def _episodes(self, agent: Any) -> Scores:
+        env = self.eval_env
+        if env.k != agent.k:
+            raise QlearnError(f"the evaluation env holds K={env.k} agents' envs, the agent K={agent.k}")
+        obs = env.reset()
+        total = np.zeros((env.k, env.n))
+        running = np.ones((env.k, env.n), dtype=bool)
+        won = np.zeros((env.k, env.n), dtype=bool)
+        on_device = on_gpu(agent, env)
+        for _ in range(env.horizon or 10_000):
+            a = agent.act(obs if on_device else as_numpy(obs), greedy=True)
+            obs, r, te, tr, _ = env.step(a if on_device else torch.as_tensor(a))
+            r, te, tr = as_numpy(r), as_numpy(te), as_numpy(tr)
+            total += r * running
+            ended = running & (te | tr)
+            if ended.any():
+                won[ended] = success_array(self.env_id, total[ended], te[ended], tr[ended])
+            running &= ~(te | tr)
+            if not running.any():
+                break
+        return Scores(total.mean(axis=1), won.mean(axis=1), False)
+
+    def state_dict(self) -> dict[str, Any] | None:
+        return None if self.eval_env is None else self.eval_env.state_dict()
+
+    def load_state_dict(self, state: dict[str, Any] | None) -> None:
+        if self.eval_env is not None and state is not None:
+            self.eval_env.load_state_dict(state)
 
     def close(self) -> None:
-        if self._env is not None:
-            self._env.close()
+        close = getattr(self.eval_env, "close", None)
+        if close is not None:
+            close()
+
+
+def as_numpy(x: Any) -> np.ndarray:
+    """A step's output as numpy (native envs give tensors, a lone Gymnasium env numpy arrays)."""
+    return x.cpu().numpy() if isinstance(x, torch.Tensor) else np.asarray(x)
+
+
+def on_gpu(agent: Any, venv: Any) -> bool:
+    """A DQN and a native batched env on the same GPU: acting and storing stay there (no numpy copies)."""
+    device = getattr(agent, "device", None)
+    return getattr(agent, "kind", "") == "dqn" and device is not None and device.type != "cpu" and \
+        getattr(venv, "device", None) == device

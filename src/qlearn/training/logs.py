@@ -1,13 +1,14 @@
-"""What a lockstep run writes as it goes: per-seed episode and evaluation rows, TensorBoard scalars.
+"""What a run writes as it goes: per-seed episode and evaluation rows, TensorBoard scalars (one run is K=1).
 
 A many-seed run ends thousands of episodes per step (1,024 agents x 32 FrozenLake envs: ~1,000 a step).
-Writing each as a CSV row from Python, as a single run does, cost more than the training itself, so the
-episodes of a step are kept as arrays (one ``np.nonzero`` per step, whatever K) and written in bulk: at
-every evaluation for up to ``PER_SEED_MAX`` seeds, otherwise when ``FLUSH_SECS`` have passed since the
-last write, and always at the end. Each seed folder gets the same ``metrics.csv``/``evals.csv`` columns
-as a single run. Per-seed TensorBoard writers (a thread and an open file each) are made for up to
-``PER_SEED_MAX`` seeds; the parent folder always gets one writer with the seeds' mean, interquartile
-mean and bootstrap 95% interval of the evaluation score.
+Writing each as a CSV row from Python would cost more than the training itself, so the episodes of a
+step are kept as arrays (one ``np.nonzero`` per step, whatever K) and written in bulk: at every
+evaluation for up to ``PER_SEED_MAX`` seeds, otherwise when ``FLUSH_SECS`` have passed since the last
+write, and always at the end (and before every checkpoint). Each seed folder gets ``metrics.csv`` (one
+row per episode) and ``evals.csv``. Per-seed TensorBoard writers (a thread and an open file each) are
+made for up to ``PER_SEED_MAX`` seeds: a lone run's get every episode's scalars, as CleanRL writes them,
+a group's the averages since the last evaluation. A parent folder gets one writer with the seeds' mean,
+interquartile mean and bootstrap 95% interval of the evaluation score.
 """
 
 from __future__ import annotations
@@ -19,14 +20,16 @@ from typing import Any
 import numpy as np
 
 from qlearn.envs.make import success_array
+from qlearn.errors import QlearnError
 from qlearn.stats import iqm
-from qlearn.training.loop import EPISODE_FIELDS, EVAL_FIELDS
 
+EPISODE_FIELDS = ["step", "episode", "return", "length", "success", "epsilon", "loss", "sps"]
+EVAL_FIELDS = ["step", "score", "success", "best_score"]
 PER_SEED_MAX = 64
 FLUSH_SECS = 30.0
 
 
-class SeedLogs:
+class RunLogs:
     """Episode and evaluation logs of K seeds, one folder each (``run_dirs``; none: count only)."""
 
     def __init__(self, k: int, env_id: str, run_dirs: list[Path] | None = None, parent: Path | None = None,
@@ -39,6 +42,10 @@ class SeedLogs:
         self._tb_sums = np.zeros((k, 3))  # return, length, count since the last evaluation
         self._last_flush = time.perf_counter()
         for d in self.dirs:
+            try:
+                d.mkdir(parents=True, exist_ok=True)
+            except OSError as exc:
+                raise QlearnError(f"cannot create run folder {d}: {exc.strerror}") from None
             for name, fields in (("metrics.csv", EPISODE_FIELDS), ("evals.csv", EVAL_FIELDS)):
                 path = d / name
                 if not path.exists() or path.stat().st_size == 0:
@@ -49,36 +56,55 @@ class SeedLogs:
 
     def episodes_ended(self, step: int, done: np.ndarray, returns: np.ndarray, lengths: np.ndarray,
                        terminated: np.ndarray, truncated: np.ndarray, epsilon: float, loss: float | None,
-                       sps: float) -> None:
+                       sps: float) -> tuple[np.ndarray, ...] | None:
         """Record the episodes that ended at this step (``done`` and the arrays after it are ``[K, N]``)."""
         ki, ni = np.nonzero(done)
         if not len(ki):
-            return
+            return None
         counts = np.bincount(ki, minlength=self.k)
         first = np.searchsorted(ki, ki)  # np.nonzero lists rows in order, so each seed's ends are adjacent
         number = self.episodes[ki] + np.arange(len(ki)) - first + 1
         self.episodes += counts
         ret, length = returns[ki, ni], lengths[ki, ni]
         np.add.at(self._tb_sums, ki, np.stack([ret, length, np.ones(len(ki))], axis=1))
-        if not self.dirs:
-            return
         success = success_array(self.env_id, ret, terminated[ki, ni], truncated[ki, ni]).astype(np.int64)
+        ended = (ki, number, ret, length, success)
+        if not self.dirs:
+            return ended
+        if self.k == 1 and self._boards:  # a lone run: every episode's scalars
+            tb = self._boards[0]
+            for r, n_steps in zip(ret.tolist(), length.tolist()):
+                tb.add_scalar("charts/episodic_return", r, step)
+                tb.add_scalar("charts/episodic_length", n_steps, step)
+            tb.add_scalar("charts/epsilon", epsilon, step)
+            tb.add_scalar("charts/SPS", sps, step)
+            if loss is not None:
+                tb.add_scalar("losses/td_loss", loss, step)
         tail = f",{round(epsilon, 5)},{'' if loss is None else loss},{round(sps, 1)}\n"  # the same for the step
         self._rows.append((ki, f"{step},", number, ret, length, success, tail))
+        return ended
 
-    def evaluated(self, step: int, scores: np.ndarray, best: np.ndarray, ci95: tuple[float, float], exact: bool,
-                  sps: float) -> None:
-        """Record an evaluation of every seed (``ci95``: the bootstrap interval of their mean), write
-        TensorBoard scalars, and flush the CSVs when due."""
-        self._evals.append((step, scores.copy(), best.copy(), exact))
+    def evaluated(self, step: int, scores: np.ndarray, success: np.ndarray, best: np.ndarray,
+                  ci95: tuple[float, float] | None, sps: float, loss: float | None = None,
+                  epsilon: float | None = None) -> None:
+        """Record an evaluation of every seed (``ci95``: the bootstrap interval of their mean, None for one
+        seed), write TensorBoard scalars, and flush the CSVs when due."""
+        self._evals.append((step, scores.copy(), success.copy(), best.copy()))
         ret, length, count = self._tb_sums.T
         for i, tb in enumerate(self._boards):
             tb.add_scalar("eval/score", scores[i], step)
+            tb.add_scalar("eval/success", success[i], step)
+            if self.k == 1:
+                continue  # a lone run's episode scalars are written as the episodes end
             tb.add_scalar("charts/SPS", sps, step)
+            if epsilon is not None:
+                tb.add_scalar("charts/epsilon", epsilon, step)
+            if loss is not None:
+                tb.add_scalar("losses/td_loss", loss, step)
             if count[i]:  # episodes since the last evaluation, averaged (every episode is in metrics.csv)
                 tb.add_scalar("charts/episodic_return", ret[i] / count[i], step)
                 tb.add_scalar("charts/episodic_length", length[i] / count[i], step)
-        if self._aggregate is not None:
+        if self._aggregate is not None and ci95 is not None:
             for tag, val in (("mean", scores.mean()), ("iqm", iqm(scores)), ("ci95_low", ci95[0]),
                              ("ci95_high", ci95[1])):
                 self._aggregate.add_scalar(f"eval/score_{tag}", val, step)
@@ -96,9 +122,9 @@ class SeedLogs:
             return
         episode_lines = _episode_lines(self._rows, self.k)
         eval_lines = [[] for _ in range(self.k)]
-        for step, scores, best, exact in self._evals:
-            for i, (s, b) in enumerate(zip(scores.tolist(), best.tolist())):
-                eval_lines[i].append(f"{step},{s},{s if exact else ''},{b}\n")
+        for step, scores, success, best in self._evals:
+            for i, (s, w, b) in enumerate(zip(scores.tolist(), success.tolist(), best.tolist())):
+                eval_lines[i].append(f"{step},{s},{w},{b}\n")
         for i, d in enumerate(self.dirs):
             for name, lines in (("metrics.csv", episode_lines[i]), ("evals.csv", eval_lines[i])):
                 if lines:

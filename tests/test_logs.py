@@ -1,4 +1,4 @@
-"""SeedLogs: the per-seed episode/evaluation rows of a lockstep run, collected as arrays, written in bulk."""
+"""RunLogs: the per-seed episode/evaluation rows of a lockstep run, collected as arrays, written in bulk."""
 
 from __future__ import annotations
 
@@ -13,9 +13,9 @@ from qlearn.config import TabularConfig
 from qlearn.envs import make_env
 from qlearn.envs.make import success_array, success_of
 from qlearn.envs.vector import make_batched
-from qlearn.training import seed_logs
-from qlearn.training.lockstep import train_many
-from qlearn.training.seed_logs import SeedLogs
+from qlearn.training import logs as seed_logs
+from qlearn.training import train_many
+from qlearn.training.logs import RunLogs
 
 NOISY = TabularConfig(alpha=0.5, alpha_end=0.5, epsilon_decay_steps=1000)
 
@@ -34,7 +34,7 @@ def folders(root: Path, k: int) -> list[Path]:
 
 def test_episodes_of_one_step_are_numbered_per_seed_in_order(tmp_path):
     dirs = folders(tmp_path, 3)
-    logs = SeedLogs(3, "FrozenLake-v1", dirs)
+    logs = RunLogs(3, "FrozenLake-v1", dirs)
     done = np.array([[True, False, True, True], [False] * 4, [False, True, False, False]])
     returns = np.arange(12, dtype=float).reshape(3, 4) % 2
     lengths = np.arange(12).reshape(3, 4) + 1
@@ -92,13 +92,13 @@ def test_rows_wait_for_the_flush_interval_above_the_per_seed_limit(tmp_path, mon
     monkeypatch.setattr(seed_logs, "PER_SEED_MAX", 1)
     monkeypatch.setattr(seed_logs, "FLUSH_SECS", 1e9)
     dirs = folders(tmp_path, 2)
-    logs = SeedLogs(2, "FrozenLake-v1", dirs)
+    logs = RunLogs(2, "FrozenLake-v1", dirs)
     done = np.ones((2, 1), dtype=bool)
     logs.episodes_ended(10, done, np.ones((2, 1)), np.ones((2, 1), dtype=int), done, ~done, 0.1, 0.5, 9.0)
-    logs.evaluated(10, np.array([0.5, 0.25]), np.array([0.5, 0.25]), (0.25, 0.5), True, 9.0)
+    logs.evaluated(10, np.array([0.5, 0.25]), np.array([0.5, 0.25]), np.array([0.5, 0.25]), (0.25, 0.5), 9.0)
     assert read_rows(dirs[0] / "metrics.csv") == [] and read_rows(dirs[0] / "evals.csv") == []
     monkeypatch.setattr(seed_logs, "FLUSH_SECS", 0.0)
-    logs.evaluated(20, np.array([0.75, 0.0]), np.array([0.75, 0.25]), (0.0, 0.75), True, 9.0)
+    logs.evaluated(20, np.array([0.75, 0.0]), np.array([0.75, 0.0]), np.array([0.75, 0.25]), (0.0, 0.75), 9.0)
     assert [r["score"] for r in read_rows(dirs[1] / "evals.csv")] == ["0.25", "0.0"]
     assert [r["best_score"] for r in read_rows(dirs[1] / "evals.csv")] == ["0.25", "0.25"]
     assert len(read_rows(dirs[0] / "metrics.csv")) == 1
@@ -107,10 +107,10 @@ def test_rows_wait_for_the_flush_interval_above_the_per_seed_limit(tmp_path, mon
 
 @pytest.mark.parametrize("k", [1, 5])
 def test_counting_without_folders_writes_nothing(tmp_path, k):
-    logs = SeedLogs(k, "CartPole-v1")
+    logs = RunLogs(k, "CartPole-v1")
     done = np.ones((k, 2), dtype=bool)
     logs.episodes_ended(5, done, np.full((k, 2), 5.0), np.full((k, 2), 5), ~done, done, 1.0, None, 1.0)
-    logs.evaluated(5, np.zeros(k), np.zeros(k), (0.0, 0.0), False, 1.0)
+    logs.evaluated(5, np.zeros(k), np.zeros(k), np.zeros(k), (0.0, 0.0), 1.0)
     logs.close()
     np.testing.assert_array_equal(logs.episodes, np.full(k, 2))
     assert not any(tmp_path.iterdir())

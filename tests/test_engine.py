@@ -1,4 +1,4 @@
-"""The numpy gradient step (agents/numpy_step.py) against autograd on the same minibatch.
+"""The numpy backend of the gradient engine (agents/numpy_step.py) against autograd on the same minibatch.
 
 Two agents start from the same seed; one trains with engine=torch, the other with engine=numpy, on the
 same sampled batches. After several steps their weights, target weights, Adam moments and losses must
@@ -12,7 +12,7 @@ import pytest
 import torch
 
 from qlearn import DQNAgent, DQNConfig
-from qlearn.buffers.replay import Batch
+from qlearn.agents.engine import AutogradEngine
 from qlearn.envs.encoding import make_encoder
 from qlearn.errors import QlearnError
 import gymnasium as gym
@@ -41,10 +41,6 @@ def _fill(agents, k: int, obs_dim: int, n: int = 200, seed: int = 0):
             ag.steps += 1
 
 
-def _to_torch(batch: Batch) -> Batch:
-    return Batch(*(torch.as_tensor(np.asarray(x)) for x in batch))
-
-
 VARIANTS = [
     dict(),
     dict(double=False),
@@ -68,12 +64,12 @@ VARIANTS = [
 def test_numpy_step_matches_autograd(cfg, k):
     a, b = _pair(k, 5, **cfg)
     _fill([a, b], k, 5)
-    assert a._numpy_step is None and b._numpy_step is not None
+    assert a.engine.name == "torch" and b.engine.name == "numpy"
     rng = np.random.default_rng(1)
     for _ in range(7):
         batch = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (k, 32)))
-        loss_t = a._train_step_torch(_to_torch(batch))
-        loss_n = b._train_step_numpy(batch)
+        loss_t = a.train_step(batch)
+        loss_n = b.train_step(batch)
         np.testing.assert_allclose(loss_n.numpy(), loss_t.numpy(), rtol=1e-4, atol=1e-6)
     for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
@@ -110,15 +106,14 @@ def test_step_over_states_matches_autograd_on_the_decoded_batch(cfg, k, batch):
         term, trunc = (rng.random((k, 1)) < 0.1).astype(np.float32), (rng.random((k, 1)) < 0.05).astype(np.float32)
         for ag in (a, b):
             ag.buffer.store(ag._stored(obs), act, rew, ag._stored(nxt), term, trunc)
-    assert b._compact
+    assert b.compact
     calls = []
-    real = b._numpy_step._step
-    b._numpy_step._step = lambda *args: calls.append(args[-1] is not None) or real(*args)
+    real = b.engine._step
+    b.engine._step = lambda *args: calls.append(args[-1] is not None) or real(*args)
     for _ in range(7):
         sample = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (k, batch)))
         assert sample.obs.shape[-1] == 1  # state numbers
-        np.testing.assert_allclose(b._train_step_numpy(sample).numpy(),
-                                   a._train_step_torch(_to_torch(a._decode(sample))).numpy(), rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b.train_step(sample).numpy(), a.train_step(sample).numpy(), rtol=1e-4, atol=1e-6)
     assert calls == [batch >= 16] * 7  # the per-state path exactly when 16 states <= the batch
     for pa, pb in zip([*a.net.parameters(), *a.target.parameters()], [*b.net.parameters(), *b.target.parameters()]):
         np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
@@ -131,8 +126,8 @@ def test_numpy_step_agents_do_not_mix():
     _fill([b, c], 2, 4)
     c.buffer._np["rewards"][0] += 100.0
     idx = np.random.default_rng(0).integers(0, len(b.buffer), (2, 32))
-    b._train_step_numpy(b.buffer.gather_numpy(idx))
-    c._train_step_numpy(c.buffer.gather_numpy(idx))
+    b.train_step(b.buffer.gather_numpy(idx))
+    c.train_step(c.buffer.gather_numpy(idx))
     for pb, pc in zip(b.net.parameters(), c.net.parameters()):
         assert torch.equal(pb[1], pc[1])
         assert not torch.equal(pb[0], pc[0])
@@ -157,9 +152,9 @@ def test_checkpoint_round_trip_continues_identically(tmp_path):
 def test_engine_auto_picks_numpy_on_cpu_and_torch_for_prioritized():
     space = gym.spaces.Discrete(4)
     enc = make_encoder(space, "onehot", False)
-    assert DQNAgent(enc, 2, DQNConfig())._numpy_step is not None
-    assert DQNAgent(enc, 2, DQNConfig(prioritized=True))._numpy_step is None
-    assert DQNAgent(enc, 2, DQNConfig(engine="torch"))._numpy_step is None
+    assert DQNAgent(enc, 2, DQNConfig()).engine.name == "numpy"
+    assert DQNAgent(enc, 2, DQNConfig(prioritized=True)).engine.name == "torch"
+    assert DQNAgent(enc, 2, DQNConfig(engine="torch")).engine.name == "torch"
 
 
 def test_engine_numpy_with_prioritized_is_refused():
@@ -177,7 +172,7 @@ def test_divergence_is_caught_before_weights_change():
     b.buffer._np["rewards"][0, 0] = np.inf
     before = [p.detach().clone() for p in b.net.parameters()]
     with pytest.raises(DivergenceError):
-        b._train_step_numpy(b.buffer.gather_numpy(np.zeros((1, 4), dtype=np.int64)))
+        b.train_step(b.buffer.gather_numpy(np.zeros((1, 4), dtype=np.int64)))
     for p, q in zip(before, b.net.parameters()):
         assert torch.equal(p, q)
 
@@ -189,8 +184,7 @@ def test_large_batches_take_the_separate_forward_path():
     rng = np.random.default_rng(2)
     for _ in range(3):
         batch = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (3, 1024)))
-        np.testing.assert_allclose(b._train_step_numpy(batch).numpy(), a._train_step_torch(_to_torch(batch)).numpy(),
-                                   rtol=1e-4, atol=1e-6)
+        np.testing.assert_allclose(b.train_step(batch).numpy(), a.train_step(batch).numpy(), rtol=1e-4, atol=1e-6)
     for pa, pb in zip(a.net.parameters(), b.net.parameters()):
         np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
 
@@ -227,7 +221,9 @@ def test_numpy_steps_continue_after_select_and_after_a_torch_step(tmp_path):
     assert float(one.optimizer.state_dict()["state"][0]["step"]) == 4
     assert any(not torch.equal(x, p) for x, p in zip(before, one.net.parameters()))
     # an autograd step replaces the gradients; the next numpy step must use the live tensors again
-    b._train_step_torch(_to_torch(b.buffer.gather_numpy(np.zeros((3, 8), dtype=np.int64))))
+    numpy_engine, b.engine = b.engine, AutogradEngine(b)
+    b.train_step(b.buffer.gather_numpy(np.zeros((3, 8), dtype=np.int64)))
+    b.engine = numpy_engine
     b.train_step()
     assert float(b.optimizer.state_dict()["state"][0]["step"]) == 5
 
@@ -248,10 +244,10 @@ def test_discrete_states_are_stored_as_numbers_and_decoded_to_features():
     assert agent.buffer.obs.shape[-1] == 1
     states = np.array([[3]]), np.array([[7]])
     agent.observe(states[0], np.array([[1]]), np.array([[0.0]]), states[1], np.array([[0.0]]), np.array([[0.0]]))
-    batch = agent._decode(agent.buffer.sample_numpy(8, agent.np_gen))
+    batch = agent.decode(agent.buffer.sample_numpy(8, agent.sample_rng))
     np.testing.assert_array_equal(batch.obs[0, 0], np.eye(16, dtype=np.float32)[3])
     np.testing.assert_array_equal(batch.next_obs[0, 0], np.eye(16, dtype=np.float32)[7])
-    tb = agent._decode(agent.buffer.sample(8, agent.gen))
+    tb = agent.decode(agent.buffer.sample(8, agent.sample_rng))
     assert torch.equal(tb.obs[0, 0], torch.eye(16)[3]) and torch.equal(tb.next_obs[0, 0], torch.eye(16)[7])
     # a replay memory saved with one-hot rows (before compact storage) loads as state numbers
     old = agent.buffer.state_dict()

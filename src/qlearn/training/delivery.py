@@ -1,0 +1,75 @@
+"""Keeping each agent's best weights, and writing what a run delivers.
+
+A run delivers, per agent, ``last.pt`` (the agent at the last step) and ``agent.pt``: its best evaluated
+weights where they scored higher than the last ones and ``keep_best`` is on, else a copy of
+``last.pt``. Only weights are kept (the optimiser state and counters in ``agent.pt`` are the last
+step's), the same for one agent as for 1,024.
+"""
+
+from __future__ import annotations
+
+import shutil
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qlearn.fileio import atomic_write
+from qlearn.runs import AGENT, LAST, write_json
+from qlearn.training.result import TrainResult
+
+
+class KeepBest:
+    """Each agent's best score so far, the env step it came at, and a copy of its weights then."""
+
+    def __init__(self, agent: Any) -> None:
+        self.agent = agent
+        self.weights = [w.detach().clone() for w in agent.weights()]
+        self.scores = np.full(agent.k, -np.inf)
+        self.steps = np.full(agent.k, -1, dtype=np.int64)
+
+    def update(self, scores: np.ndarray, step: int) -> None:
+        better = scores > self.scores
+        if not better.any():
+            return
+        with torch.no_grad():
+            for b, w in zip(self.weights, self.agent.weights()):
+                mask = torch.as_tensor(better, device=w.device)
+                b[mask.to(b.device)] = w[mask]
+        self.scores = np.where(better, scores, self.scores)
+        self.steps = np.where(better, step, self.steps)
+
+    def state_dict(self) -> dict[str, Any]:
+        return {"weights": [w.clone() for w in self.weights], "scores": self.scores.copy(), "steps": self.steps.copy()}
+
+    def load_state_dict(self, state: dict[str, Any]) -> None:
+        with torch.no_grad():
+            for b, saved in zip(self.weights, state["weights"], strict=True):
+                b.copy_(saved)
+        self.scores, self.steps = np.array(state["scores"], dtype=float), np.array(state["steps"], dtype=np.int64)
+
+
+def deliver(agent: Any, result: TrainResult, best: KeepBest, keep_best: bool, run_dirs: list[Path]) -> None:
+    """Write each agent's last network, the delivered one and its summary; the stacked agent is left
+    holding the delivered networks."""
+    for i, d in enumerate(run_dirs):  # the last networks, one at a time (each select() has a replay memory)
+        agent.select(i).save(d / LAST)
+    final = result.final_scores if result.final_scores is not None else np.full(agent.k, np.nan)
+    use_best = keep_best & (best.scores > np.nan_to_num(final, nan=-np.inf))
+    if use_best.any():
+        with torch.no_grad():
+            for b, w in zip(best.weights, agent.weights()):
+                mask = torch.as_tensor(use_best, device=w.device)
+                w[mask] = b[mask.to(b.device)]
+        if hasattr(agent, "sync_target"):
+            agent.sync_target()
+    result.delivered_scores = np.where(use_best, best.scores, final)
+    for i, d in enumerate(run_dirs):
+        if use_best[i]:
+            agent.select(i).save(d / AGENT)
+        else:  # the delivered agent is the last one: the same file, copied
+            with open(d / LAST, "rb") as src, atomic_write(d / AGENT) as dst:
+                shutil.copyfileobj(src, dst)
+        write_json(d / "summary.json", result.summary(i))
+    result.run_dirs = list(run_dirs)

@@ -1,0 +1,348 @@
+"""The one trainer: K agents x N environments, for every kind of run.
+
+A single run is K=1, N=1 on a Gymnasium env (:class:`~qlearn.envs.vector.SingleEnv`); ``--envs N``,
+``--seeds K``, native batched envs and Gymnasium vector envs, CPU and GPU all go through
+:class:`Trainer`. Per step: the agents act on ``[K, N]`` observations, the batched env steps (resetting
+ended envs in the same step), the agents observe the transitions (and train when due: replay-based
+learners in ``observe``; a rollout learner such as PQN would do the same on its own schedule, since the
+trainer only hands over transitions). Every ``eval_every`` env steps the :class:`Scorer` scores each
+agent and, with ``keep_best``, each agent's best weights so far are kept. Every ``checkpoint_every``
+steps a checkpoint of everything (agents with replay memory, streams, envs, this loop) is written, from
+which :meth:`Trainer.run` resumes bit for bit on the CPU. Hooks (``on_episode``, ``on_eval``; either may
+return ``False`` to stop) are how callers, benchmarks included, watch or end a run.
+
+Divergence is per agent: an agent whose loss or Q-values stop being finite is frozen by the agent with
+its last good weights (:mod:`qlearn.agents.guard`), reported in its summary and the aggregate, and the
+others train on. When every agent is frozen the run stops, delivers, and raises
+:class:`~qlearn.errors.DivergenceError`.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+
+from qlearn.errors import DivergenceError, QlearnError
+from qlearn.stats import bootstrap_ci
+from qlearn.threads import configure_threads
+from qlearn.training import checkpoint as ckpt
+from qlearn.training.delivery import KeepBest, deliver
+from qlearn.training.logs import RunLogs
+from qlearn.training.result import TrainResult
+from qlearn.training.scoring import Scorer, as_numpy, on_gpu
+
+
+class Trainer:
+    """Train ``agent`` (K stacked agents) on ``venv`` (K x N envs) for ``steps`` env steps per agent."""
+
+    def __init__(self, agent: Any, venv: Any, steps: int, *, env_id: str, scorer: Scorer | None,
+                 eval_every: int = 2_000, keep_best: bool = True, run_dirs: Sequence[Path] = (),
+                 parent: Path | None = None, checkpoint_every: int = 0, checkpoint_path: Path | None = None,
+                 keep_final_checkpoint: bool = False, hooks: Sequence[Any] = (), progress: bool = True) -> None:
+        if agent.k != venv.k:
+            raise QlearnError(f"the agent holds K={agent.k} agents but the env batch has K={venv.k}")
+        if steps < 1:
+            raise QlearnError(f"steps must be >= 1, got {steps}")
+        if checkpoint_every and checkpoint_path is None:
+            raise QlearnError("checkpoints need a folder: give a run folder, or checkpoint_every=0")
+        self.agent, self.venv, self.steps, self.env_id = agent, venv, int(steps), env_id
+        self.scorer, self.eval_every, self.keep_best = scorer, int(eval_every), keep_best
+        self.run_dirs, self.parent = [Path(d) for d in run_dirs], parent
+        self.checkpoint_every, self.checkpoint_path = int(checkpoint_every), checkpoint_path
+        self.keep_final_checkpoint = keep_final_checkpoint
+        self.hooks, self.progress = list(hooks), progress
+        self.k, self.n = venv.k, venv.n
+        self.total = math.ceil(self.steps / self.n) * self.n  # whole steps of all N envs
+        self.result = TrainResult(agent, n_envs=self.n)
+        self.best = KeepBest(agent)
+
+    # ------------------------------------------------------------------ the loop
+    def run(self, resume: dict[str, Any] | None = None) -> TrainResult:
+        """Train to the end (or a hook's stop, Ctrl-C, or every agent diverging); deliver; return the result.
+        ``resume``: a loaded checkpoint of this same run, continued exactly where it was written."""
+        configure_threads()
+        agent, venv, res = self.agent, self.venv, self.result
+        k, n = self.k, self.n
+        self.logs = RunLogs(k, self.env_id, self.run_dirs, self.parent,
+                            purge_step=None if resume is None else int(resume["loop"]["step"]) + 1)
+        self.ep_ret, self.ep_len = np.zeros((k, n)), np.zeros((k, n), dtype=np.int64)
+        self.step, self.next_eval, self.spent = 0, self.eval_every, 0.0
+        try:
+            obs = venv.reset() if resume is None else self._restore(resume)
+        except BaseException:
+            self.logs.close()
+            raise
+        self.start = time.perf_counter()
+        gpu = on_gpu(agent, venv)
+        bar = self._bar()
+        diverged: DivergenceError | None = None
+        try:
+            while self.step < self.total:
+                o = obs if gpu else as_numpy(obs)
+                actions = agent.act(o)
+                obs, reward, term, trunc, final = venv.step(actions)
+                r, te, tr = as_numpy(reward), as_numpy(term), as_numpy(trunc)
+                self.obs = obs
+                if gpu:
+                    agent.observe(o, actions, reward, final, term, trunc)
+                else:
+                    agent.observe(o, actions, r, as_numpy(final), te, tr)
+                self.step += n
+                go = self._account(r, te, tr)
+                if self.eval_every and (self.step >= self.next_eval or self.step >= self.total):
+                    go = self._evaluate() and go
+                    self.next_eval += self.eval_every
+                if self.checkpoint_every and self.step < self.total and \
+                        self.step // self.checkpoint_every > (self.step - n) // self.checkpoint_every:
+                    self._checkpoint()
+                if bar is not None and (self.step % (500 * n) < n or self.step >= self.total):
+                    self._show(bar)
+                if not go:
+                    break
+        except KeyboardInterrupt:
+            res.interrupted = True
+        except DivergenceError as exc:  # every agent frozen (in observe, after the env stepped): nothing left to train
+            diverged = exc
+            self.step += n
+        finally:
+            if bar is not None:
+                bar.close()
+        try:
+            if self.eval_every and (not res.eval_steps or res.eval_steps[-1] != self.step):
+                self._evaluate(hooks=False)  # stopped between evaluations: score the end
+        finally:
+            self.logs.close()
+            if self.scorer is not None:
+                self.scorer.close()
+        self._finish()
+        if diverged is not None:
+            where = ""
+            if res.run_dir is not None:
+                where = f"; the last good agent is in {res.run_dir / 'agent.pt'}"
+                if res.best_score is not None:
+                    where = f"; the last good agent (score {res.best_score:.3f} at step {res.best_step}) is in " \
+                            f"{res.run_dir / 'agent.pt'}"
+            raise DivergenceError(f"run stopped: {diverged}{where}", diverged.step) from None
+        return res
+
+    def _account(self, r: np.ndarray, te: np.ndarray, tr: np.ndarray) -> bool:
+        """Episode returns and lengths; log the episodes that ended; their hooks. False: a hook said stop."""
+        self.ep_ret += r
+        self.ep_len += 1
+        done = te | tr
+        if not done.any():
+            return True
+        m = self.agent.metrics()
+        ended = self.logs.episodes_ended(self.step, done, self.ep_ret, self.ep_len, te, tr, m["epsilon"],
+                                         m.get("loss"), self._sps())
+        self.ep_ret[done] = 0.0
+        self.ep_len[done] = 0
+        go = True
+        if ended is not None and any(hasattr(h, "on_episode") for h in self.hooks):
+            seeds = getattr(self.agent, "seeds", range(self.k))
+            for ki, number, ret, length, success in zip(*(x.tolist() for x in ended)):
+                row = {"step": self.step, "episode": number, "return": ret, "length": length, "success": success,
+                       "seed": int(seeds[ki]), "epsilon": m["epsilon"], "loss": m.get("loss")}
+                go = all([h.on_episode(row) is not False for h in self.hooks if hasattr(h, "on_episode")]) and go
+        return go
+
+    def _sps(self) -> float:
+        return (self.step - self._step0) / max(time.perf_counter() - self.start, 1e-9)
+
+    def _evaluate(self, hooks: bool = True) -> bool:
+        """Score every agent, keep the best, log; the hooks' verdict (False: stop)."""
+        res = self.result
+        if self.scorer is None:
+            return True
+        scores = self.scorer(self.agent)
+        self.best.update(scores.score, self.step)
+        ci = bootstrap_ci(scores.score, seed=len(res.eval_steps)) if self.k > 1 else None
+        res.eval_steps.append(self.step)
+        res.eval_scores.append(scores.score)
+        res.eval_success.append(scores.success)
+        res.eval_ci95.append(ci)
+        m = self.agent.metrics()
+        self.logs.evaluated(self.step, scores.score, scores.success, self.best.scores, ci, self._sps(),
+                            m.get("loss"), m["epsilon"])
+        if not hooks or not any(hasattr(h, "on_eval") for h in self.hooks):
+            return True
+        row = {"step": self.step, "score": float(scores.score.mean()), "scores": scores.score,
+               "success": float(scores.success.mean()), "best_score": float(self.best.scores.max()),
+               "train_time": self.training_seconds(), "scoring_time": self.scorer.seconds}
+        return all([h.on_eval(row) is not False for h in self.hooks if hasattr(h, "on_eval")])
+
+    def training_seconds(self) -> float:
+        """Seconds of this run so far, the time spent scoring excluded (what time-to-threshold counts)."""
+        scoring = self.scorer.seconds if self.scorer is not None else 0.0
+        return self.spent + time.perf_counter() - self.start - scoring
+
+    # ------------------------------------------------------------ checkpoints
+    def _checkpoint(self) -> None:
+        self.logs.flush()  # every row up to this step is on disk before the checkpoint says so
+        res = self.result
+        ckpt.save(self.checkpoint_path, {
+            "agent": self.agent.state_dict(include_buffer=True), "agent_rng": self.agent.rng_state(),
+            "env": self.venv.state_dict(), "eval_env": None if self.scorer is None else self.scorer.state_dict(),
+            "loop": {"step": self.step, "next_eval": self.next_eval, "obs": self.obs, "ep_ret": self.ep_ret,
+                     "ep_len": self.ep_len, "best": self.best.state_dict(), "eval_steps": res.eval_steps,
+                     "eval_scores": res.eval_scores, "eval_success": res.eval_success, "eval_ci95": res.eval_ci95,
+                     "episodes": self.logs.episodes, "wall_time": self.spent + time.perf_counter() - self.start,
+                     "scoring_time": 0.0 if self.scorer is None else self.scorer.seconds}})
+
+    def _restore(self, payload: dict[str, Any]) -> Any:
+        """Put a checkpoint's state back; the observation the agents act on next."""
+        res = self.result
+        try:  # a checkpoint in the right format but with missing or misshapen parts
+            self.agent.load_state_dict(payload["agent"])
+            self.agent.set_rng_state(payload["agent_rng"])
+            self.venv.load_state_dict(payload["env"])
+            if self.scorer is not None:
+                self.scorer.load_state_dict(payload.get("eval_env"))
+                self.scorer.seconds = float(payload["loop"].get("scoring_time", 0.0))
+            loop = payload["loop"]
+            self.step, self.next_eval, self.spent = int(loop["step"]), int(loop["next_eval"]), float(loop["wall_time"])
+            self.ep_ret, self.ep_len = np.array(loop["ep_ret"]), np.array(loop["ep_len"])
+            self.best.load_state_dict(loop["best"])
+            res.eval_steps, res.eval_scores = list(loop["eval_steps"]), list(loop["eval_scores"])
+            res.eval_success = list(loop["eval_success"])
+            res.eval_ci95 = [None if ci is None else tuple(ci) for ci in loop["eval_ci95"]]
+            self.logs.episodes[:] = loop["episodes"]
+            obs = loop["obs"]
+        except QlearnError:
+            raise
+        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+            raise QlearnError(f"the training checkpoint is malformed ({type(exc).__name__}: {exc})") from None
+        self.obs = obs
+        return obs.to(self.venv.device) if isinstance(obs, torch.Tensor) else obs
+
+    # ------------------------------------------------------------- the end
+    def _finish(self) -> None:
+        res = self.result
+        finished = not res.interrupted and self.step >= self.total and self.checkpoint_path is not None \
+            and self.checkpoint_every > 0
+        if finished and self.keep_final_checkpoint:
+            self._checkpoint()  # a finished lone run can be extended: more steps in config.json, then --resume
+        res.wall_time = self.spent + time.perf_counter() - self.start
+        res.steps = self.step
+        res.episodes = self.logs.episodes.copy()
+        res.best_scores, res.best_steps = self.best.scores.copy(), self.best.steps.copy()
+        res.final_scores = res.eval_scores[-1] if res.eval_scores else np.full(self.k, np.nan)
+        frozen_at = getattr(getattr(self.agent, "guard", None), "frozen_at", np.full(self.k, -1))
+        seeds = getattr(self.agent, "seeds", range(self.k))
+        res.diverged = {int(s): int(t) for s, t in zip(seeds, frozen_at) if t >= 0}
+        res.parent = self.parent
+        deliver(self.agent, res, self.best, self.keep_best, self.run_dirs)
+        if self.parent is not None:
+            from qlearn.runs import write_json
+
+            aggregate = res.aggregate()
+            write_json(self.parent / "aggregate.json", aggregate)
+            with open(self.parent / "aggregate_curve.csv", "w") as fh:
+                fh.write("step,mean,ci95_low,ci95_high\n")
+                for row in aggregate["curve"]:
+                    lo, hi = row["ci95"] if row["ci95"] is not None else ("", "")
+                    fh.write(f"{row['step']},{row['mean']},{lo},{hi}\n")
+        if finished and not self.keep_final_checkpoint:
+            self.checkpoint_path.unlink(missing_ok=True)  # a finished group's (replay memories of K agents): gone
+
+    # ------------------------------------------------------------ progress
+    def _bar(self) -> Any:
+        self._step0 = self.step
+        if not self.progress:
+            return None
+        from tqdm.auto import tqdm
+
+        what = f"{self.agent.kind} {self.env_id}" if self.k == 1 else f"{self.agent.kind} x{self.k} seeds {self.env_id}"
+        return tqdm(total=self.total, initial=self.step, unit="step", desc=what, mininterval=0.5, dynamic_ncols=True)
+
+    def _show(self, bar: Any) -> None:
+        bar.update(self.step - bar.n)
+        m = self.agent.metrics()
+        res = self.result
+        last = res.eval_scores[-1] if res.eval_scores else None
+        post = {"eps": f"{m['epsilon']:.3f}", "loss": f"{m['loss']:.3g}" if m.get("loss") is not None else "-",
+                "score": f"{last.mean():.3f}" if last is not None else "-"}
+        frozen = getattr(getattr(self.agent, "guard", None), "frozen", None)
+        if frozen is not None and frozen.any():
+            post["diverged"] = int(frozen.sum())
+        bar.set_postfix(post, refresh=False)
+
+
+# ------------------------------------------------------------------ entry points
+def train(agent: Any, env: Any, steps: int = 50_000, *, seed: int = 0, run_dir: str | Path | None = None,
+          eval_every: int = 2_000, eval_episodes: int = 50, keep_best: bool = True, callbacks: Sequence[Any] = (),
+          progress: bool = True, checkpoint_every: int = 0, resume: dict[str, Any] | None = None) -> TrainResult:
+    """Train one agent (K=1) on one Gymnasium env for ``steps`` environment steps.
+
+    Every ``eval_every`` steps (0: never) the greedy agent is scored (exactly on tabular envs, by
+    ``eval_episodes`` greedy episodes on evaluation envs of its own otherwise); with ``keep_best`` the run
+    delivers the best-scoring weights, so a late collapse does not cost the result. With ``run_dir``,
+    metrics, TensorBoard scalars and the agents are written there, and with ``checkpoint_every`` a
+    resumable checkpoint (``resume=``: that file, loaded). ``callbacks``: hooks with ``on_episode(row)``
+    and/or ``on_eval(row)``, either returning False to stop. Ctrl-C stops cleanly with what was learned.
+    """
+    from qlearn.envs.vector import SingleEnv
+
+    if agent.k != 1:
+        raise QlearnError(f"train() drives one agent; this one holds K={agent.k}: use train_many")
+    if steps < 1:
+        raise QlearnError(f"steps must be >= 1, got {steps}")
+    run_path = Path(run_dir) if run_dir is not None else None
+    venv = SingleEnv(env, seed)
+    scorer = single_scorer(env, seed, eval_episodes) if eval_every else None
+    trainer = Trainer(agent, venv, steps, env_id=env.spec.id if env.spec else "env", scorer=scorer,
+                      eval_every=eval_every, keep_best=keep_best, run_dirs=[run_path] if run_path else [],
+                      checkpoint_every=checkpoint_every if run_path else 0,
+                      checkpoint_path=run_path / ckpt.FILENAME if run_path else None, keep_final_checkpoint=True,
+                      hooks=callbacks, progress=progress)
+    return trainer.run(resume)
+
+
+def single_scorer(env: Any, seed: int, episodes: int) -> Scorer:
+    """Exact scoring for a tabular env; else ``episodes`` evaluation envs rebuilt from the env's spec."""
+    import gymnasium as gym
+
+    from qlearn.envs.tabular import TabularMDP
+    from qlearn.envs.vector import make_batched
+    from qlearn.training.scoring import EVAL_SEED_OFFSET
+
+    env_id = env.spec.id if env.spec else "env"
+    if hasattr(env.unwrapped, "P") and isinstance(env.observation_space, gym.spaces.Discrete):
+        return Scorer(env_id, mdp=TabularMDP.from_env(env))
+    if env.spec is None:
+        raise QlearnError("scoring by evaluation episodes rebuilds the env from its registered spec; this env has "
+                          "none: register it with gymnasium.register, or pass eval_every=0")
+    kwargs = dict(env.spec.kwargs or {})
+    if env.spec.max_episode_steps != gym.spec(env.spec.id).max_episode_steps:
+        kwargs["max_episode_steps"] = env.spec.max_episode_steps
+    return Scorer(env_id, eval_env=make_batched(env.spec.id, 1, episodes, seeds=[EVAL_SEED_OFFSET + seed], **kwargs))
+
+
+def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any = None, eval_every: int = 2_000,
+               eval_episodes: int = 20, keep_best: bool = True, run_dirs: Sequence[Path] | None = None,
+               progress: bool = True, aggregate_dir: Path | None = None, checkpoint_every: int = 0,
+               resume: dict[str, Any] | None = None, hooks: Sequence[Any] = ()) -> TrainResult:
+    """Train K agents on a batched env of K x N environments for ``steps`` environment steps per agent.
+
+    Tabular native envs are scored exactly (their ``.mdp``), others on ``eval_env`` (K x episodes envs).
+    With ``run_dirs`` (one per agent) each gets a run folder; ``aggregate_dir`` gets TensorBoard scalars
+    of the seeds together, ``aggregate.json`` and, every ``checkpoint_every`` env steps,
+    ``checkpoint.pkl``, from which ``resume=`` (that file, loaded) continues exactly.
+    """
+    mdp = getattr(venv, "mdp", None)
+    if eval_every and mdp is None and eval_env is None:
+        raise QlearnError("sampled scoring needs eval_env (a batched env with K x eval_episodes envs)")
+    if checkpoint_every and aggregate_dir is None:
+        raise QlearnError("checkpoints of a many-seed run go to aggregate_dir: give one, or checkpoint_every=0")
+    scorer = Scorer(env_id, mdp=mdp, eval_env=None if mdp is not None else eval_env) if eval_every else None
+    trainer = Trainer(agent, venv, steps, env_id=env_id, scorer=scorer, eval_every=eval_every, keep_best=keep_best,
+                      run_dirs=run_dirs or [], parent=aggregate_dir, checkpoint_every=checkpoint_every,
+                      checkpoint_path=aggregate_dir / ckpt.FILENAME if aggregate_dir is not None else None,
+                      hooks=hooks, progress=progress)
+    return trainer.run(resume)
