@@ -270,13 +270,20 @@ def test_json_round_trip_of_random_valid_configs(cfg):
 
 @settings(SETTINGS, max_examples=150)
 @given(cfg=any_config)
-def test_set_strings_rebuild_the_same_config(cfg):
-    """What ``qlearn train --config`` does: a saved config turned into ``--set key=value`` and parsed back."""
-    from qlearn.training.runner import _as_set
+def test_a_run_spec_reads_back_what_it_wrote(cfg):
+    """What ``qlearn train --config`` and ``--resume`` do: a spec's config.json read back, no --set strings."""
+    from qlearn.config import DQNConfig, TabularConfig, TrainConfig
+    from qlearn.spec import RunSpec
 
-    items = [f"{k}={_as_set(v)}" for k, v in to_dict(cfg).items()]
-    (parsed,) = parse_sets(items, type(cfg))
-    assert with_overrides(type(cfg)(), parsed) == cfg
+    if isinstance(cfg, TrainConfig):
+        agent, agent_cfg, train_cfg = "tabular", TabularConfig(), cfg
+    else:
+        agent, agent_cfg, train_cfg = ("dqn" if isinstance(cfg, DQNConfig) else "tabular"), cfg, TrainConfig()
+    for spec in (RunSpec("FrozenLake-v1", agent, agent_cfg, train_cfg, seeds=(train_cfg.seed,)),
+                 RunSpec("CartPole-v1", agent, agent_cfg, train_cfg, seeds=(1, 2, 5), n_envs=4, lockstep=True,
+                         recipe="batched")):
+        back = RunSpec.from_dict(json.loads(json.dumps(spec.to_dict())))
+        assert back == spec
 
 
 @SETTINGS

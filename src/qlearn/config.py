@@ -52,7 +52,8 @@ class DQNConfig:
     gradient_steps: int = 1
     """Gradient steps per training round."""
     target_update_interval: int = 250
-    """Gradient steps between hard copies of the online network into the target network."""
+    """Gradient steps between hard copies of the online network into the target network. SB3 and CleanRL
+    count env steps here: theirs = ours * train_freq / gradient_steps (qlearn.spec documents the port)."""
     tau: float = 1.0
     """Soft-update rate: 1.0 is a hard copy every ``target_update_interval``; below 1 blends every step."""
     double: bool = True

@@ -31,7 +31,7 @@ def versions() -> dict[str, str]:
     import numpy
     import torch
 
-    from qlearn import __version__
+    from qlearn.version import __version__
 
     return {"qlearn": __version__, "python": platform.python_version(), "torch": torch.__version__,
             "gymnasium": gymnasium.__version__, "numpy": numpy.__version__, "machine": platform.machine(),

@@ -13,7 +13,7 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qlearn import __version__
+from qlearn.version import __version__
 from qlearn.cli import evaluate, optimal, play, plot, presets, qtable, render, report, sweep, train
 from qlearn.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, one_line
 from qlearn.errors import QlearnError
