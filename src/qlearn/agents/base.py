@@ -8,6 +8,8 @@ as K=1, N=1 and calls the same batched code.
 
 from __future__ import annotations
 
+import hashlib
+import io
 import os
 from pathlib import Path
 from typing import Any, Protocol, runtime_checkable
@@ -20,7 +22,7 @@ from qlearn.errors import QlearnError
 from qlearn.fileio import atomic_write
 
 CHECKPOINT_FORMAT = "qlearn-agent"
-CHECKPOINT_VERSION = 1
+CHECKPOINT_VERSION = 2  # 2: the body carries a SHA-256 digest, so a damaged file is refused, not loaded
 
 
 def linear_schedule(start: float, end: float, duration: int, t: int) -> float:
@@ -80,10 +82,15 @@ class SingleStepAPI:
 
 
 def write_checkpoint(path: str | os.PathLike, kind: str, meta: dict[str, Any], state: dict[str, Any]) -> Path:
-    """Write atomically (temporary file, then rename): a crash never leaves a half-written checkpoint."""
+    """Write atomically (temporary file, then rename): a crash never leaves a half-written checkpoint. The
+    agent is serialised once into a body whose SHA-256 digest is stored beside it: a file damaged later
+    (a flipped bit in a weight) fails the digest instead of loading different weights."""
     path = Path(path)
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "kind": kind, "meta": meta,
-               "state": state}
+    buf = io.BytesIO()
+    torch.save({"kind": kind, "meta": meta, "state": state}, buf)
+    body = buf.getvalue()
+    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "body": body,
+               "sha256": hashlib.sha256(body).hexdigest()}
     with atomic_write(path) as fh:
         torch.save(payload, fh)
     return path
@@ -105,6 +112,14 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
         raise QlearnError(f"{path} is a malformed qlearn checkpoint (no format version)")
     if version > CHECKPOINT_VERSION:
         raise QlearnError(f"{path} was written by a newer qlearn (format {version}); upgrade qlearn")
+    if version >= 2:
+        body, digest = payload.get("body"), payload.get("sha256")
+        if not isinstance(body, bytes) or not isinstance(digest, str) or hashlib.sha256(body).hexdigest() != digest:
+            raise QlearnError(f"checkpoint {path} is corrupt (its contents do not match their SHA-256 digest)")
+        try:
+            payload = {**payload, **torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)}
+        except Exception as exc:  # torch raises many types for a damaged body
+            raise QlearnError(f"checkpoint {path} is corrupt ({type(exc).__name__})") from None
     if not (isinstance(payload.get("kind"), str) and isinstance(payload.get("meta"), dict)
             and isinstance(payload.get("state"), dict)):
         raise QlearnError(f"{path} is a malformed qlearn checkpoint (kind, meta or state missing)")
