@@ -21,7 +21,6 @@ import record  # bench/ is on the path when run as a script
 
 from qlearn.envs import make_env
 from qlearn.evaluation import evaluate
-from qlearn.runs import versions
 from qlearn.threads import configure_threads
 from qlearn.training.runner import run_experiment
 
@@ -87,7 +86,7 @@ def main() -> None:
     args = ap.parse_args()
     configure_threads(1)
     out = tempfile.mkdtemp(prefix="qlearn-bench-")
-    print(f"versions: {json.dumps(versions())}", flush=True)
+    print(f"stamp: {json.dumps(record.stamp())}", flush=True)
     save = record.recorder("classic_control", args)
     rows = []
     for env_id in args.envs.split(","):
@@ -99,12 +98,7 @@ def main() -> None:
                 rows.append(r)
                 print(json.dumps(r), flush=True)
                 save([r])
-    print("\n| env | lib | seed | steps | mean return (100 greedy eps) | 95% CI | solved | wall s |")
-    print("|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        ok = "yes" if r["mean_return"] >= THRESHOLD[r["env"]] else "no"
-        print(f"| {r['env']} | {r['lib']} | {r['seed']} | {r['steps']} | {r['mean_return']:.1f} | "
-              f"[{r['ci95'][0]:.1f}, {r['ci95'][1]:.1f}] | {ok} | {r['wall']:.0f} |")
+    record.show("classic_control", args=args)
 
 
 if __name__ == "__main__":

@@ -25,7 +25,6 @@ import time
 from pathlib import Path
 
 import gymnasium as gym
-import numpy as np
 
 sys.path.insert(0, str(Path(__file__).parent))
 import record  # noqa: E402
@@ -35,7 +34,6 @@ from qlearn import DQNAgent, DQNConfig, make_env, train  # noqa: E402
 from qlearn.config import with_overrides  # noqa: E402
 from qlearn.evaluation import evaluate  # noqa: E402
 from qlearn.presets import preset  # noqa: E402
-from qlearn.runs import versions  # noqa: E402
 from qlearn.threads import configure_threads  # noqa: E402
 
 THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
@@ -169,7 +167,6 @@ def main() -> None:
     record.add_arguments(ap)
     args = ap.parse_args()
     configure_threads(1)
-    import stable_baselines3
     from stable_baselines3 import DQN
 
     runs = [] if args.skip_preset else [qlearn_ttt]
@@ -180,7 +177,7 @@ def main() -> None:
     DQNAgent.for_env(make_env("CartPole-v1"), DQNConfig())
     DQN("MlpPolicy", gym.make("CartPole-v1"), device="cpu")
     rows = []
-    print(f"versions: {json.dumps({**versions(), 'stable_baselines3': stable_baselines3.__version__})}", flush=True)
+    print(f"stamp: {json.dumps(record.stamp())}", flush=True)
     for env_id in args.envs.split(","):
         for seed in (int(s) for s in args.seeds.split(",")):
             for fn in runs:
@@ -188,24 +185,7 @@ def main() -> None:
                 rows.append(row)
                 print(json.dumps(row), flush=True)
                 record.recorder("classic_ttt", args)([row])
-    libs = list(dict.fromkeys(r["lib"] for r in rows))
-    f = lambda r: "not reached" if r["s"] is None else f"{r['s']:.2f} ({r['step']})"  # noqa: E731
-    print("\n| env | seed | " + " | ".join(f"{lib} s (env steps)" for lib in libs) + " |\n|" + "---|" * (len(libs) + 2))
-    for env_id in args.envs.split(","):
-        seeds = [int(s) for s in args.seeds.split(",")]
-        for seed in seeds:
-            cells = [f(next(r for r in rows if r["lib"] == lib and r["env"] == env_id and r["seed"] == seed))
-                     for lib in libs]
-            print(f"| {env_id} | {seed} | " + " | ".join(cells) + " |")
-        med = {lib: [r["s"] for r in rows if r["lib"] == lib and r["env"] == env_id] for lib in libs}
-        print(f"| {env_id} | median (reached) | " + " | ".join(
-            f"{np.median([v for v in med[lib] if v is not None]):.2f} ({sum(v is not None for v in med[lib])}/"
-            f"{len(seeds)})" if any(v is not None for v in med[lib]) else "none" for lib in libs) + " |")
-        for q in (lib for lib in libs if lib.startswith("qlearn")):
-            for s in (lib for lib in libs if lib.startswith("sb3")):
-                qs, ss = med[q], med[s]
-                if all(v is not None for v in qs + ss):
-                    print(f"{env_id}: {q} : {s} median time to threshold = {np.median(ss) / np.median(qs):.1f}x faster")
+    record.show("classic_ttt", "classic_ttt_recipe", args=args)
 
 
 if __name__ == "__main__":

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import platform
 import tempfile
 import time
 
@@ -24,7 +23,6 @@ import torch
 
 from qlearn.envs import TabularMDP, make_env, success_probability, value_iteration
 from qlearn.reference import optimal_under
-from qlearn.runs import versions
 from qlearn.threads import configure_threads
 from qlearn.training.runner import run_experiment
 
@@ -73,8 +71,7 @@ def main() -> None:
     seeds = [int(s) for s in args.seeds.split(",")]
     out = tempfile.mkdtemp(prefix="qlearn-bench-")
     rows: dict = {}
-    print(f"machine: {platform.processor() or platform.machine()}, {versions()['cpus']} cpus; "
-          f"versions: {json.dumps(versions())}", flush=True)
+    print(f"stamp: {json.dumps(record.stamp())}", flush=True)
     for seed in seeds:
         for agent in ("dqn", "tabular"):
             rows[(agent, seed)] = r = qlearn_run("FrozenLake-v1", agent, seed, out)
@@ -82,32 +79,21 @@ def main() -> None:
         if not args.no_sb3:
             rows[("sb3", seed)] = r = sb3_run("FrozenLake-v1", seed, rows[("dqn", seed)]["steps"])
             print(f"sb3 dqn seed {seed}: {r}", flush=True)
-    print("\n| seed | qlearn DQN success | wall s | first >= 0.70 at step | qlearn tabular success | wall s |"
-          + (" SB3 DQN success (same steps) | wall s |" if not args.no_sb3 else ""))
-    print("|---|---|---|---|---|---|" + ("---|---|" if not args.no_sb3 else ""))
-    for seed in seeds:
-        d, t = rows[("dqn", seed)], rows[("tabular", seed)]
-        line = (f"| {seed} | {d['success']:.4f} | {d['wall']:.1f} | {d['first_070']} | {t['success']:.4f} | "
-                f"{t['wall']:.1f} |")
-        if not args.no_sb3:
-            s = rows[("sb3", seed)]
-            line += f" {s['success']:.4f} | {s['wall']:.1f} |"
-        print(line)
     save = record.recorder("frozenlake_seeds", args)
     save({"env": "FrozenLake-v1", "slippery": True, "lib": "sb3" if a == "sb3" else "qlearn",
           "agent": "dqn" if a == "sb3" else a, "seed": s, **r} for (a, s), r in rows.items())
+    record.show("frozenlake_slippery", args=args)
     print("\nDQN Q-table vs Q* (non-terminal states): " + "; ".join(
         f"seed {s}: greedy agrees {rows[('dqn', s)]['agree']}/{rows[('dqn', s)]['states']}, "
         f"max |diff| {rows[('dqn', s)]['max_diff']:.3f}, mean {rows[('dqn', s)]['mean_diff']:.3f}" for s in seeds))
     if args.extra:
-        print("\n| map | agent | seed | exact success | wall s |\n|---|---|---|---|---|")
         for env_id in ("FrozenLake-v1", "FrozenLake8x8-v1"):
             for agent in ("dqn", "tabular"):
                 for seed in seeds:
                     r = qlearn_run(env_id, agent, seed, out, {"is_slippery": False})
-                    print(f"| {env_id} non-slippery | {agent} | {seed} | {r['success']:.4f} | {r['wall']:.1f} |",
-                          flush=True)
+                    print(f"qlearn {agent} {env_id} non-slippery seed {seed}: {r}", flush=True)
                     save([{"env": env_id, "slippery": False, "lib": "qlearn", "agent": agent, "seed": seed, **r}])
+        record.show("frozenlake_not_slippery", args=args)
 
 
 if __name__ == "__main__":

@@ -82,12 +82,6 @@ def main() -> None:
         rows.append(one(1, args, out, device="cpu"))
         print(json.dumps(rows[-1]), flush=True)
     base = rows[0]
-    print("\n| device | seeds | train s | total s | train vs 1 seed | env steps/s | final >= 0.70 | delivered >= 0.70 |"
-          "\n|---|---|---|---|---|---|---|---|")
-    for r in rows:
-        print(f"| {r['device']} | {r['k']} | {r['train_s']:.1f} | {r['total_s']:.1f} | "
-              f"{r['train_s'] / base['train_s']:.2f}x | {r['env_steps_per_s']:,} | {r['final_ge_070']:.1%} | "
-              f"{r['delivered_ge_070']:.1%} |")
     if args.profile_k:
         import cProfile
         import pstats
@@ -98,6 +92,7 @@ def main() -> None:
         pstats.Stats(prof).sort_stats("tottime").print_stats(25)
     record.recorder("gpu", args)({"recipe": args.recipe, "envs": args.envs, **r, "first_k": base["k"],
                                   "train_vs_first": round(r["train_s"] / base["train_s"], 3)} for r in rows)
+    record.show("gpu", args=args)
 
 
 if __name__ == "__main__":

@@ -170,3 +170,20 @@ def recorder(name: str, args: argparse.Namespace):
         if not getattr(args, "no_record", False):
             append(name, rows, getattr(args, "json", None))
     return write
+
+
+def show(*tables: str, args: argparse.Namespace | None = None) -> None:
+    """Print BENCHMARKS.md's tables ``tables`` from the rows recorded so far (``scripts/bench_tables.py``
+    renders them: one table code for the script's output and the document)."""
+    if args is not None and getattr(args, "no_record", False):
+        return
+    import importlib.util
+
+    spec = importlib.util.spec_from_file_location("bench_tables", ROOT / "scripts" / "bench_tables.py")
+    assert spec is not None and spec.loader is not None
+    tables_mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(tables_mod)
+    where = Path(args.json).parent if args is not None and getattr(args, "json", None) else results_dir()
+    data = tables_mod.load(where)
+    for name in tables:
+        print("\n" + "\n".join(tables_mod.TABLES[name](data).render()), flush=True)

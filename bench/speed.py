@@ -38,18 +38,18 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import torch
-
 import record  # bench/ is on the path when run as a script
+import torch
 from classic_ttt import StopAt
+
 from qlearn import DQNAgent, DQNConfig, make_env, train
-from qlearn.training import train_many
 from qlearn.config import with_overrides
 from qlearn.envs import TabularMDP, success_probability
 from qlearn.envs.vector import make_batched
 from qlearn.presets import preset, recipe_envs
 from qlearn.runs import versions
 from qlearn.threads import configure_threads
+from qlearn.training import train_many
 from qlearn.training.runner import run_many
 
 THRESHOLD = 0.70
@@ -314,7 +314,7 @@ def main() -> None:
                     out["classic_ttt"].append(fn(env_id, seed))
                     print(json.dumps(out["classic_ttt"][-1]), flush=True)
                     save()
-    report(out)
+    record.show("speed_sps", "speed_ttt", "speed_many", "speed_memory", args=args)
 
 
 def rows_of(out: dict) -> list[dict]:
@@ -328,58 +328,6 @@ def rows_of(out: dict) -> list[dict]:
         elif part in ("ttt", "memory", "classic_ttt"):
             rows += [{"part": part, **r} for r in value]
     return rows
-
-
-def report(out: dict) -> None:
-    print("\n| measure | qlearn | SB3 DQN | qlearn : SB3 |\n|---|---|---|---|")
-    for env_id, d in out.get("sps", {}).items():
-        print(f"| env steps/s, {env_id}, matched settings, 1 agent 1 env | {d['qlearn']:.0f} | {d['sb3']:.0f} | "
-              f"{d['qlearn'] / d['sb3']:.2f}x |")
-    rows = out.get("ttt", [])
-    f = lambda v: "never" if v is None else f"{v:.3f}"  # noqa: E731
-    for r in rows:
-        ratio = f"{r['sb3_fast_s'] / r['qlearn_s']:.1f}x faster" if r["qlearn_s"] and r["sb3_fast_s"] else "n/a"
-        print(f"| s to exact success >= 0.70, FrozenLake seed {r['seed']} (env steps) | fast {f(r['qlearn_s'])} "
-              f"({r['qlearn_steps']}); batched {f(r['qlearn_batched_s'])} ({r['qlearn_batched_steps']}) | fastest "
-              f"{f(r['sb3_fast_s'])} ({r['sb3_fast_steps']}); given the fast recipe {f(r['sb3_like_s'])} "
-              f"({r['sb3_like_steps']}); MEASURED.md settings {f(r['sb3_matched_s'])} ({r['sb3_matched_steps']}) "
-              f"| {ratio} |")
-    if rows:
-        inf = float("inf")
-        med = {key: float(np.median([inf if r[key] is None else r[key] for r in rows]))
-               for key in ("qlearn_s", "qlearn_batched_s", "sb3_fast_s", "sb3_like_s", "sb3_matched_s")}
-        never = {key: sum(r[key] is None for r in rows) for key in med}
-        print(f"| median of {len(rows)} seeds (runs that never reach count as infinite; never: "
-              f"{', '.join(f'{k} {v}' for k, v in never.items() if v) or 'none'}) | fast {med['qlearn_s']:.3f}; "
-              f"batched {med['qlearn_batched_s']:.3f} | fastest {med['sb3_fast_s']:.3f}; given the fast recipe "
-              f"{med['sb3_like_s']:.3f}; MEASURED.md settings {med['sb3_matched_s']:.2f} | fast recipe "
-              f"{med['sb3_fast_s'] / med['qlearn_s']:.1f}x vs SB3's fastest; batched recipe "
-              f"{med['sb3_fast_s'] / med['qlearn_batched_s']:.1f}x |")
-    m = out.get("many")
-    if m:
-        print(f"| {m['k']} seeds FrozenLake, {m['steps_per_seed']} steps each, wall s | {m['lockstep_s']:.1f} "
-              f"(--recipe batched --seeds {m['k']}, one process) | {m['sb3_one_after_another_s']:.0f} (one after "
-              f"another, fastest settings; {m['single_runs_timed']} timed, scaled) | "
-              f"{m['sb3_one_after_another_s'] / m['lockstep_s']:.1f}x faster |")
-        print(f"| same, qlearn single-seed runs one after another | {m['qlearn_one_after_another_s']:.0f} | | "
-              f"lockstep {m['qlearn_one_after_another_s'] / m['lockstep_s']:.1f}x faster |")
-        sb3_ok = sum(s >= THRESHOLD for s in m["sb3_single_scores"])
-        print(f"| seeds whose final network is >= 0.70 | {m['final_ge_070']}/{m['k']} (min "
-              f"{min(m['final_scores']):.4f}) | {sb3_ok}/{len(m['sb3_single_scores'])} of the timed runs | |")
-    for r in out.get("classic_ttt", []):
-        if r["lib"].startswith("qlearn"):
-            sb3 = next(x for x in out["classic_ttt"] if x["lib"] == "sb3" and x["env"] == r["env"] and x["seed"] == r["seed"])
-            like = next((x for x in out["classic_ttt"] if x["lib"] == "sb3-like-" + r["lib"][7:] and x["env"] == r["env"]
-                         and x["seed"] == r["seed"]), None)
-            f = lambda x: "not reached" if x["s"] is None else f"{x['s']:.2f} ({x['step']})"  # noqa: E731
-            ratio = f"{sb3['s'] / r['s']:.1f}x faster" if r["s"] and sb3["s"] else "n/a"
-            same = f"; SB3 given the same recipe {f(like)}" if like else ""
-            print(f"| s to threshold, {r['env']} seed {r['seed']}, {r['lib']} (env steps) | {f(r)} | Zoo settings "
-                  f"{f(sb3)}{same} | {ratio} |")
-    for mem in out.get("memory", []):
-        print(f"| peak memory, {mem['k']} agents x {mem['capacity']:,} transitions, {mem['env']} | "
-              f"{mem['peak_rss_mb']:.0f} MB process peak ({mem['replay_bytes_mb']:.0f} MB replay arrays, "
-              f"{mem['rss_before_agent_mb']:.0f} MB after imports) | | |")
 
 
 if __name__ == "__main__":

@@ -18,7 +18,6 @@ import numpy as np
 import record  # bench/ is on the path when run as a script
 
 from qlearn import DQNAgent, DQNConfig, make_env
-from qlearn.runs import versions
 from qlearn.threads import configure_threads
 
 
@@ -44,7 +43,7 @@ def main() -> None:
     args = ap.parse_args()
     configure_threads(1)
     rows = []
-    print(f"versions: {json.dumps(versions())}")
+    print(f"stamp: {json.dumps(record.stamp())}", flush=True)
     print("| network | K agents | batch | numpy step ms | autograd ms | autograd : numpy |\n|---|---|---|---|---|---|")
     for hidden, k, b in (((64, 64), 1, 64), ((64, 64), 1, 256), ((64, 64), 32, 256), ((), 1, 1024)):
         n, t = step_ms(k, b, "numpy", hidden=hidden), step_ms(k, b, "torch", hidden=hidden)

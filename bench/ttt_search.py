@@ -25,16 +25,16 @@ import sys
 import time
 
 import numpy as np
-
 import record  # bench/ is on the path as a script
-from classic_ttt import batched_time_to_threshold
 from speed import exact_success, qlearn_time_to_threshold, sb3_time_to_threshold
+
 from qlearn import DQNAgent, DQNConfig, make_env
 from qlearn.config import with_overrides
 from qlearn.envs.vector import make_batched
 from qlearn.presets import preset
 from qlearn.runs import versions
 from qlearn.threads import configure_threads
+from qlearn.training import train_many
 
 CAP = 30_000
 
@@ -87,8 +87,8 @@ def qlearn_final(d: dict, seed: int) -> float:
     over, _ = preset("FrozenLake-v1", "dqn", "fast")
     cfg = with_overrides(DQNConfig(), {**over, **{k: v for k, v in d.items() if k != "envs"}})
     agent = DQNAgent.for_env(make_env("FrozenLake-v1"), cfg, seeds=[seed])
-    venv = make_batched("FrozenLake-v1", 1, d["envs"], seed=seed)
-    batched_time_to_threshold(agent, venv, 0.0, CAP, CAP, lambda: 0.0, 1.0)  # the same loop, never stopping early
+    train_many(agent, make_batched("FrozenLake-v1", 1, d["envs"], seeds=[seed]), CAP, env_id="FrozenLake-v1",
+               eval_every=0, progress=False)  # the same trainer, no scoring on the way
     return exact_success(agent.q_table())
 
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from helpers import kill_after_checkpoint
+from qlearn.agents.base import read_checkpoint
 from qlearn.agents.dqn import DQNAgent
 from qlearn.envs import make_env
 from qlearn.envs.batched import CartPoleBatched, MountainCarBatched, TabularBatchedEnv
@@ -86,7 +87,7 @@ def test_cli_trains_on_cuda_resumes_after_a_kill_and_evaluates_on_the_cpu(tmp_pa
     run = found.parent
     resumed = qlearn("train", "--resume", str(run), "--no-progress", "--no-plots")
     assert resumed.returncode == 0, resumed.stderr
-    assert torch.load(run / "last.pt", weights_only=True)["state"]["steps"] == 6000
+    assert read_checkpoint(run / "last.pt")["state"]["steps"] == 6000
     assert json.loads((run / "config.json").read_text())["device"] == "cuda"
     ev = qlearn("evaluate", str(run), "--episodes", "5", "--json")
     assert ev.returncode == 0, ev.stderr

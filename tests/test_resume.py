@@ -14,6 +14,7 @@ import pytest
 import torch
 from helpers import kill_after_checkpoint
 
+from qlearn.agents.base import read_checkpoint
 from qlearn.training import checkpoint as ckpt
 
 ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
@@ -48,13 +49,13 @@ def test_sigkill_then_resume_matches_an_uninterrupted_run(tmp_path):
                               "--no-plots"], env=ENV, capture_output=True, text=True, timeout=300)
     assert resumed.returncode == 0, resumed.stderr
     for name in ("agent.pt", "last.pt"):  # the delivered (best) agent and the final one
-        a = torch.load(ref / name, weights_only=True)["state"]
-        b = torch.load(run / name, weights_only=True)["state"]
+        a = read_checkpoint(ref / name)["state"]
+        b = read_checkpoint(run / name)["state"]
         for part in ("net", "target"):
             for key in a[part]:
                 assert torch.equal(a[part][key], b[part][key]), (name, part, key)
         assert a["steps"] == b["steps"] and a["updates"] == b["updates"]
-    assert torch.load(run / "last.pt", weights_only=True)["state"]["steps"] == 8000
+    assert read_checkpoint(run / "last.pt")["state"]["steps"] == 8000
     assert without_sps(ref / "metrics.csv") == without_sps(run / "metrics.csv")
     assert (ref / "evals.csv").read_text() == (run / "evals.csv").read_text()
     from tensorboard.backend.event_processing.event_accumulator import EventAccumulator
@@ -126,8 +127,8 @@ def test_config_json_reruns_the_same_run_bit_for_bit(tmp_path):
                            text=True, timeout=300)
     assert again.returncode == 0, again.stderr
     (run2,) = (tmp_path / "b").iterdir()
-    a = torch.load(run / "last.pt", weights_only=True)["state"]["net"]
-    b = torch.load(run2 / "last.pt", weights_only=True)["state"]["net"]
+    a = read_checkpoint(run / "last.pt")["state"]["net"]
+    b = read_checkpoint(run2 / "last.pt")["state"]["net"]
     assert a.keys() == b.keys() and all(torch.equal(a[k], b[k]) for k in a)
     assert without_sps(run / "metrics.csv") == without_sps(run2 / "metrics.csv")
     # a config from a newer qlearn, and one that is not a config, are refused in one line
@@ -171,7 +172,7 @@ def test_seeds_run_killed_then_resumed_matches_an_uninterrupted_one(tmp_path):
     for s in (4, 5, 6):
         a, b = ref / f"seed_{s}", run / f"seed_{s}"
         for name in ("agent.pt", "last.pt"):
-            x, y = (torch.load(p / name, weights_only=True)["state"] for p in (a, b))
+            x, y = (read_checkpoint(p / name)["state"] for p in (a, b))
             assert all(torch.equal(x["net"][key], y["net"][key]) for key in x["net"]), (s, name)
             assert x["steps"] == y["steps"] == 8000
         assert without_sps(a / "metrics.csv") == without_sps(b / "metrics.csv")

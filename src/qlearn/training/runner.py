@@ -209,14 +209,7 @@ def resume(run_dir: str | Path, *, progress: bool = True) -> TrainResult:
     info = read_run(path)
     if info.config.get("lockstep_seeds"):
         return _resume_group(info.path.parent, progress)
-    spec, _ = read_spec(info.path)
-    payload = ckpt.load(info.path / ckpt.FILENAME)
-    step = int(payload["loop"]["step"])
-    if step >= spec.train.steps:
-        raise QlearnError(f"run {info.path} already finished ({step} of {spec.train.steps} steps)")
-    spec = spec.with_device(_resume_device(spec.device, info.path))
-    for name in ("metrics.csv", "evals.csv"):
-        _truncate_log(info.path / name, step)
+    spec, payload = _continue(read_spec(info.path)[0], info.path, [info.path])
     agent, env, _, _ = _parts(spec)
     return _train_one(spec, agent, env, info.path, progress, resume=payload)
 
@@ -238,16 +231,23 @@ def _resume_group(parent: Path, progress: bool) -> TrainResult:
     finished = parent / "aggregate.json"
     if finished.is_file() and not json.loads(finished.read_text()).get("interrupted", False):
         raise QlearnError(f"run {parent} already finished ({spec.train.steps} steps)")
-    payload = ckpt.load(parent / ckpt.FILENAME)
+    spec, payload = _continue(spec, parent, run_dirs)
+    agent, _, venv, eval_env = _parts(spec)
+    return _train_group(spec, agent, venv, eval_env, parent, run_dirs, progress, resume=payload)
+
+
+def _continue(spec: RunSpec, folder: Path, run_dirs: list[Path]) -> tuple[RunSpec, dict[str, Any]]:
+    """The checkpoint in ``folder``, checked unfinished; the spec on its recorded device; each run folder's
+    CSV logs cut back to the checkpoint's step."""
+    payload = ckpt.load(folder / ckpt.FILENAME)
     step = int(payload["loop"]["step"])
     if step >= spec.train.steps:
-        raise QlearnError(f"run {parent} already finished ({step} of {spec.train.steps} steps)")
-    spec = spec.with_device(_resume_device(spec.device, parent))
+        raise QlearnError(f"run {folder} already finished ({step} of {spec.train.steps} steps)")
+    spec = spec.with_device(_resume_device(spec.device, folder))
     for d in run_dirs:
         for name in ("metrics.csv", "evals.csv"):
             _truncate_log(d / name, step)
-    agent, _, venv, eval_env = _parts(spec)
-    return _train_group(spec, agent, venv, eval_env, parent, run_dirs, progress, resume=payload)
+    return spec, payload
 
 
 def _resume_device(recorded: str, where: Any) -> str:
