@@ -65,3 +65,10 @@ def test_state_and_select_continue_the_stream():
 def test_cuda_draws_equal_the_cpu_ones():
     a, b = Stream([0, 5], salt=2), Stream([0, 5], salt=2, device="cuda")
     np.testing.assert_array_equal(a.uniform(33), b.uniform_torch(33).cpu().numpy())
+
+
+def test_integers_never_reach_their_bound_even_at_the_largest_draw():
+    """``floor(u * n)`` with u the largest double below 1 stays below n (so no clamp is needed)."""
+    u = np.nextafter(1.0, 0.0)
+    for n in [1, 2, 3, 4, 5, 7, 16, 18, 1000, 2**20 + 1, 2**31 - 1, 2**40 + 3]:
+        assert int(np.floor(u * n)) == n - 1

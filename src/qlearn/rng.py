@@ -128,8 +128,7 @@ class Stream:
 
     def integers(self, high: int, *shape: int) -> np.ndarray:
         """Integers in ``[0, high)``, ``[K, *shape]`` int64."""
-        out = (self.uniform(*shape) * float(high)).astype(np.int64)
-        return np.minimum(out, int(high) - 1, out=out)
+        return (self.uniform(*shape) * float(high)).astype(np.int64)  # u <= 1 - 2**-53, so u * high < high
 
     def integers_torch(self, high: int, *shape: int) -> torch.Tensor:
         """:meth:`integers` in torch on the stream's device (the same values)."""

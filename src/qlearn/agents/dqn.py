@@ -23,12 +23,13 @@ from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_
 from qlearn.agents.guard import DivergenceGuard
 from qlearn.agents.engine import make_engine
 from qlearn.agents.numpy_step import init_adam_state
+from qlearn.agents.update import Update
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from qlearn.buffers.replay import Batch
 from qlearn.config import DQNConfig, from_dict, to_dict
 from qlearn.envs.encoding import Encoder, make_encoder
 from qlearn.errors import DivergenceError, QlearnError
-from qlearn.nets import StackedMLP, clip_grad_norm_per_agent
+from qlearn.nets import StackedMLP
 from qlearn.rng import Stream
 
 
@@ -57,6 +58,7 @@ class DQNAgent(SingleStepAPI):
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         init_adam_state(self.optimizer)  # every engine and the divergence guard see Adam's moments from the start
+        self._update = Update(params, self.optimizer)
         self.buffer = self._make_buffer(n_envs=1)
         # Each agent's draws from streams keyed by its own seed (qlearn.rng): a seed draws the same
         # exploration and minibatches alone as in a group, and both gradient engines draw the same indices.
@@ -148,7 +150,7 @@ class DQNAgent(SingleStepAPI):
         if eps > 0.0:  # greedy acting draws nothing: evaluating must not shift the exploration stream
             u = self.explore_rng.uniform(shape[1], 2)
             explore = u[..., 0] < eps
-            random_a = np.minimum((u[..., 1] * self.n_actions).astype(np.int64), self.n_actions - 1)
+            random_a = (u[..., 1] * self.n_actions).astype(np.int64)  # u < 1, so u * n < n: no clamp needed
             if explore.all():
                 return random_a
         if self.device.type == "cpu":
@@ -215,12 +217,7 @@ class DQNAgent(SingleStepAPI):
         else:
             batch = self.buffer.sample(cfg.batch_size, self.sample_rng)
         loss_k = self.engine(batch, self._check_loss)
-        if cfg.lr_end is not None:
-            for group in self.optimizer.param_groups:
-                group["lr"] = self._lr_now()
-        if cfg.max_grad_norm > 0:
-            clip_grad_norm_per_agent(self._params, cfg.max_grad_norm)
-        self.optimizer.step()
+        self._update(cfg.max_grad_norm, self._lr_now())
         self.updates += 1
         self._update_target()
         self.guard.restore()

@@ -96,7 +96,7 @@ class TabularQAgent(SingleStepAPI):
             return q.argmax(-1)
         u = self.explore_rng.uniform(q.shape[1], 2 + self.n_actions)
         explore = u[..., 0] < self.epsilon
-        random_a = np.minimum((u[..., 1] * self.n_actions).astype(np.int64), self.n_actions - 1)
+        random_a = (u[..., 1] * self.n_actions).astype(np.int64)  # u < 1, so u * n < n
         return np.where(explore, random_a, (q + u[..., 2:] * 1e-9).argmax(-1))
 
     def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
