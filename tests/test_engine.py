@@ -13,6 +13,7 @@ import torch
 
 from qlearn import DQNAgent, DQNConfig
 from qlearn.agents.engine import AutogradEngine
+from qlearn.buffers.replay import Batch
 from qlearn.envs.encoding import make_encoder
 from qlearn.errors import QlearnError
 import gymnasium as gym
@@ -254,3 +255,32 @@ def test_discrete_states_are_stored_as_numbers_and_decoded_to_features():
     old = {**old, "obs": torch.eye(16)[old["obs"][..., 0].long()], "next_obs": torch.eye(16)[old["next_obs"][..., 0].long()]}
     agent.buffer.load_state_dict(agent._legacy_buffer(old))
     assert float(agent.buffer.obs[0, 0, 0]) == 3.0 and float(agent.buffer.next_obs[0, 0, 0]) == 7.0
+
+
+@pytest.mark.parametrize("engine", ["torch", "numpy"])
+@pytest.mark.parametrize("double", [False, True])
+def test_td_target_on_every_engine(engine, double):
+    """Every engine's loss is the TD error against r + gamma * (1 - terminated) * V(s'): a terminated
+    transition does not bootstrap, a truncated one does (the time limit is not a terminal state), and Double
+    DQN values the online network's argmax with the target network."""
+    space = gym.spaces.Box(-1.0, 1.0, (3,), dtype=np.float32)
+    cfg = DQNConfig(engine=engine, double=double, gamma=0.9, batch_size=3, buffer_size=10, learning_starts=0,
+                    hidden=(8,), max_grad_norm=0.0)
+    agent = DQNAgent(make_encoder(space, "onehot", False), 2, cfg, seeds=[0])
+    with torch.no_grad():
+        for p in agent.target.parameters():
+            p.add_(0.25)  # target differs from online: their roles are told apart
+    rng = np.random.default_rng(0)
+    obs, nxt = rng.standard_normal((1, 3, 3)).astype(np.float32), rng.standard_normal((1, 3, 3)).astype(np.float32)
+    actions, rewards = np.array([[0, 1, 1]]), np.array([[1.0, -0.5, 2.0]], dtype=np.float32)
+    terminated, truncated = np.array([[1.0, 0.0, 0.0]], np.float32), np.array([[0.0, 1.0, 0.0]], np.float32)
+    with torch.no_grad():
+        q = agent.net(torch.as_tensor(obs))[0, np.arange(3), actions[0]].numpy()
+        nq_t, nq_o = agent.target(torch.as_tensor(nxt))[0].numpy(), agent.net(torch.as_tensor(nxt))[0].numpy()
+    v = nq_t[np.arange(3), nq_o.argmax(-1)] if double else nq_t.max(-1)
+    y = rewards[0] + 0.9 * (1 - terminated[0]) * v
+    assert y[0] == rewards[0, 0] and y[1] != rewards[0, 1]  # terminated: no bootstrap; truncated: bootstraps
+    batch = Batch(obs, actions, rewards, nxt, terminated, truncated, np.float32(0.9), np.ones((1, 3), np.float32),
+                  np.zeros((1, 3), np.int64))
+    loss = agent.train_step(batch)
+    np.testing.assert_allclose(loss.numpy(), [np.mean((q - y) ** 2)], rtol=1e-5)
