@@ -8,7 +8,13 @@ command -v "$PY" >/dev/null 2>&1 || PY=python3
 if [ ! -x .venv/bin/python ]; then
   "$PY" -m venv .venv
 fi
-if ! .venv/bin/python -c "import torch, qlearn, threadpoolctl" >/dev/null 2>&1; then
+# Installed and importable, and every pinned test tool (ruff, mypy: run by scripts/test.sh) at its pin.
+CHECK='import torch, qlearn, threadpoolctl, tomllib
+from importlib.metadata import version
+test = tomllib.load(open("pyproject.toml", "rb"))["project"]["optional-dependencies"]["test"]
+pins = [r.split(";")[0].strip().split("==") for r in test if "==" in r]
+assert all(version(name) == want for name, want in pins), "a pinned test tool is missing or at another version"'
+if ! .venv/bin/python -c "$CHECK" >/dev/null 2>&1; then
   .venv/bin/python -m pip install --quiet --upgrade pip
   # The CPU wheel of torch 2.13.0 (a plain `torch` would pull a multi-GB CUDA build).
   .venv/bin/python -m pip install --quiet "torch==2.13.0"

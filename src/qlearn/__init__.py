@@ -5,8 +5,6 @@ The main entry points::
     from qlearn import make_env, DQNAgent, TabularQAgent, train, evaluate
 """
 
-from qlearn.version import __version__  # noqa: E402
-
 from qlearn.agents import DQNAgent, TabularQAgent, load_agent  # noqa: E402
 from qlearn.config import DQNConfig, TabularConfig, TrainConfig  # noqa: E402
 from qlearn.envs import TabularMDP, make_env, success_probability, value_iteration  # noqa: E402
@@ -15,9 +13,27 @@ from qlearn.evaluation import EvalResult, evaluate, exact_success  # noqa: E402
 from qlearn.spec import RunSpec  # noqa: E402
 from qlearn.training import train, train_many  # noqa: E402
 from qlearn.training.runner import resume, run  # noqa: E402
+from qlearn.version import __version__  # noqa: E402
 
 __all__ = [
-    "DQNAgent", "TabularQAgent", "load_agent", "DQNConfig", "TabularConfig", "TrainConfig", "make_env",
-    "TabularMDP", "value_iteration", "success_probability", "QlearnError", "EvalResult", "evaluate",
-    "exact_success", "train", "train_many", "run", "resume", "RunSpec", "__version__",
+    "DQNAgent",
+    "TabularQAgent",
+    "load_agent",
+    "DQNConfig",
+    "TabularConfig",
+    "TrainConfig",
+    "make_env",
+    "TabularMDP",
+    "value_iteration",
+    "success_probability",
+    "QlearnError",
+    "EvalResult",
+    "evaluate",
+    "exact_success",
+    "train",
+    "train_many",
+    "run",
+    "resume",
+    "RunSpec",
+    "__version__",
 ]

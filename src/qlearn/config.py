@@ -14,11 +14,14 @@ import math
 import types
 import typing
 from dataclasses import dataclass
-from typing import Any, Literal, TypeVar
+from typing import TYPE_CHECKING, Any, Literal, TypeVar
 
 from qlearn.errors import QlearnError, did_you_mean
 
-C = TypeVar("C")
+if TYPE_CHECKING:
+    from _typeshed import DataclassInstance
+
+C = TypeVar("C", bound="DataclassInstance")
 
 
 def _check(cond: bool, name: str, what: str, value: Any) -> None:
@@ -89,17 +92,27 @@ class DQNConfig:
     def __post_init__(self) -> None:
         _validate_common(self)
         _check(self.engine in ("auto", "numpy", "torch"), "engine", "'auto', 'numpy' or 'torch'", self.engine)
-        _check(not (self.engine == "numpy" and self.prioritized), "engine",
-               "'auto' or 'torch' with prioritized=true (the numpy step replays uniformly)", self.engine)
+        _check(
+            not (self.engine == "numpy" and self.prioritized),
+            "engine",
+            "'auto' or 'torch' with prioritized=true (the numpy step replays uniformly)",
+            self.engine,
+        )
         _check(self.lr > 0, "lr", "> 0", self.lr)
-        _check(self.lr_end is None or 0 <= self.lr_end <= self.lr, "lr_end", f"empty or in [0, lr={self.lr}]",
-               self.lr_end)
+        _check(
+            self.lr_end is None or 0 <= self.lr_end <= self.lr, "lr_end", f"empty or in [0, lr={self.lr}]", self.lr_end
+        )
         _check(self.lr_decay_steps >= 1, "lr_decay_steps", ">= 1", self.lr_decay_steps)
         _check(self.batch_size >= 1, "batch_size", ">= 1", self.batch_size)
-        _check(all(h >= 1 for h in self.hidden), "hidden",
-               "positive layer widths, e.g. 64,64 (empty for a linear Q-function)", self.hidden)
-        _check(self.buffer_size >= self.batch_size, "buffer_size", f">= batch_size ({self.batch_size})",
-               self.buffer_size)
+        _check(
+            all(h >= 1 for h in self.hidden),
+            "hidden",
+            "positive layer widths, e.g. 64,64 (empty for a linear Q-function)",
+            self.hidden,
+        )
+        _check(
+            self.buffer_size >= self.batch_size, "buffer_size", f">= batch_size ({self.batch_size})", self.buffer_size
+        )
         _check(self.learning_starts >= 0, "learning_starts", ">= 0", self.learning_starts)
         _check(self.train_freq >= 1, "train_freq", ">= 1", self.train_freq)
         _check(self.gradient_steps >= 1, "gradient_steps", ">= 1", self.gradient_steps)
@@ -142,9 +155,18 @@ class TabularConfig:
         _check(0 <= self.alpha_end <= self.alpha, "alpha_end", f"in [0, alpha={self.alpha}]", self.alpha_end)
         _check(self.alpha_decay_steps >= 1, "alpha_decay_steps", ">= 1", self.alpha_decay_steps)
         _check(all(b >= 1 for b in self.bins), "bins", "positive counts, e.g. 20,20", self.bins)
-        _check(len(self.bin_low) == len(self.bin_high), "bin_low/bin_high", "the same length", (self.bin_low, self.bin_high))
-        _check(all(lo < hi for lo, hi in zip(self.bin_low, self.bin_high)), "bin_low/bin_high",
-               "finite with bin_low < bin_high in every dimension", (self.bin_low, self.bin_high))
+        _check(
+            len(self.bin_low) == len(self.bin_high),
+            "bin_low/bin_high",
+            "the same length",
+            (self.bin_low, self.bin_high),
+        )
+        _check(
+            all(lo < hi for lo, hi in zip(self.bin_low, self.bin_high)),
+            "bin_low/bin_high",
+            "finite with bin_low < bin_high in every dimension",
+            (self.bin_low, self.bin_high),
+        )
 
 
 def _matches(value: Any, hint: Any) -> bool:
@@ -186,7 +208,8 @@ def _hints(cls: type) -> dict[str, Any]:
 
 def _check_types(cfg: Any) -> None:
     """Each field must have its declared type (a string where a number belongs fails here, clearly)."""
-    hints = _hints(type(cfg))
+    cls: type = type(cfg)
+    hints = _hints(cls)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if not _matches(value, hints[f.name]):
@@ -316,8 +339,9 @@ def parse_sets(items: list[str], *classes: type) -> list[dict[str, Any]]:
                 out[i][key] = _parse_value(key, raw.strip(), hints[i][key])
                 break
         else:
-            raise QlearnError(f"unknown setting {key!r} in --set{did_you_mean(key, known)}; "
-                              f"known: {', '.join(sorted(set(known)))}")
+            raise QlearnError(
+                f"unknown setting {key!r} in --set{did_you_mean(key, known)}; known: {', '.join(sorted(set(known)))}"
+            )
     return out
 
 

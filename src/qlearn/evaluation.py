@@ -73,8 +73,9 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
     return (mean - half, mean + half)
 
 
-def evaluate(agent, env: gym.Env, episodes: int = 100, max_steps: int | None = None, *,
-             seed: int | None = None) -> EvalResult:
+def evaluate(
+    agent, env: gym.Env, episodes: int = 100, max_steps: int | None = None, *, seed: int | None = None
+) -> EvalResult:
     """Play ``episodes`` greedy episodes and summarise them.
 
     ``max_steps`` caps each episode (default: the env's own time limit, or 10,000). Works with any agent
@@ -100,8 +101,15 @@ def evaluate(agent, env: gym.Env, episodes: int = 100, max_steps: int | None = N
         lengths.append(steps)
         wins += success_of(env_id, total, term, trunc)
     arr = np.asarray(returns)
-    return EvalResult(float(arr.mean()), float(arr.std(ddof=1)) if episodes > 1 else 0.0, wins / episodes,
-                      mean_ci(arr), wilson_interval(wins, episodes), episodes, float(np.mean(lengths)))
+    return EvalResult(
+        float(arr.mean()),
+        float(arr.std(ddof=1)) if episodes > 1 else 0.0,
+        wins / episodes,
+        mean_ci(arr),
+        wilson_interval(wins, episodes),
+        episodes,
+        float(np.mean(lengths)),
+    )
 
 
 def exact_success(agent, mdp: TabularMDP, agent_index: int = 0) -> float:

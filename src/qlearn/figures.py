@@ -56,8 +56,9 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
     if hasattr(env.unwrapped, "P"):
         desc = grid_map(env)  # a map drawn only where it has one tile per state
         ref, _ = value_iteration(TabularMDP.from_env(env), agent.config.gamma)
-    fig = plotting.q_table_heatmap(q, None if desc is None else np.asarray(desc), reference=ref,
-                                   title=f"{agent.kind} Q-table")
+    fig = plotting.q_table_heatmap(
+        q, None if desc is None else np.asarray(desc), reference=ref, title=f"{agent.kind} Q-table"
+    )
     out = run.path / "q_table.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)

@@ -30,8 +30,15 @@ class StackedMLP(nn.Module):
     agent ``k`` starts the same whether it is trained alone or beside others.
     """
 
-    def __init__(self, in_dim: int, out_dim: int, hidden: Sequence[int] = (64, 64), *,
-                 seeds: Sequence[int] = (0,), dueling: bool = False) -> None:
+    def __init__(
+        self,
+        in_dim: int,
+        out_dim: int,
+        hidden: Sequence[int] = (64, 64),
+        *,
+        seeds: Sequence[int] = (0,),
+        dueling: bool = False,
+    ) -> None:
         super().__init__()
         self.dueling = dueling
         # A dueling head has one extra output, the state value V(s), beside the advantages A(s, a).
@@ -106,8 +113,10 @@ class StackedMLP(nn.Module):
             w_new = torch.as_tensor(np.asarray(arrays[2 * i]), dtype=w.dtype)
             b_new = torch.as_tensor(np.asarray(arrays[2 * i + 1]), dtype=b.dtype).reshape(1, -1)
             if w_new.shape != w.shape[1:] or b_new.shape != b.shape[1:]:
-                raise ValueError(f"layer {i}: expected shapes {tuple(w.shape[1:])} and ({b.shape[2]},), got "
-                                 f"{tuple(w_new.shape)} and {tuple(np.shape(arrays[2 * i + 1]))}")
+                raise ValueError(
+                    f"layer {i}: expected shapes {tuple(w.shape[1:])} and ({b.shape[2]},), got "
+                    f"{tuple(w_new.shape)} and {tuple(np.shape(arrays[2 * i + 1]))}"
+                )
             w[agent].copy_(w_new)
             b[agent].copy_(b_new)
 

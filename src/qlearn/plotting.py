@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 from pathlib import Path
+from typing import Any
 
 import matplotlib
 
@@ -114,9 +115,12 @@ def values_vs_optimal(q: np.ndarray, q_star: np.ndarray, desc: np.ndarray) -> Fi
     v, v_star = np.where(ends, np.nan, v), np.where(ends, np.nan, v_star)
     fig, axes = plt.subplots(1, 3, figsize=(13, 4.2), constrained_layout=True)
     top = max(float(np.nanmax(v)), float(np.nanmax(v_star)), 1e-9)
-    for ax, data, title, cmap, lim in ((axes[0], v, "learned utility max_a Q(s, a)", "Blues", (0, top)),
-                                       (axes[1], v_star, "optimal V* (value iteration)", "Blues", (0, top)),
-                                       (axes[2], v - v_star, "learned - optimal", "RdBu", None)):
+    panels: list[tuple[Any, np.ndarray, str, str, tuple[float, float] | None]] = [
+        (axes[0], v, "learned utility max_a Q(s, a)", "Blues", (0, top)),
+        (axes[1], v_star, "optimal V* (value iteration)", "Blues", (0, top)),
+        (axes[2], v - v_star, "learned - optimal", "RdBu", None),
+    ]
+    for ax, data, title, cmap, lim in panels:
         if lim is None:
             m = max(float(np.nanmax(np.abs(data))), 1e-9)
             lim = (-m, m)
@@ -134,8 +138,13 @@ def values_vs_optimal(q: np.ndarray, q_star: np.ndarray, desc: np.ndarray) -> Fi
     return fig
 
 
-def q_table_heatmap(q: np.ndarray, desc: np.ndarray | None = None, *, reference: np.ndarray | None = None,
-                    title: str = "learned Q-table") -> Figure:
+def q_table_heatmap(
+    q: np.ndarray,
+    desc: np.ndarray | None = None,
+    *,
+    reference: np.ndarray | None = None,
+    title: str = "learned Q-table",
+) -> Figure:
     """Heatmap of ``q`` (states x actions) and, for a lake map, the greedy policy drawn on the lake.
 
     With ``reference`` (e.g. the optimal Q*), a third panel shows the reference policy on the map.
@@ -152,8 +161,15 @@ def q_table_heatmap(q: np.ndarray, desc: np.ndarray | None = None, *, reference:
         ax.set_yticks(range(q.shape[0]))
         for s in range(q.shape[0]):
             for a in range(q.shape[1]):
-                ax.text(a, s, f"{q[s, a]:.2f}", ha="center", va="center", fontsize=7,
-                        color="white" if q[s, a] < q.max() * 0.6 else "black")
+                ax.text(
+                    a,
+                    s,
+                    f"{q[s, a]:.2f}",
+                    ha="center",
+                    va="center",
+                    fontsize=7,
+                    color="white" if q[s, a] < q.max() * 0.6 else "black",
+                )
     fig.colorbar(im, ax=ax, shrink=0.8)
     ax.set_title(title)
     if desc is not None:
@@ -198,8 +214,15 @@ def action_labels(env_id: str | None, n_actions: int) -> list[str]:
     return [f"action {i}" for i in range(n_actions)]
 
 
-def value_policy_grid(agent, low: np.ndarray, high: np.ndarray, *, resolution: int = 101,
-                      dims: tuple[str, str] = ("position", "velocity"), env_id: str | None = None) -> Figure:
+def value_policy_grid(
+    agent,
+    low: np.ndarray,
+    high: np.ndarray,
+    *,
+    resolution: int = 101,
+    dims: tuple[str, str] = ("position", "velocity"),
+    env_id: str | None = None,
+) -> Figure:
     """For a 2-D continuous state space: the learned value max_a Q(s, a) and the greedy action over a grid.
 
     Works for any agent of the protocol (a DQN's network or a binned tabular agent): the agent is queried
@@ -219,8 +242,16 @@ def value_policy_grid(agent, low: np.ndarray, high: np.ndarray, *, resolution: i
     fig.colorbar(im, ax=axes[0], label="max_a Q(s, a)")
     axes[0].set_title("learned value V(s) = max_a Q(s, a)")
     cmap = plt.get_cmap("coolwarm", len(labels))
-    axes[1].imshow(policy, origin="lower", extent=extent, aspect="auto", cmap=cmap, vmin=-0.5,
-                   vmax=len(labels) - 0.5, interpolation="nearest")
+    axes[1].imshow(
+        policy,
+        origin="lower",
+        extent=extent,
+        aspect="auto",
+        cmap=cmap,
+        vmin=-0.5,
+        vmax=len(labels) - 0.5,
+        interpolation="nearest",
+    )
     handles = [plt.Rectangle((0, 0), 1, 1, color=cmap(i)) for i in range(len(labels))]
     axes[1].legend(handles, labels, loc="upper left", fontsize=8, framealpha=0.8)
     axes[1].set_title("greedy action")

@@ -34,8 +34,10 @@ def preset(env_id: str, agent: str, recipe: str | None = None) -> tuple[dict[str
     if recipe is not None:
         r = get_recipe(env_id, recipe)
         if agent not in r:
-            raise QlearnError(f"recipe {recipe!r} of {env_id} is for --agent {' or '.join(k for k in r if k in ('dqn', 'tabular'))}, "
-                              f"not {agent}")
+            raise QlearnError(
+                f"recipe {recipe!r} of {env_id} is for --agent {' or '.join(k for k in r if k in ('dqn', 'tabular'))}, "
+                f"not {agent}"
+            )
         agent_over.update({k: tuple(v) if isinstance(v, list) else v for k, v in r[agent].items()})
         train_over.update(r.get("train", {}).get(agent, {}))
     return agent_over, train_over

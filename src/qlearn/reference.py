@@ -35,9 +35,12 @@ COURSE_Q_TABLE = [
 def load_reference(spec: str, env: Any, gamma: float) -> tuple[np.ndarray, str]:
     """A reference Q-table: ``optimal`` (value iteration), ``course``, or a .csv/.npy file."""
     from qlearn.envs.tabular import TabularMDP, value_iteration
+
     if not hasattr(env.observation_space, "n"):
-        raise QlearnError("a reference Q-table (--pretrain/--compare) needs an env with discrete states; "
-                          f"this one has {type(env.observation_space).__name__} observations")
+        raise QlearnError(
+            "a reference Q-table (--pretrain/--compare) needs an env with discrete states; "
+            f"this one has {type(env.observation_space).__name__} observations"
+        )
     n_s, n_a = int(env.observation_space.n), int(env.action_space.n)
     if spec == "optimal":
         q, _ = value_iteration(TabularMDP.from_env(env), gamma)
@@ -70,6 +73,9 @@ def compare_tables(q: np.ndarray, ref: np.ndarray, mask: np.ndarray) -> dict[str
     """Max/mean absolute difference and greedy-action agreement over the states in ``mask``."""
     diff = np.abs(q - ref)[mask]
     agree = optimal_under(q, ref)[mask]
-    return {"max_abs_diff": float(diff.max()) if diff.size else 0.0,
-            "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
-            "greedy_agree": int(agree.sum()), "states_compared": int(mask.sum())}
+    return {
+        "max_abs_diff": float(diff.max()) if diff.size else 0.0,
+        "mean_abs_diff": float(diff.mean()) if diff.size else 0.0,
+        "greedy_agree": int(agree.sum()),
+        "states_compared": int(mask.sum()),
+    }

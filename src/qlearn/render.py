@@ -15,8 +15,9 @@ import numpy as np
 from qlearn.errors import QlearnError
 
 
-def play_frames(agent: Any, env: Any, episodes: int = 1, *, seed: int = 0, max_frames: int = 600,
-                stride: int = 1) -> tuple[list[np.ndarray], list[dict[str, float]]]:
+def play_frames(
+    agent: Any, env: Any, episodes: int = 1, *, seed: int = 0, max_frames: int = 600, stride: int = 1
+) -> tuple[list[np.ndarray], list[dict[str, float]]]:
     """Frames of ``episodes`` greedy episodes (every ``stride``-th step) and each episode's summary."""
     frames: list[np.ndarray] = []
     summaries = []
@@ -63,12 +64,14 @@ def write_animation(frames: list[np.ndarray], path: str | Path, fps: int = 8) ->
         import imageio.v2 as imageio
         import imageio_ffmpeg  # noqa: F401 - the ffmpeg binary
     except ImportError:
-        raise QlearnError("MP4 needs imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); "
-                          "or write a .gif") from None
+        raise QlearnError(
+            "MP4 needs imageio and imageio-ffmpeg (pip install imageio imageio-ffmpeg); or write a .gif"
+        ) from None
     # H.264 wants even frame sizes; pad by one pixel where needed
     h, w = frames[0].shape[:2]
     pad = ((0, h % 2), (0, w % 2), (0, 0))
-    with imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1) as writer:
+    writer = imageio.get_writer(path, fps=fps, codec="libx264", quality=7, macro_block_size=1)
+    with writer:  # (not ``as writer``: imageio's stubs type __enter__ as the base class, without append_data)
         for f in frames:
             writer.append_data(np.pad(f, pad) if h % 2 or w % 2 else f)
     return path

@@ -33,31 +33,45 @@ CHECK = """window.addEventListener('load', () => {
 def _img(path: Path, alt: str) -> str:
     mime = "image/gif" if path.suffix == ".gif" else "image/png"
     data = base64.b64encode(path.read_bytes()).decode()
-    return f'<figure><img alt="{html.escape(alt)}" src="data:{mime};base64,{data}"><figcaption>{html.escape(alt)}</figcaption></figure>'
+    return (
+        f'<figure><img alt="{html.escape(alt)}" src="data:{mime};base64,{data}">'
+        f"<figcaption>{html.escape(alt)}</figcaption></figure>"
+    )
 
 
 def run_section(run: RunInfo, evaluation: dict[str, Any] | None, notes: list[str]) -> str:
     cfg = run.config
-    rows = "".join(f"<tr><td class=k>{html.escape(k)}</td><td class=k>{html.escape(json.dumps(v))}</td></tr>"
-                   for k, v in sorted(cfg.get("agent_config", {}).items()))
-    train = "".join(f"<tr><td class=k>{html.escape(k)}</td><td class=k>{html.escape(json.dumps(v))}</td></tr>"
-                    for k, v in sorted(cfg.get("train", {}).items()))
-    parts = [f'<section class="run"><h2>{html.escape(run.path.name)}</h2>',
-             f"<p>{html.escape(cfg['env_id'])} {html.escape(json.dumps(cfg.get('env_kwargs') or {}))}, "
-             f"agent <b>{html.escape(cfg['agent'])}</b>; versions {html.escape(json.dumps(cfg.get('versions', {})))}</p>"]
+    rows = "".join(
+        f"<tr><td class=k>{html.escape(k)}</td><td class=k>{html.escape(json.dumps(v))}</td></tr>"
+        for k, v in sorted(cfg.get("agent_config", {}).items())
+    )
+    train = "".join(
+        f"<tr><td class=k>{html.escape(k)}</td><td class=k>{html.escape(json.dumps(v))}</td></tr>"
+        for k, v in sorted(cfg.get("train", {}).items())
+    )
+    parts = [
+        f'<section class="run"><h2>{html.escape(run.path.name)}</h2>',
+        f"<p>{html.escape(cfg['env_id'])} {html.escape(json.dumps(cfg.get('env_kwargs') or {}))}, "
+        f"agent <b>{html.escape(cfg['agent'])}</b>; versions {html.escape(json.dumps(cfg.get('versions', {})))}</p>",
+    ]
     if evaluation:
         lo, hi = evaluation["ci95"]
         slo, shi = evaluation["success_ci95"]
         exact = evaluation.get("exact_success_probability")
-        parts.append("<h3>Evaluation</h3><table class=eval><tr><th>greedy episodes</th><th>mean return</th>"
-                     "<th>95% CI</th><th>success rate</th><th>95% CI (Wilson)</th><th>exact success</th></tr>"
-                     f"<tr><td>{evaluation['episodes']}</td><td>{evaluation['mean_return']:.3f}</td>"
-                     f"<td>[{lo:.3f}, {hi:.3f}]</td><td>{evaluation['success_rate']:.3f}</td>"
-                     f"<td>[{slo:.3f}, {shi:.3f}]</td><td>{'' if exact is None else f'{exact:.4f}'}</td></tr></table>")
-    for name, alt in (("learning_curve.png", "learning curve"), ("q_table.png", "Q-table and greedy policy"),
-                      ("values.png", "learned utility beside the optimal V*"),
-                      ("value_policy.png", "value and greedy policy over the state space"),
-                      ("episodes.gif", "greedy episodes")):
+        parts.append(
+            "<h3>Evaluation</h3><table class=eval><tr><th>greedy episodes</th><th>mean return</th>"
+            "<th>95% CI</th><th>success rate</th><th>95% CI (Wilson)</th><th>exact success</th></tr>"
+            f"<tr><td>{evaluation['episodes']}</td><td>{evaluation['mean_return']:.3f}</td>"
+            f"<td>[{lo:.3f}, {hi:.3f}]</td><td>{evaluation['success_rate']:.3f}</td>"
+            f"<td>[{slo:.3f}, {shi:.3f}]</td><td>{'' if exact is None else f'{exact:.4f}'}</td></tr></table>"
+        )
+    for name, alt in (
+        ("learning_curve.png", "learning curve"),
+        ("q_table.png", "Q-table and greedy policy"),
+        ("values.png", "learned utility beside the optimal V*"),
+        ("value_policy.png", "value and greedy policy over the state space"),
+        ("episodes.gif", "greedy episodes"),
+    ):
         if (run.path / name).is_file():
             parts.append(_img(run.path / name, alt))
     parts.append(f"<details><summary>agent settings</summary><table>{rows}</table></details>")
@@ -69,23 +83,29 @@ def run_section(run: RunInfo, evaluation: dict[str, Any] | None, notes: list[str
 
 
 def comparison_table(runs: list[RunInfo], evaluations: list[dict[str, Any] | None]) -> str:
-    head = ("<table class=compare><tr><th>run</th><th>agent</th><th>seed</th><th>mean return</th><th>95% CI</th>"
-            "<th>success rate</th><th>exact success</th></tr>")
+    head = (
+        "<table class=compare><tr><th>run</th><th>agent</th><th>seed</th><th>mean return</th><th>95% CI</th>"
+        "<th>success rate</th><th>exact success</th></tr>"
+    )
     body = []
     for run, ev in zip(runs, evaluations):
         if ev is None:
             body.append(f"<tr><td class=k>{html.escape(run.path.name)}</td><td colspan=6>no agent</td></tr>")
             continue
         exact = ev.get("exact_success_probability")
-        body.append(f"<tr><td class=k>{html.escape(run.path.name)}</td><td>{html.escape(run.config['agent'])}</td>"
-                    f"<td>{run.config.get('train', {}).get('seed', '')}</td><td>{ev['mean_return']:.3f}</td>"
-                    f"<td>[{ev['ci95'][0]:.3f}, {ev['ci95'][1]:.3f}]</td><td>{ev['success_rate']:.3f}</td>"
-                    f"<td>{'' if exact is None else f'{exact:.4f}'}</td></tr>")
+        body.append(
+            f"<tr><td class=k>{html.escape(run.path.name)}</td><td>{html.escape(run.config['agent'])}</td>"
+            f"<td>{run.config.get('train', {}).get('seed', '')}</td><td>{ev['mean_return']:.3f}</td>"
+            f"<td>[{ev['ci95'][0]:.3f}, {ev['ci95'][1]:.3f}]</td><td>{ev['success_rate']:.3f}</td>"
+            f"<td>{'' if exact is None else f'{exact:.4f}'}</td></tr>"
+        )
     return head + "".join(body) + "</table>"
 
 
 def page(title: str, sections: list[str], comparison: str | None) -> str:
     top = f"<h2>Side by side</h2>{comparison}" if comparison else ""
-    return (f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
-            f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{top}{''.join(sections)}"
-            f"<script>{CHECK}</script></body></html>")
+    return (
+        f"<!doctype html><html lang=en><head><meta charset=utf-8><title>{html.escape(title)}</title>"
+        f"<style>{STYLE}</style></head><body><h1>{html.escape(title)}</h1>{top}{''.join(sections)}"
+        f"<script>{CHECK}</script></body></html>"
+    )

@@ -77,7 +77,7 @@ class Stream:
     def device(self) -> torch.device:
         return self._keys_t.device
 
-    def to(self, device: str | torch.device) -> "Stream":
+    def to(self, device: str | torch.device) -> Stream:
         self._keys_t = self._keys_t.to(torch.device(device))
         self._idx.clear()
         return self
@@ -116,8 +116,11 @@ class Stream:
         """Uniform floats in [0, 1), ``[K, *shape]`` float64, 53 random bits each."""
         start, m = self._take(shape)
         if self.k * m <= 8:  # a lone agent's step: Python ints are quicker than a dozen numpy calls
-            out = [(_mix_int((key + (start + j) * _GAMMA) & _MASK) >> 11) * _TWO53
-                   for key in self._keys_int for j in range(m)]
+            out = [
+                (_mix_int((key + (start + j) * _GAMMA) & _MASK) >> 11) * _TWO53
+                for key in self._keys_int
+                for j in range(m)
+            ]
             return np.array(out, dtype=np.float64).reshape(self.k, *shape)
         return (self._bits_np(start, m, shape) >> np.uint64(11)).astype(np.float64) * _TWO53
 
@@ -143,8 +146,11 @@ class Stream:
     def uniform_at(self, start: int, rows: np.ndarray, cols: np.ndarray) -> np.ndarray:
         """Draws ``start + cols`` of agents ``rows`` (arrays of one shape), as :meth:`uniform` gives them."""
         with np.errstate(over="ignore"):
-            z = self._keys_np[np.asarray(rows)] + np.uint64((start * _GAMMA) % (1 << 64)) + \
-                np.asarray(cols).astype(np.uint64) * np.uint64(_GAMMA)
+            z = (
+                self._keys_np[np.asarray(rows)]
+                + np.uint64((start * _GAMMA) % (1 << 64))
+                + np.asarray(cols).astype(np.uint64) * np.uint64(_GAMMA)
+            )
             return (_mix_np(z) >> np.uint64(11)).astype(np.float64) * _TWO53
 
     def uniform_at_torch(self, start: int, rows: torch.Tensor, cols: torch.Tensor) -> torch.Tensor:
@@ -158,11 +164,11 @@ class Stream:
     def load_state_dict(self, state: dict[str, Any]) -> None:
         self.count = int(state["count"])
 
-    def select(self, index: int) -> "Stream":
+    def select(self, index: int) -> Stream:
         """Agent ``index``'s stream alone, at the same position."""
         one = Stream.__new__(Stream)
         one.k, one.count, one._idx = 1, self.count, {}
-        one._keys_int = self._keys_int[index: index + 1]
-        one._keys_np = self._keys_np[index: index + 1].copy()
-        one._keys_t = self._keys_t[index: index + 1].clone()
+        one._keys_int = self._keys_int[index : index + 1]
+        one._keys_np = self._keys_np[index : index + 1].copy()
+        one._keys_t = self._keys_t[index : index + 1].clone()
         return one

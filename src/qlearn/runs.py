@@ -33,9 +33,15 @@ def versions() -> dict[str, str]:
 
     from qlearn.version import __version__
 
-    return {"qlearn": __version__, "python": platform.python_version(), "torch": torch.__version__,
-            "gymnasium": gymnasium.__version__, "numpy": numpy.__version__, "machine": platform.machine(),
-            "cpus": str(os.cpu_count())}
+    return {
+        "qlearn": __version__,
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "gymnasium": gymnasium.__version__,
+        "numpy": numpy.__version__,
+        "machine": platform.machine(),
+        "cpus": str(os.cpu_count()),
+    }
 
 
 def new_run_dir(base: str | os.PathLike, env_id: str, agent_kind: str, seed: int | str) -> Path:
@@ -126,15 +132,19 @@ def read_run(path: str | os.PathLike) -> RunInfo:
     if not cfg.is_file():
         seeds = sorted(p.name for p in path.glob("seed_*") if p.is_dir())
         if (path / "aggregate.json").is_file() and seeds:
-            raise QlearnError(f"{path} holds {len(seeds)} seeds (qlearn train --seeds); name one of them, "
-                              f"e.g. {path / seeds[0]}")
+            raise QlearnError(
+                f"{path} holds {len(seeds)} seeds (qlearn train --seeds); name one of them, e.g. {path / seeds[0]}"
+            )
         raise QlearnError(f"{path} is not a run folder: {CONFIG} is missing")
     try:
         config = json.loads(cfg.read_text())
     except (json.JSONDecodeError, UnicodeDecodeError, RecursionError):
         raise QlearnError(f"{cfg} is corrupt (not valid JSON)") from None
-    if not isinstance(config, dict) or not isinstance(config.get("env_id"), str) \
-            or not isinstance(config.get("agent"), str) \
-            or not isinstance(config.get("env_kwargs") or {}, dict):
+    if (
+        not isinstance(config, dict)
+        or not isinstance(config.get("env_id"), str)
+        or not isinstance(config.get("agent"), str)
+        or not isinstance(config.get("env_kwargs") or {}, dict)
+    ):
         raise QlearnError(f"{cfg} is not a qlearn run config (env_id and agent must be text, env_kwargs an object)")
     return RunInfo(path, config)

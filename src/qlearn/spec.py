@@ -25,7 +25,7 @@ from qlearn.errors import QlearnError
 from qlearn.presets import preset
 
 SPEC_VERSION = 2  # config.json written from a RunSpec (1: hand-built dicts, read as well)
-AGENT_CONFIGS: dict[str, type] = {"dqn": DQNConfig, "tabular": TabularConfig}
+AGENT_CONFIGS: dict[str, type[DQNConfig] | type[TabularConfig]] = {"dqn": DQNConfig, "tabular": TabularConfig}
 
 
 @dataclass(frozen=True)
@@ -55,8 +55,10 @@ class RunSpec:
         if self.agent not in AGENT_CONFIGS:
             raise QlearnError(f"unknown agent {self.agent!r}: use dqn or tabular")
         if not isinstance(self.agent_config, AGENT_CONFIGS[self.agent]):
-            raise QlearnError(f"agent {self.agent} needs a {AGENT_CONFIGS[self.agent].__name__}, got "
-                              f"{type(self.agent_config).__name__}")
+            raise QlearnError(
+                f"agent {self.agent} needs a {AGENT_CONFIGS[self.agent].__name__}, got "
+                f"{type(self.agent_config).__name__}"
+            )
         seeds = tuple(int(s) for s in self.seeds)
         if not seeds or len(set(seeds)) != len(seeds) or min(seeds) < 0:
             raise QlearnError(f"seeds must be distinct, >= 0 and at least one, got {list(self.seeds)}")
@@ -74,10 +76,23 @@ class RunSpec:
 
     # --------------------------------------------------------------- building
     @classmethod
-    def build(cls, env_id: str, agent: str = "dqn", *, seed: int = 0, seeds: Sequence[int] | None = None,
-              n_envs: int = 1, lockstep: bool | None = None, steps: int | None = None, sets: Sequence[str] = (),
-              env_kwargs: dict[str, Any] | None = None, recipe: str | None = None, pretrain: str | None = None,
-              device: str = "cpu", native: bool = True) -> "RunSpec":
+    def build(
+        cls,
+        env_id: str,
+        agent: str = "dqn",
+        *,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        n_envs: int = 1,
+        lockstep: bool | None = None,
+        steps: int | None = None,
+        sets: Sequence[str] = (),
+        env_kwargs: dict[str, Any] | None = None,
+        recipe: str | None = None,
+        pretrain: str | None = None,
+        device: str = "cpu",
+        native: bool = True,
+    ) -> RunSpec:
         """The env's preset for ``agent`` (with ``recipe``'s settings over it), then ``sets`` (``key=value``)."""
         if agent not in AGENT_CONFIGS:
             raise QlearnError(f"unknown agent {agent!r}: use dqn or tabular")
@@ -89,13 +104,22 @@ class RunSpec:
         seeds = tuple(seeds) if seeds is not None else (int(seed),)
         if not seeds:
             raise QlearnError("seeds must be distinct, >= 0 and at least one, got []")
-        return cls(env_id, agent, with_overrides(cfg_cls(), {**agent_preset, **agent_sets}),
-                   with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seeds[0]}),
-                   dict(env_kwargs or {}), seeds, int(n_envs),
-                   lockstep if lockstep is not None else (len(seeds) > 1 or n_envs > 1), device, recipe, pretrain,
-                   native)
+        return cls(
+            env_id,
+            agent,
+            with_overrides(cfg_cls(), {**agent_preset, **agent_sets}),
+            with_overrides(TrainConfig(), {**train_preset, **train_sets, "seed": seeds[0]}),
+            dict(env_kwargs or {}),
+            seeds,
+            int(n_envs),
+            lockstep if lockstep is not None else (len(seeds) > 1 or n_envs > 1),
+            device,
+            recipe,
+            pretrain,
+            native,
+        )
 
-    def with_device(self, device: str) -> "RunSpec":
+    def with_device(self, device: str) -> RunSpec:
         return dataclasses.replace(self, device=device)
 
     # -------------------------------------------------------------- the file
@@ -103,9 +127,16 @@ class RunSpec:
         """What ``config.json`` holds (for a group, ``seed``'s folder: the group's spec with that seed)."""
         s = self.seeds[0] if seed is None else int(seed)
         out: dict[str, Any] = {
-            "spec_version": SPEC_VERSION, "env_id": self.env_id, "env_kwargs": dict(self.env_kwargs),
-            "agent": self.agent, "agent_config": to_dict(self.agent_config), "train": {**to_dict(self.train), "seed": s},
-            "pretrain": self.pretrain, "device": self.device, "recipe": self.recipe}
+            "spec_version": SPEC_VERSION,
+            "env_id": self.env_id,
+            "env_kwargs": dict(self.env_kwargs),
+            "agent": self.agent,
+            "agent_config": to_dict(self.agent_config),
+            "train": {**to_dict(self.train), "seed": s},
+            "pretrain": self.pretrain,
+            "device": self.device,
+            "recipe": self.recipe,
+        }
         if self.lockstep:
             out.update({"n_envs": self.n_envs, "lockstep_seeds": list(self.seeds), "native": self.native})
         return out
@@ -117,15 +148,22 @@ class RunSpec:
         return {**self.to_dict(seed), **extra, "versions": versions(), "created": time.strftime("%Y-%m-%dT%H:%M:%S%z")}
 
     @classmethod
-    def from_dict(cls, d: Any, where: str = "config.json") -> "RunSpec":
+    def from_dict(cls, d: Any, where: str = "config.json") -> RunSpec:
         """Read back :meth:`to_dict` (or a ``config.json`` of an earlier qlearn), validated, with a one-line error
         naming ``where`` for anything that is not a run config."""
-        if not isinstance(d, dict) or not {"env_id", "agent", "agent_config", "train"} <= set(d) \
-                or not isinstance(d["env_id"], str) or not isinstance(d["agent"], str) \
-                or not isinstance(d["agent_config"], dict) or not isinstance(d["train"], dict) \
-                or not isinstance(d.get("env_kwargs") or {}, dict):
-            raise QlearnError(f"{where} is not a qlearn run config (env_id and agent as text, agent_config, train and "
-                              "env_kwargs as objects are needed)")
+        if (
+            not isinstance(d, dict)
+            or not {"env_id", "agent", "agent_config", "train"} <= set(d)
+            or not isinstance(d["env_id"], str)
+            or not isinstance(d["agent"], str)
+            or not isinstance(d["agent_config"], dict)
+            or not isinstance(d["train"], dict)
+            or not isinstance(d.get("env_kwargs") or {}, dict)
+        ):
+            raise QlearnError(
+                f"{where} is not a qlearn run config (env_id and agent as text, agent_config, train and "
+                "env_kwargs as objects are needed)"
+            )
         if d["agent"] not in AGENT_CONFIGS:
             raise QlearnError(f"{where}: unknown agent {d['agent']!r}")
         pretrain = d.get("pretrain")
@@ -137,9 +175,20 @@ class RunSpec:
             tcfg = from_dict(TrainConfig, d["train"])
             group = d.get("lockstep_seeds")
             seeds = tuple(int(s) for s in group) if group else (tcfg.seed,)
-            return cls(d["env_id"], d["agent"], cfg, tcfg, dict(d.get("env_kwargs") or {}), seeds,
-                       int(d.get("n_envs", 1)), bool(group), str(d.get("device") or "cpu"), d.get("recipe"),
-                       pretrain, bool(d.get("native", True)))
+            return cls(
+                d["env_id"],
+                d["agent"],
+                cfg,
+                tcfg,
+                dict(d.get("env_kwargs") or {}),
+                seeds,
+                int(d.get("n_envs", 1)),
+                bool(group),
+                str(d.get("device") or "cpu"),
+                d.get("recipe"),
+                pretrain,
+                bool(d.get("native", True)),
+            )
         except (TypeError, ValueError, KeyError) as exc:
             raise QlearnError(f"{where} holds settings this qlearn cannot read ({exc})") from None
 

@@ -17,11 +17,12 @@ def iqm(values: np.ndarray) -> float:
     if n == 0:
         return float("nan")
     lo, hi = int(np.floor(0.25 * n)), int(np.ceil(0.75 * n))
-    return float(v[lo:max(hi, lo + 1)].mean())
+    return float(v[lo : max(hi, lo + 1)].mean())
 
 
-def bootstrap_ci(values: np.ndarray, stat=np.mean, *, n_boot: int = 5_000, level: float = 0.95,
-                 seed: int = 0) -> tuple[float, float]:
+def bootstrap_ci(
+    values: np.ndarray, stat=np.mean, *, n_boot: int = 5_000, level: float = 0.95, seed: int = 0
+) -> tuple[float, float]:
     """Percentile bootstrap interval of ``stat`` over seeds (resampling seeds with replacement)."""
     v = np.asarray(values, dtype=float).ravel()
     if len(v) < 2:
@@ -33,7 +34,7 @@ def bootstrap_ci(values: np.ndarray, stat=np.mean, *, n_boot: int = 5_000, level
     for start in range(0, n_boot, rows):  # (the same draws, in the same order, as one big block)
         idx = rng.integers(0, len(v), size=(min(rows, n_boot - start), len(v)))
         block = v[idx]
-        stats[start: start + len(idx)] = block.mean(axis=1) if stat is np.mean else [stat(row) for row in block]
+        stats[start : start + len(idx)] = block.mean(axis=1) if stat is np.mean else [stat(row) for row in block]
     alpha = (1 - level) / 2
     return (float(np.quantile(stats, alpha)), float(np.quantile(stats, 1 - alpha)))
 
@@ -41,6 +42,12 @@ def bootstrap_ci(values: np.ndarray, stat=np.mean, *, n_boot: int = 5_000, level
 def summarize(values: np.ndarray, seed: int = 0) -> dict:
     """Mean, bootstrap 95% CI of the mean, IQM with its CI, min, max and count."""
     v = np.asarray(values, dtype=float).ravel()
-    return {"mean": float(v.mean()), "ci95": list(bootstrap_ci(v, seed=seed)), "iqm": iqm(v),
-            "iqm_ci95": list(bootstrap_ci(v, iqm, n_boot=2_000, seed=seed)), "min": float(v.min()),
-            "max": float(v.max()), "n": int(len(v))}
+    return {
+        "mean": float(v.mean()),
+        "ci95": list(bootstrap_ci(v, seed=seed)),
+        "iqm": iqm(v),
+        "iqm_ci95": list(bootstrap_ci(v, iqm, n_boot=2_000, seed=seed)),
+        "min": float(v.min()),
+        "max": float(v.max()),
+        "n": int(len(v)),
+    }

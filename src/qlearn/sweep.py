@@ -107,8 +107,9 @@ def load_sweep(path: str | os.PathLike) -> Sweep:
         configs = tuple({k: _draw(k, v, rng, p) for k, v in params.items()} for _ in range(samples))
     else:
         raise QlearnError(f"{p}: search must be grid or random, not {search!r}")
-    sweep = Sweep(str(spec["env"]), str(spec.get("agent", "dqn")), seeds, configs, tuple(fixed), steps,
-                  spec.get("env_kwargs"))
+    sweep = Sweep(
+        str(spec["env"]), str(spec.get("agent", "dqn")), seeds, configs, tuple(fixed), steps, spec.get("env_kwargs")
+    )
     _validate(sweep)
     return sweep
 
@@ -145,20 +146,27 @@ def _validate(sweep: Sweep) -> None:
         with_overrides(TrainConfig(), train_sets)
 
 
-def _run_one(env_id: str, agent: str, seed: int, sets: list[str], steps: int | None, env_kwargs: dict | None,
-             out: str) -> dict[str, Any]:
+def _run_one(
+    env_id: str, agent: str, seed: int, sets: list[str], steps: int | None, env_kwargs: dict | None, out: str
+) -> dict[str, Any]:
     os.environ.setdefault("QLEARN_THREADS", "1")
     from qlearn.training.runner import run_experiment
 
     t = time.perf_counter()
-    res = run_experiment(env_id, agent, seed=seed, steps=steps, sets=sets, env_kwargs=env_kwargs, out=out,
-                         progress=False)
-    return {"score": res.delivered_score, "run_dir": str(res.run_dir), "wall": time.perf_counter() - t,
-            "steps": res.steps}
+    res = run_experiment(
+        env_id, agent, seed=seed, steps=steps, sets=sets, env_kwargs=env_kwargs, out=out, progress=False
+    )
+    return {
+        "score": res.delivered_score,
+        "run_dir": str(res.run_dir),
+        "wall": time.perf_counter() - t,
+        "steps": res.steps,
+    }
 
 
-def run_sweep(sweep: Sweep, *, out: str = "runs", address: str | None = None, num_cpus: int | None = None,
-              progress: bool = True) -> dict[str, Any]:
+def run_sweep(
+    sweep: Sweep, *, out: str = "runs", address: str | None = None, num_cpus: int | None = None, progress: bool = True
+) -> dict[str, Any]:
     """Run every (configuration, seed) as a Ray task; return and write the summary."""
     import ray
 
@@ -167,19 +175,27 @@ def run_sweep(sweep: Sweep, *, out: str = "runs", address: str | None = None, nu
     folder = new_run_dir(out, sweep.env, sweep.agent, "sweep")
     import logging
 
-    quiet = {"log_to_driver": False, "logging_level": logging.WARNING}
+    quiet: dict[str, Any] = {"log_to_driver": False, "logging_level": logging.WARNING}
     if address:
         ray.init(address=address, **quiet)
     else:
-        ray.init(num_cpus=num_cpus or os.cpu_count(), include_dashboard=False,
-                 object_store_memory=100 * 1024 * 1024, **quiet)
+        ray.init(
+            num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, object_store_memory=100 * 1024 * 1024, **quiet
+        )
     try:
         task = ray.remote(num_cpus=1)(_run_one)
         jobs = {}
         for ci, config in enumerate(sweep.configs):
             for seed in sweep.seeds:
-                ref = task.remote(sweep.env, sweep.agent, seed, _sets(config, sweep.fixed), sweep.steps,
-                                  sweep.env_kwargs, str(folder.resolve()))
+                ref = task.remote(
+                    sweep.env,
+                    sweep.agent,
+                    seed,
+                    _sets(config, sweep.fixed),
+                    sweep.steps,
+                    sweep.env_kwargs,
+                    str(folder.resolve()),
+                )
                 jobs[ref] = (ci, seed)
         rows = []
         bar = None
@@ -195,8 +211,13 @@ def run_sweep(sweep: Sweep, *, out: str = "runs", address: str | None = None, nu
                 try:
                     res = ray.get(ref)
                 except ray.exceptions.RayTaskError as exc:
-                    res = {"score": float("nan"), "run_dir": "", "wall": 0.0, "steps": 0,
-                           "error": str(exc).splitlines()[-1]}
+                    res = {
+                        "score": float("nan"),
+                        "run_dir": "",
+                        "wall": 0.0,
+                        "steps": 0,
+                        "error": str(exc).splitlines()[-1],
+                    }
                 rows.append({"config": ci, "seed": seed, **sweep.configs[ci], **res})
                 if bar is not None:
                     bar.update(1)
@@ -222,14 +243,22 @@ def _summarize(sweep: Sweep, rows: list[dict[str, Any]]) -> dict[str, Any]:
         per_config.append({"config": ci, "params": config, "failed": int(len(scores) - len(ok)), **stats})
     ranked = [c for c in per_config if c.get("n")]
     best = max(ranked, key=lambda c: c["mean"]) if ranked else None
-    return {"env": sweep.env, "agent": sweep.agent, "seeds": list(sweep.seeds), "configs": per_config,
-            "best": best}
+    return {"env": sweep.env, "agent": sweep.agent, "seeds": list(sweep.seeds), "configs": per_config, "best": best}
 
 
 def _write_results(folder: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> None:
     import csv
 
-    keys = ["config", "seed", *sorted({k for c in sweep.configs for k in c}), "score", "steps", "wall", "run_dir", "error"]
+    keys = [
+        "config",
+        "seed",
+        *sorted({k for c in sweep.configs for k in c}),
+        "score",
+        "steps",
+        "wall",
+        "run_dir",
+        "error",
+    ]
     with open(folder / "results.csv", "w", newline="") as fh:
         w = csv.DictWriter(fh, fieldnames=keys, extrasaction="ignore")
         w.writeheader()
@@ -237,12 +266,18 @@ def _write_results(folder: Path, sweep: Sweep, rows: list[dict[str, Any]]) -> No
 
 
 def _markdown(sweep: Sweep, summary: dict[str, Any]) -> str:
-    lines = [f"# Sweep: {sweep.agent} on {sweep.env}, seeds {list(sweep.seeds)}", "",
-             "| config | params | mean score | 95% CI | IQM | n |", "|---|---|---|---|---|---|"]
+    lines = [
+        f"# Sweep: {sweep.agent} on {sweep.env}, seeds {list(sweep.seeds)}",
+        "",
+        "| config | params | mean score | 95% CI | IQM | n |",
+        "|---|---|---|---|---|---|",
+    ]
     for c in summary["configs"]:
         ci = c.get("ci95", [float("nan")] * 2)
-        lines.append(f"| {c['config']} | {json.dumps(c['params'])} | {c['mean']:.4g} | [{ci[0]:.4g}, {ci[1]:.4g}] | "
-                     f"{c.get('iqm', float('nan')):.4g} | {c.get('n', 0)} |")
+        lines.append(
+            f"| {c['config']} | {json.dumps(c['params'])} | {c['mean']:.4g} | [{ci[0]:.4g}, {ci[1]:.4g}] | "
+            f"{c.get('iqm', float('nan')):.4g} | {c.get('n', 0)} |"
+        )
     if summary["best"]:
         lines += ["", f"Best: config {summary['best']['config']} {json.dumps(summary['best']['params'])}"]
     return "\n".join(lines) + "\n"

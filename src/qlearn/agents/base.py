@@ -12,12 +12,13 @@ import hashlib
 import io
 import os
 from pathlib import Path
-from typing import Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
 
 import gymnasium as gym
 import numpy as np
 import torch
 
+from qlearn.envs.make import discrete_size
 from qlearn.errors import QlearnError
 from qlearn.fileio import atomic_write
 
@@ -42,13 +43,21 @@ class Agent(Protocol):
     greedy: bool
 
     def act(self, obs: np.ndarray, *, greedy: bool = False) -> np.ndarray: ...
-    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-                terminated: np.ndarray, truncated: np.ndarray) -> None: ...
+    def observe(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None: ...
     def q_values(self, obs: np.ndarray) -> np.ndarray: ...
     def q_table(self, agent: int = 0) -> np.ndarray: ...
     def get_action(self, state: Any, *, greedy: bool | None = None) -> int: ...
-    def update(self, state: Any, action: int, reward: float, next_state: Any, terminated: bool,
-               truncated: bool = False) -> float | None: ...
+    def update(
+        self, state: Any, action: int, reward: float, next_state: Any, terminated: bool, truncated: bool = False
+    ) -> float | None: ...
     def metrics(self) -> dict[str, float]: ...
     def state_dict(self) -> dict[str, Any]: ...
     def load_state_dict(self, state: dict[str, Any]) -> None: ...
@@ -61,6 +70,14 @@ class SingleStepAPI:
     k: int
     greedy: bool
 
+    if TYPE_CHECKING:  # provided by the agent class (declared for the type checker only)
+
+        def act(self, obs: Any, *, greedy: bool = False) -> Any: ...
+        def observe(
+            self, obs: Any, actions: Any, rewards: Any, next_obs: Any, terminated: Any, truncated: Any
+        ) -> None: ...
+        def metrics(self) -> dict[str, float]: ...
+
     def _one(self, x: Any) -> np.ndarray:
         if self.k != 1:
             raise QlearnError(f"get_action/update handle one agent; this one holds K={self.k}: use act/observe")
@@ -70,13 +87,20 @@ class SingleStepAPI:
         """Epsilon-greedy action for one state (greedy when ``agent.greedy`` is set or ``greedy=True``)."""
         return int(self.act(self._one(state), greedy=self.greedy if greedy is None else greedy)[0, 0])
 
-    def update(self, state: Any, action: int, reward: float, next_state: Any, terminated: bool,
-               truncated: bool = False) -> float | None:
+    def update(
+        self, state: Any, action: int, reward: float, next_state: Any, terminated: bool, truncated: bool = False
+    ) -> float | None:
         """Learn from one transition: store it and, when due, train. Returns the loss if it trained."""
         before = getattr(self, "updates", None)
-        self.observe(self._one(state), self._one(action), self._one(float(reward)), self._one(next_state),
-                     self._one(bool(terminated)), self._one(bool(truncated)))
-        if before is not None and self.updates != before:  # type: ignore[attr-defined]
+        self.observe(
+            self._one(state),
+            self._one(action),
+            self._one(float(reward)),
+            self._one(next_state),
+            self._one(bool(terminated)),
+            self._one(bool(truncated)),
+        )
+        if before is not None and getattr(self, "updates", None) != before:
             return self.metrics().get("loss")
         return None
 
@@ -89,8 +113,12 @@ def write_checkpoint(path: str | os.PathLike, kind: str, meta: dict[str, Any], s
     buf = io.BytesIO()
     torch.save({"kind": kind, "meta": meta, "state": state}, buf)
     body = buf.getvalue()
-    payload = {"format": CHECKPOINT_FORMAT, "version": CHECKPOINT_VERSION, "body": body,
-               "sha256": hashlib.sha256(body).hexdigest()}
+    payload = {
+        "format": CHECKPOINT_FORMAT,
+        "version": CHECKPOINT_VERSION,
+        "body": body,
+        "sha256": hashlib.sha256(body).hexdigest(),
+    }
     with atomic_write(path) as fh:
         torch.save(payload, fh)
     return path
@@ -120,8 +148,11 @@ def read_checkpoint(path: str | os.PathLike) -> dict[str, Any]:
             payload = {**payload, **torch.load(io.BytesIO(body), map_location="cpu", weights_only=True)}
         except Exception as exc:  # torch raises many types for a damaged body
             raise QlearnError(f"checkpoint {path} is corrupt ({type(exc).__name__})") from None
-    if not (isinstance(payload.get("kind"), str) and isinstance(payload.get("meta"), dict)
-            and isinstance(payload.get("state"), dict)):
+    if not (
+        isinstance(payload.get("kind"), str)
+        and isinstance(payload.get("meta"), dict)
+        and isinstance(payload.get("state"), dict)
+    ):
         raise QlearnError(f"{path} is a malformed qlearn checkpoint (kind, meta or state missing)")
     return payload
 
@@ -134,9 +165,13 @@ def check_fits(meta: dict[str, Any], env: gym.Env, path: Any) -> None:
     env_name = env.spec.id if env.spec else "this env"
     saved_dim, dim = meta.get("encoder", {}).get("dim"), int(np.prod(space.shape)) if space.shape else None
     if saved_states is None and n_states is None and saved_dim is not None and dim is not None and saved_dim != dim:
-        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} with {saved_dim} observation "
-                          f"features; {env_name} has {dim}")
-    if int(env.action_space.n) != meta["n_actions"] or (saved_states is not None and saved_states != n_states):
-        raise QlearnError(f"checkpoint {path} was trained on {meta.get('env_id')} ({saved_states} states, "
-                          f"{meta['n_actions']} actions); {env_name} has {n_states} states and "
-                          f"{env.action_space.n} actions")
+        raise QlearnError(
+            f"checkpoint {path} was trained on {meta.get('env_id')} with {saved_dim} observation "
+            f"features; {env_name} has {dim}"
+        )
+    if discrete_size(env.action_space) != meta["n_actions"] or (saved_states is not None and saved_states != n_states):
+        raise QlearnError(
+            f"checkpoint {path} was trained on {meta.get('env_id')} ({saved_states} states, "
+            f"{meta['n_actions']} actions); {env_name} has {n_states} states and "
+            f"{discrete_size(env.action_space)} actions"
+        )

@@ -12,34 +12,43 @@ from __future__ import annotations
 import copy
 import os
 from collections.abc import Sequence
-from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
 import torch
 
-from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_checkpoint, write_checkpoint
-from qlearn.agents.guard import DivergenceGuard
+from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_checkpoint
+from qlearn.agents.dqn_state import DQNState
 from qlearn.agents.engine import make_engine
+from qlearn.agents.guard import DivergenceGuard
 from qlearn.agents.numpy_step import init_adam_state
 from qlearn.agents.update import Update
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from qlearn.buffers.replay import Batch
-from qlearn.config import DQNConfig, from_dict, to_dict
+from qlearn.config import DQNConfig, from_dict
 from qlearn.envs.encoding import Encoder, make_encoder
+from qlearn.envs.make import discrete_size
 from qlearn.errors import DivergenceError, QlearnError
 from qlearn.nets import StackedMLP
 from qlearn.rng import Stream
 
 
-class DQNAgent(SingleStepAPI):
+class DQNAgent(SingleStepAPI, DQNState):
     """DQN with replay memory and a target network; ``seeds`` gives one independent agent per seed."""
 
     kind = "dqn"
 
-    def __init__(self, encoder: Encoder, n_actions: int, config: DQNConfig | None = None, *,
-                 seeds: Sequence[int] = (0,), device: str | torch.device = "cpu", env_id: str | None = None) -> None:
+    def __init__(
+        self,
+        encoder: Encoder,
+        n_actions: int,
+        config: DQNConfig | None = None,
+        *,
+        seeds: Sequence[int] = (0,),
+        device: str | torch.device = "cpu",
+        env_id: str | None = None,
+    ) -> None:
         self.config = config or DQNConfig()
         self.encoder, self.n_actions = encoder, int(n_actions)
         self.seeds = tuple(int(s) for s in seeds)
@@ -47,12 +56,13 @@ class DQNAgent(SingleStepAPI):
         self.device = torch.device(device)
         self.env_id = env_id
         cfg = self.config
-        self.net = StackedMLP(encoder.dim, self.n_actions, cfg.hidden, seeds=self.seeds,
-                              dueling=cfg.dueling).to(self.device)
+        self.net = StackedMLP(encoder.dim, self.n_actions, cfg.hidden, seeds=self.seeds, dueling=cfg.dueling).to(
+            self.device
+        )
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
-        params = self._params = list(self.net.parameters())
-        self._target_params = list(self.target.parameters())
+        params = self._params = self._listed(self.net)
+        self._target_params = self._listed(self.target)
         try:
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
@@ -72,12 +82,17 @@ class DQNAgent(SingleStepAPI):
         self._last_loss: torch.Tensor | None = None
         self.greedy = False
 
+    @staticmethod
+    def _listed(net: torch.nn.Module) -> list[torch.Tensor]:
+        return list(net.parameters())  # (as list[Tensor]: torch's _foreach_* stubs take no list[Parameter])
+
     def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
         cfg = self.config
-        common = dict(k=self.k, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, device=self.device)
+        common: dict[str, Any] = dict(k=self.k, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, device=self.device)
         if cfg.prioritized:
-            return PrioritizedReplayBuffer(cfg.buffer_size, self._stored_dim, alpha=cfg.per_alpha,
-                                           seeds=list(self.seeds), **common)
+            return PrioritizedReplayBuffer(
+                cfg.buffer_size, self._stored_dim, alpha=cfg.per_alpha, seeds=list(self.seeds), **common
+            )
         return ReplayBuffer(cfg.buffer_size, self._stored_dim, **common)
 
     # Discrete observations with a feature table (one-hot) are stored as their state number and turned
@@ -109,13 +124,26 @@ class DQNAgent(SingleStepAPI):
         return batch._replace(obs=features(batch.obs[..., 0]), next_obs=features(batch.next_obs[..., 0]))
 
     @classmethod
-    def for_env(cls, env: gym.Env, config: DQNConfig | None = None, *, seed: int | None = None,
-                seeds: Sequence[int] | None = None, device: str = "cpu") -> "DQNAgent":
+    def for_env(
+        cls,
+        env: gym.Env,
+        config: DQNConfig | None = None,
+        *,
+        seed: int | None = None,
+        seeds: Sequence[int] | None = None,
+        device: str = "cpu",
+    ) -> DQNAgent:
         """An agent shaped for ``env``'s observation and action spaces."""
         config = config or DQNConfig()
         encoder = make_encoder(env.observation_space, config.encoding, config.scale_obs)
-        return cls(encoder, int(env.action_space.n), config, seeds=seeds or (seed or 0,), device=device,
-                   env_id=env.spec.id if env.spec else None)
+        return cls(
+            encoder,
+            discrete_size(env.action_space),
+            config,
+            seeds=seeds or (seed or 0,),
+            device=device,
+            env_id=env.spec.id if env.spec else None,
+        )
 
     # ----------------------------------------------------------------- acting
     @property
@@ -172,17 +200,25 @@ class DQNAgent(SingleStepAPI):
         return torch.where(u[..., 0] < eps, random_a, best)
 
     # --------------------------------------------------------------- learning
-    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-                terminated: np.ndarray, truncated: np.ndarray) -> None:
+    def observe(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
         """Store ``[K, N]`` transitions (numpy, or tensors on the agent's device) and train when due."""
         if not isinstance(actions, torch.Tensor):
             actions = np.asarray(actions)
         n = actions.shape[1]
         if n != self.buffer.n_envs:
             if len(self.buffer):
-                raise QlearnError(f"this agent's replay memory holds transitions of {self.buffer.n_envs} envs "
-                                  f"per step, not {n}")
-            self.buffer = None  # free the empty memory first: two at once would double the peak
+                raise QlearnError(
+                    f"this agent's replay memory holds transitions of {self.buffer.n_envs} envs per step, not {n}"
+                )
+            del self.buffer  # free the empty memory first: two at once would double the peak
             self.buffer = self._make_buffer(n_envs=n)
         self.buffer.store(self._stored(obs), actions, rewards, self._stored(next_obs), terminated, truncated)
         self.steps += n
@@ -206,14 +242,15 @@ class DQNAgent(SingleStepAPI):
         faster backend: the same draws either way), then the shared part: per-agent clipping, the
         optimiser step, the target update, and frozen agents put back as they were."""
         cfg = self.config
-        if cfg.prioritized:
-            self.buffer.beta = linear_schedule(cfg.per_beta, 1.0, cfg.per_beta_steps, self.steps)
+        if cfg.prioritized:  # the memory is a PrioritizedReplayBuffer (_make_buffer)
+            per = cast(PrioritizedReplayBuffer, self.buffer)
+            per.beta = linear_schedule(cfg.per_beta, 1.0, cfg.per_beta_steps, self.steps)
         if batch is not None:
             numpy_batch = isinstance(batch.actions, np.ndarray)
             if numpy_batch != self.engine.wants_numpy_batch:
                 batch = Batch(*(np.asarray(x) if not numpy_batch else torch.as_tensor(np.asarray(x)) for x in batch))
-        elif self.engine.wants_numpy_batch:
-            batch = self.buffer.sample_numpy(cfg.batch_size, self.sample_rng)
+        elif self.engine.wants_numpy_batch:  # on uniform replay only (make_engine)
+            batch = cast(ReplayBuffer, self.buffer).sample_numpy(cfg.batch_size, self.sample_rng)
         else:
             batch = self.buffer.sample(cfg.batch_size, self.sample_rng)
         loss_k = self.engine(batch, self._check_loss)
@@ -240,8 +277,11 @@ class DQNAgent(SingleStepAPI):
 
     def _diverged(self, loss: float) -> DivergenceError:
         """The error both gradient-step engines raise when the TD loss stops being finite."""
-        return DivergenceError(f"the TD loss became {loss} at environment step {self.steps} "
-                               f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm", self.steps)
+        return DivergenceError(
+            f"the TD loss became {loss} at environment step {self.steps} "
+            f"(gradient step {self.updates + 1}); try a lower lr or max_grad_norm",
+            self.steps,
+        )
 
     def _lr_now(self) -> float:
         cfg = self.config
@@ -259,7 +299,7 @@ class DQNAgent(SingleStepAPI):
     def sync_target(self) -> None:
         """Copy the online weights into the target network now."""
         with torch.no_grad():
-            torch._foreach_copy_(list(self.target.parameters()), list(self.net.parameters()))
+            torch._foreach_copy_(self._listed(self.target), self._listed(self.net))
 
     def metrics(self) -> dict[str, float]:
         """Epsilon and the mean TD loss of the last gradient step over the agents still training."""
@@ -284,101 +324,46 @@ class DQNAgent(SingleStepAPI):
     def _row(self, val: Any, index: int) -> Any:
         """Agent ``index``'s part of a stacked optimiser-state value (a copy; shared scalars copied whole)."""
         if torch.is_tensor(val):
-            return val[index: index + 1].clone() if val.dim() > 0 and val.shape[0] == self.k else val.clone()
+            return val[index : index + 1].clone() if val.dim() > 0 and val.shape[0] == self.k else val.clone()
         return copy.deepcopy(val)
 
     def weights(self) -> list[torch.Tensor]:
         """The live stacked parameters (first dim K): what "keep the best agent" copies per agent."""
         return list(self.net.parameters())
 
-    def select(self, index: int) -> "DQNAgent":
+    def select(self, index: int) -> DQNAgent:
         """Agent ``index`` alone (K=1): weights, target, optimiser state and counters copied out."""
-        one = DQNAgent(self.encoder, self.n_actions, self.config, seeds=(self.seeds[index],), device=self.device,
-                       env_id=self.env_id)
+        one = DQNAgent(
+            self.encoder,
+            self.n_actions,
+            self.config,
+            seeds=(self.seeds[index],),
+            device=self.device,
+            env_id=self.env_id,
+        )
         with torch.no_grad():
             for dst, src in zip(one.net.parameters(), self.net.parameters()):
-                dst.copy_(src[index: index + 1])
+                dst.copy_(src[index : index + 1])
             for dst, src in zip(one.target.parameters(), self.target.parameters()):
-                dst.copy_(src[index: index + 1])
+                dst.copy_(src[index : index + 1])
         opt = self.optimizer.state_dict()  # shares the live moment tensors: copy agent ``index``'s rows only
-        one.optimizer.load_state_dict({"param_groups": copy.deepcopy(opt["param_groups"]), "state": {
-            pid: {key: self._row(val, index) for key, val in st.items()} for pid, st in opt["state"].items()}})
+        one.optimizer.load_state_dict(
+            {
+                "param_groups": copy.deepcopy(opt["param_groups"]),
+                "state": {
+                    pid: {key: self._row(val, index) for key, val in st.items()} for pid, st in opt["state"].items()
+                },
+            }
+        )
         one.engine.invalidate()
         one.guard = self.guard.select(index)
         one.explore_rng, one.sample_rng = self.explore_rng.select(index), self.sample_rng.select(index)
         one.steps, one.updates, one._since_train = self.steps, self.updates, self._since_train
         return one
 
-    # ------------------------------------------------------------ persistence
-    def state_dict(self, *, include_buffer: bool = False) -> dict[str, Any]:
-        state = {"net": self.net.state_dict(), "target": self.target.state_dict(),
-                 "optimizer": self.optimizer.state_dict(), "steps": self.steps, "updates": self.updates,
-                 "since_train": self._since_train, "last_loss": self._last_loss}
-        if include_buffer:
-            state["buffer"] = self.buffer.state_dict()
-        return state
-
-    def load_state_dict(self, state: dict[str, Any]) -> None:
-        for name in ("net", "target"):
-            mine = getattr(self, name).state_dict()
-            for key, val in state[name].items():
-                if key not in mine or mine[key].shape != val.shape:
-                    raise QlearnError(f"checkpoint network does not fit this agent: {name}.{key} has shape "
-                                      f"{tuple(val.shape)}, expected {tuple(mine[key].shape) if key in mine else 'none'}")
-        self.net.load_state_dict(state["net"])
-        self.target.load_state_dict(state["target"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.engine.invalidate()
-        if not self.optimizer.state:
-            init_adam_state(self.optimizer)
-        self.guard.rebind(self._guarded())  # the optimiser's moment tensors were replaced
-        self.steps, self.updates = int(state["steps"]), int(state["updates"])
-        self._since_train = int(state.get("since_train", 0))
-        self._last_loss = state.get("last_loss")
-        if "buffer" in state:
-            n_envs = int(state["buffer"].get("n_envs", 1))
-            if n_envs != self.buffer.n_envs:
-                self.buffer = None  # free the old memory first, as observe() does
-                self.buffer = self._make_buffer(n_envs=n_envs)
-            self.buffer.load_state_dict(self._legacy_buffer(state["buffer"]))
-
-    def _legacy_buffer(self, state: dict[str, Any]) -> dict[str, Any]:
-        """A replay memory saved with one-hot features (before compact storage): back to state numbers."""
-        obs = state.get("obs")
-        if self.compact and torch.is_tensor(obs) and obs.dim() == 3 and obs.shape[-1] == self.encoder.dim:
-            return {**state, "obs": obs.argmax(-1, keepdim=True).float(),
-                    "next_obs": state["next_obs"].argmax(-1, keepdim=True).float()}
-        return state
-
-    def rng_state(self) -> dict[str, Any]:
-        """Where each random stream is (exploration, minibatches, priorities), and the frozen agents."""
-        state = {"explore": self.explore_rng.state_dict(), "sample": self.sample_rng.state_dict(),
-                 "guard": self.guard.state_dict(self._guarded)}
-        if self.config.prioritized:
-            state["per"] = self.buffer.rng.state_dict()
-        return state
-
-    def set_rng_state(self, state: dict[str, Any]) -> None:
-        if "explore" not in state:
-            raise QlearnError("this training checkpoint was written by an earlier qlearn (its random generators "
-                              "are not per agent): start the run again with qlearn train --config RUN_DIR")
-        self.explore_rng.load_state_dict(state["explore"])
-        self.sample_rng.load_state_dict(state["sample"])
-        self.guard.load_state_dict(state.get("guard"), self._guarded)
-        if "per" in state:
-            self.buffer.rng.load_state_dict(state["per"])
-
-    def meta(self) -> dict[str, Any]:
-        e = self.encoder
-        return {"config": to_dict(self.config), "encoder": e.to_dict(),
-                "n_actions": self.n_actions, "seeds": list(self.seeds), "env_id": self.env_id}
-
-    def save(self, path: str | os.PathLike, *, include_buffer: bool = False) -> Path:
-        """Weights, target weights, optimiser, counters and config in one file (atomic write)."""
-        return write_checkpoint(path, self.kind, self.meta(), self.state_dict(include_buffer=include_buffer))
-
+    # ------------------------------------------------------------ persistence (the rest: DQNState)
     @classmethod
-    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> "DQNAgent":
+    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> DQNAgent:
         """Rebuild an agent from :meth:`save`; with ``env`` given, check the checkpoint fits it."""
         payload = read_checkpoint(path)
         if payload["kind"] != cls.kind:
@@ -387,7 +372,13 @@ class DQNAgent(SingleStepAPI):
         encoder = Encoder.from_dict(meta["encoder"])
         if env is not None:
             check_fits(meta, env, path)
-        agent = cls(encoder, meta["n_actions"], from_dict(DQNConfig, meta["config"]), seeds=meta["seeds"],
-                    device=device, env_id=meta.get("env_id"))
+        agent = cls(
+            encoder,
+            meta["n_actions"],
+            from_dict(DQNConfig, meta["config"]),
+            seeds=meta["seeds"],
+            device=device,
+            env_id=meta.get("env_id"),
+        )
         agent.load_state_dict(payload["state"])
         return agent

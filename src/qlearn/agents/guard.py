@@ -64,8 +64,10 @@ class DivergenceGuard:
             self._tensors = tensors
 
     def state_dict(self, tensors: Callable[[], list[torch.Tensor]] | None = None) -> dict[str, Any]:
-        return {"frozen_at": self.frozen_at.copy(),
-                "saved": [s.detach().cpu().clone() for s in self._saved] if self._rows is not None else None}
+        return {
+            "frozen_at": self.frozen_at.copy(),
+            "saved": [s.detach().cpu().clone() for s in self._saved] if self._rows is not None else None,
+        }
 
     def load_state_dict(self, state: dict[str, Any] | None, tensors: Callable[[], list[torch.Tensor]]) -> None:
         self.__init__(self.k)  # type: ignore[misc]
@@ -79,7 +81,7 @@ class DivergenceGuard:
             self._tensors = live
             self._saved = [s.to(t.device) for s, t in zip(state["saved"], live)]
 
-    def select(self, index: int) -> "DivergenceGuard":
+    def select(self, index: int) -> DivergenceGuard:
         """Agent ``index``'s record alone (its weights are already the frozen ones)."""
         one = DivergenceGuard(1)
         one.frozen_at[0] = self.frozen_at[index]

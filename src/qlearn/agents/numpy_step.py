@@ -174,7 +174,7 @@ class NumpyStep:
         if table is not None:
             n_s = table.shape[0]
             flat = ((rows * n_s + s) * n_act + actions).ravel()
-            dq = np.bincount(flat, weights=(dloss / b).ravel(), minlength=k * n_s * n_act)
+            dq: np.ndarray = np.bincount(flat, weights=(dloss / b).ravel(), minlength=k * n_s * n_act)
             dq = dq.astype(np.float32).reshape(k, n_s, n_act)
         else:
             dq = np.zeros((k, b, n_act), dtype=np.float32)
@@ -191,8 +191,9 @@ class NumpyStep:
             np.matmul(a_in.transpose(0, 2, 1), delta, out=g_w)
             np.sum(delta, axis=1, keepdims=True, out=g_b)
             if layer:
-                delta = np.matmul(delta, online[layer][0].transpose(0, 2, 1),
-                                  out=self._buf(("delta", layer), a_in.shape))
+                delta = np.matmul(
+                    delta, online[layer][0].transpose(0, 2, 1), out=self._buf(("delta", layer), a_in.shape)
+                )
                 mask = np.greater(a_in, 0.0, out=self._buf(("mask", layer), a_in.shape, np.bool_))
                 delta *= mask
         return loss_k

@@ -19,7 +19,9 @@ def pretrain(agent, table: np.ndarray, *, epochs: int = 2_000, lr: float = 3e-3)
     The target network is synced afterwards, so online training starts from the fitted values.
     """
     if agent.kind != "dqn":
-        raise QlearnError("pretraining fits a network; the tabular agent can take the table directly (agent.q[:] = table)")
+        raise QlearnError(
+            "pretraining fits a network; the tabular agent can take the table directly (agent.q[:] = table)"
+        )
     table = np.asarray(table, dtype=np.float32)
     states = agent.encoder.all_states().to(agent.device)
     if table.shape != (states.shape[0], agent.n_actions):

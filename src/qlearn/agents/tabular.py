@@ -20,7 +20,7 @@ from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_
 from qlearn.agents.guard import DivergenceGuard
 from qlearn.config import TabularConfig, from_dict, to_dict
 from qlearn.envs.discretize import Discretizer
-from qlearn.envs.make import obs_size
+from qlearn.envs.make import discrete_size, obs_size
 from qlearn.errors import DivergenceError, QlearnError
 from qlearn.rng import Stream
 
@@ -30,9 +30,16 @@ class TabularQAgent(SingleStepAPI):
 
     kind = "tabular"
 
-    def __init__(self, n_states: int, n_actions: int, config: TabularConfig | None = None, *,
-                 seeds: Sequence[int] = (0,), env_id: str | None = None,
-                 discretizer: Discretizer | None = None) -> None:
+    def __init__(
+        self,
+        n_states: int,
+        n_actions: int,
+        config: TabularConfig | None = None,
+        *,
+        seeds: Sequence[int] = (0,),
+        env_id: str | None = None,
+        discretizer: Discretizer | None = None,
+    ) -> None:
         self.config = config or TabularConfig()
         self.discretizer = discretizer
         self.n_states, self.n_actions = int(n_states), int(n_actions)
@@ -48,8 +55,15 @@ class TabularQAgent(SingleStepAPI):
         self.greedy = False
 
     @classmethod
-    def for_env(cls, env: gym.Env, config: TabularConfig | None = None, *, seed: int | None = None,
-                seeds: Sequence[int] | None = None, device: str = "cpu") -> "TabularQAgent":
+    def for_env(
+        cls,
+        env: gym.Env,
+        config: TabularConfig | None = None,
+        *,
+        seed: int | None = None,
+        seeds: Sequence[int] | None = None,
+        device: str = "cpu",
+    ) -> TabularQAgent:
         """A table shaped for ``env``: over its discrete states, or over bins of a continuous space
         (``config.bins``)."""
         config = config or TabularConfig()
@@ -59,12 +73,20 @@ class TabularQAgent(SingleStepAPI):
             n_states = disc.n_states
         elif isinstance(env.observation_space, gym.spaces.Box):
             name = env.spec.id if env.spec else "this env"
-            raise QlearnError(f"{name} has continuous {env.observation_space.shape} observations; the tabular agent "
-                              "needs discrete states: add a discretiser (--set bins=20) or use --agent dqn")
+            raise QlearnError(
+                f"{name} has continuous {env.observation_space.shape} observations; the tabular agent "
+                "needs discrete states: add a discretiser (--set bins=20) or use --agent dqn"
+            )
         else:
             n_states = obs_size(env)
-        return cls(n_states, int(env.action_space.n), config, seeds=seeds or (seed or 0,),
-                   env_id=env.spec.id if env.spec else None, discretizer=disc)
+        return cls(
+            n_states,
+            discrete_size(env.action_space),
+            config,
+            seeds=seeds or (seed or 0,),
+            env_id=env.spec.id if env.spec else None,
+            discretizer=disc,
+        )
 
     @property
     def epsilon(self) -> float:
@@ -99,8 +121,15 @@ class TabularQAgent(SingleStepAPI):
         random_a = (u[..., 1] * self.n_actions).astype(np.int64)  # u < 1, so u * n < n
         return np.where(explore, random_a, (q + u[..., 2:] * 1e-9).argmax(-1))
 
-    def observe(self, obs: np.ndarray, actions: np.ndarray, rewards: np.ndarray, next_obs: np.ndarray,
-                terminated: np.ndarray, truncated: np.ndarray) -> None:
+    def observe(
+        self,
+        obs: np.ndarray,
+        actions: np.ndarray,
+        rewards: np.ndarray,
+        next_obs: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+    ) -> None:
         """One Q-learning update per transition ``[K, N]`` (truncation still bootstraps)."""
         s, s2 = self._index(obs), self._index(next_obs)
         a = np.asarray(actions).astype(np.int64).reshape(self.k, -1)
@@ -132,18 +161,28 @@ class TabularQAgent(SingleStepAPI):
         """The live table as a tensor sharing its memory (first dim K)."""
         return [torch.from_numpy(self.q)]
 
-    def select(self, index: int) -> "TabularQAgent":
+    def select(self, index: int) -> TabularQAgent:
         """Agent ``index`` alone (K=1)."""
-        one = TabularQAgent(self.n_states, self.n_actions, self.config, seeds=(self.seeds[index],),
-                            env_id=self.env_id, discretizer=self.discretizer)
-        one.q = self.q[index: index + 1].copy()
+        one = TabularQAgent(
+            self.n_states,
+            self.n_actions,
+            self.config,
+            seeds=(self.seeds[index],),
+            env_id=self.env_id,
+            discretizer=self.discretizer,
+        )
+        one.q = self.q[index : index + 1].copy()
         one.steps, one.updates = self.steps, self.updates
         one.explore_rng, one.guard = self.explore_rng.select(index), self.guard.select(index)
         return one
 
     def state_dict(self, **_: Any) -> dict[str, Any]:
-        return {"q": torch.from_numpy(self.q.copy()), "steps": self.steps, "updates": self.updates,
-                "last_td": self._last_td}
+        return {
+            "q": torch.from_numpy(self.q.copy()),
+            "steps": self.steps,
+            "updates": self.updates,
+            "last_td": self._last_td,
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         q = state["q"].numpy() if isinstance(state["q"], torch.Tensor) else np.asarray(state["q"])
@@ -158,22 +197,29 @@ class TabularQAgent(SingleStepAPI):
 
     def set_rng_state(self, state: dict[str, Any]) -> None:
         if "explore" not in state:
-            raise QlearnError("this training checkpoint was written by an earlier qlearn (its random generators "
-                              "are not per agent): start the run again with qlearn train --config RUN_DIR")
+            raise QlearnError(
+                "this training checkpoint was written by an earlier qlearn (its random generators "
+                "are not per agent): start the run again with qlearn train --config RUN_DIR"
+            )
         self.explore_rng.load_state_dict(state["explore"])
         self.guard.load_state_dict(state.get("guard"), lambda: [torch.from_numpy(self.q)])
 
     def meta(self) -> dict[str, Any]:
         d = self.discretizer
-        return {"config": to_dict(self.config), "n_states": self.n_states, "n_actions": self.n_actions,
-                "seeds": list(self.seeds), "env_id": self.env_id,
-                "discretizer": None if d is None else {"low": list(d.low), "high": list(d.high), "bins": list(d.bins)}}
+        return {
+            "config": to_dict(self.config),
+            "n_states": self.n_states,
+            "n_actions": self.n_actions,
+            "seeds": list(self.seeds),
+            "env_id": self.env_id,
+            "discretizer": None if d is None else {"low": list(d.low), "high": list(d.high), "bins": list(d.bins)},
+        }
 
     def save(self, path: str | os.PathLike, **_: Any) -> Path:
         return write_checkpoint(path, self.kind, self.meta(), self.state_dict())
 
     @classmethod
-    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> "TabularQAgent":
+    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> TabularQAgent:
         payload = read_checkpoint(path)
         if payload["kind"] != cls.kind:
             raise QlearnError(f"{path} holds a {payload['kind']} agent, not {cls.kind}")
@@ -182,7 +228,13 @@ class TabularQAgent(SingleStepAPI):
         disc = None if d is None else Discretizer(tuple(d["low"]), tuple(d["high"]), tuple(d["bins"]))
         if env is not None:
             check_fits({**meta, "encoder": {"n_states": None, "dim": len(disc.bins)}} if disc else meta, env, path)
-        agent = cls(meta["n_states"], meta["n_actions"], from_dict(TabularConfig, meta["config"]),
-                    seeds=meta["seeds"], env_id=meta.get("env_id"), discretizer=disc)
+        agent = cls(
+            meta["n_states"],
+            meta["n_actions"],
+            from_dict(TabularConfig, meta["config"]),
+            seeds=meta["seeds"],
+            env_id=meta.get("env_id"),
+            discretizer=disc,
+        )
         agent.load_state_dict(payload["state"])
         return agent

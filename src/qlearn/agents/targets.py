@@ -5,8 +5,13 @@ from __future__ import annotations
 import torch
 
 
-def td_target(rewards: torch.Tensor, terminated: torch.Tensor, next_q_target: torch.Tensor,
-              gamma: float | torch.Tensor, next_q_online: torch.Tensor | None = None) -> torch.Tensor:
+def td_target(
+    rewards: torch.Tensor,
+    terminated: torch.Tensor,
+    next_q_target: torch.Tensor,
+    gamma: float | torch.Tensor,
+    next_q_online: torch.Tensor | None = None,
+) -> torch.Tensor:
     """``r + gamma * (1 - terminated) * V(s')``.
 
     ``V(s') = max_a' Q_target(s', a')`` (DQN), or with ``next_q_online`` given (Double DQN)

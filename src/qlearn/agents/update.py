@@ -23,8 +23,13 @@ class Update:
     def __init__(self, params: list[torch.Tensor], optimizer: torch.optim.Optimizer) -> None:
         self.params, self.optimizer = params, optimizer
         group = optimizer.param_groups[0]
-        self.fast = params[0].device.type == "cpu" and bool(group.get("fused")) and hasattr(torch, "_fused_adam_") \
-            and isinstance(optimizer, torch.optim.Adam) and not group.get("amsgrad")
+        self.fast = (
+            params[0].device.type == "cpu"
+            and bool(group.get("fused"))
+            and hasattr(torch, "_fused_adam_")
+            and isinstance(optimizer, torch.optim.Adam)
+            and not group.get("amsgrad")
+        )
         self._bound: tuple[Any, ...] | None = None
 
     def __call__(self, max_grad_norm: float, lr: float) -> None:
@@ -48,13 +53,18 @@ class Update:
         b = self._bound
         if b is not None and b[0][0] is first.grad and b[2][0][0] is st.get("exp_avg"):
             return b
+        grads: list[torch.Tensor] = []
         for p in self.params:
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
+            grads.append(p.grad)
         states = [self.optimizer.state[p] for p in self.params]
-        grads = [p.grad for p in self.params]
-        adam = ([s["exp_avg"] for s in states], [s["exp_avg_sq"] for s in states], [s["step"] for s in states],
-                [s["step"].numpy() for s in states])
+        adam = (
+            [s["exp_avg"] for s in states],
+            [s["exp_avg_sq"] for s in states],
+            [s["step"] for s in states],
+            [s["step"].numpy() for s in states],
+        )
         self._bound = (grads, [g.numpy() for g in grads], adam)
         return self._bound
 
@@ -82,5 +92,18 @@ def _adam(params: list[torch.Tensor], grads: list[torch.Tensor], adam: tuple[Any
     for view in step_views:  # the step counters, advanced before the kernel as torch's Adam does
         view += 1
     with torch.no_grad():
-        torch._fused_adam_(params, grads, exp_avgs, exp_avg_sqs, [], steps, amsgrad=False, lr=lr, beta1=beta1,
-                           beta2=beta2, weight_decay=group["weight_decay"], eps=group["eps"], maximize=False)
+        torch._fused_adam_(
+            params,
+            grads,
+            exp_avgs,
+            exp_avg_sqs,
+            [],
+            steps,
+            amsgrad=False,
+            lr=lr,
+            beta1=beta1,
+            beta2=beta2,
+            weight_decay=group["weight_decay"],
+            eps=group["eps"],
+            maximize=False,
+        )

@@ -20,9 +20,21 @@ from qlearn.rng import Stream
 class PrioritizedReplayBuffer:
     """Same interface as :class:`ReplayBuffer`, with ``sample(..., beta=)`` and ``update_priorities``."""
 
-    def __init__(self, capacity: int, obs_dim: int, *, k: int = 1, n_envs: int = 1, n_step: int = 1,
-                 gamma: float = 0.99, alpha: float = 0.6, eps: float = 1e-6, seed: int = 0,
-                 seeds: list[int] | None = None, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        capacity: int,
+        obs_dim: int,
+        *,
+        k: int = 1,
+        n_envs: int = 1,
+        n_step: int = 1,
+        gamma: float = 0.99,
+        alpha: float = 0.6,
+        eps: float = 1e-6,
+        seed: int = 0,
+        seeds: list[int] | None = None,
+        device: str | torch.device = "cpu",
+    ) -> None:
         self.storage = ReplayBuffer(capacity, obs_dim, k=k, n_envs=n_envs, n_step=n_step, gamma=gamma, device=device)
         self.k, self.capacity, self.device = self.storage.k, self.storage.capacity, self.storage.device
         self.alpha, self.eps = float(alpha), float(eps)
@@ -49,26 +61,31 @@ class PrioritizedReplayBuffer:
         self.tree.update(np.broadcast_to(positions, (self.k, len(positions))), prio)
         return positions
 
-    def sample(self, batch_size: int, generator: torch.Generator | None = None) -> Batch:
-        """Draw proportionally to priority; weights use the current ``self.beta``."""
+    def sample(self, batch_size: int, generator: Stream | torch.Generator | None = None) -> Batch:
+        """Draw proportionally to priority; weights use the current ``self.beta``. The draws come from the
+        buffer's own per-agent streams (``self.rng``): ``generator`` is taken for the uniform interface."""
         if self.storage.size == 0:
             raise ValueError("cannot sample from an empty replay buffer")
         idx = self.tree.sample(batch_size, self.rng)
         probs = self.tree.tree[self.tree._rows, idx + self.tree.leaf0] / self.tree.total[:, None]
         w = (self.storage.size * np.maximum(probs, 1e-12)) ** (-self.beta)
         w = w / w.max(axis=1, keepdims=True)
-        return self.storage.gather(torch.as_tensor(idx, device=self.device),
-                                   torch.as_tensor(w, dtype=torch.float32, device=self.device))
+        return self.storage.gather(
+            torch.as_tensor(idx, device=self.device), torch.as_tensor(w, dtype=torch.float32, device=self.device)
+        )
 
     def update_priorities(self, indices: torch.Tensor, td_errors: torch.Tensor) -> None:
         """Priorities of the sampled transitions become ``(|td| + eps) ** alpha``."""
         p = np.abs(td_errors.detach().cpu().numpy()) + self.eps
         self.max_priority = np.maximum(self.max_priority, p.max(axis=1))
-        self.tree.update(indices.cpu().numpy(), p ** self.alpha)
+        self.tree.update(indices.cpu().numpy(), p**self.alpha)
 
     def state_dict(self) -> dict:
-        return {**self.storage.state_dict(), "tree": torch.from_numpy(self.tree.tree.copy()),
-                "max_priority": torch.from_numpy(self.max_priority.copy())}
+        return {
+            **self.storage.state_dict(),
+            "tree": torch.from_numpy(self.tree.tree.copy()),
+            "max_priority": torch.from_numpy(self.max_priority.copy()),
+        }
 
     def load_state_dict(self, state: dict) -> None:
         self.storage.load_state_dict(state)

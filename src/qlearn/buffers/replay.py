@@ -14,7 +14,7 @@ transition. The agent's TD target just uses ``rewards + discounts * (1 - termina
 
 from __future__ import annotations
 
-from typing import NamedTuple
+from typing import Any, NamedTuple
 
 import numpy as np
 import torch
@@ -23,21 +23,25 @@ from qlearn.rng import Stream
 
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
 
+# A minibatch field: a torch tensor (``sample``, ``gather``) or a numpy array (``sample_numpy``, whose
+# one-step ``discounts`` is a numpy float32 scalar), as the gradient engine that reads it wants.
+Field = Any
+
 
 class Batch(NamedTuple):
     """A sampled minibatch, each field ``[K, B, ...]``. ``rewards`` is the (n-step) return, ``discounts``
     the factor in front of the bootstrap value, ``weights`` the importance-sampling weights (ones for
     uniform sampling), ``indices`` the ring positions (for priority updates)."""
 
-    obs: torch.Tensor
-    actions: torch.Tensor
-    rewards: torch.Tensor
-    next_obs: torch.Tensor
-    terminated: torch.Tensor
-    truncated: torch.Tensor
-    discounts: torch.Tensor
-    weights: torch.Tensor
-    indices: torch.Tensor
+    obs: Field
+    actions: Field
+    rewards: Field
+    next_obs: Field
+    terminated: Field
+    truncated: Field
+    discounts: Field
+    weights: Field
+    indices: Field
 
 
 class ReplayBuffer:
@@ -47,8 +51,17 @@ class ReplayBuffer:
     multiple of it so that each environment's steps stay ``n_envs`` slots apart.
     """
 
-    def __init__(self, capacity: int, obs_dim: int, *, k: int = 1, n_envs: int = 1, n_step: int = 1,
-                 gamma: float = 0.99, device: str | torch.device = "cpu") -> None:
+    def __init__(
+        self,
+        capacity: int,
+        obs_dim: int,
+        *,
+        k: int = 1,
+        n_envs: int = 1,
+        n_step: int = 1,
+        gamma: float = 0.99,
+        device: str | torch.device = "cpu",
+    ) -> None:
         if capacity < 1:
             raise ValueError(f"capacity must be >= 1, got {capacity}")
         if n_step < 1:
@@ -122,22 +135,39 @@ class ReplayBuffer:
         """The batch at ring positions ``idx[K, B]`` (n-step windows looked up from there)."""
         r = self._rows
         if self.n_step == 1:
-            return Batch(self.obs[r, idx], self.actions[r, idx], self.rewards[r, idx], self.next_obs[r, idx],
-                         self.terminated[r, idx], self.truncated[r, idx],
-                         self._powers[1].expand(idx.shape), weights, idx)
+            return Batch(
+                self.obs[r, idx],
+                self.actions[r, idx],
+                self.rewards[r, idx],
+                self.next_obs[r, idx],
+                self.terminated[r, idx],
+                self.truncated[r, idx],
+                self._powers[1].expand(idx.shape),
+                weights,
+                idx,
+            )
         steps = torch.arange(self.n_step, device=self.device)
-        window = (idx.unsqueeze(-1) + self.n_envs * steps) % self.capacity            # [K, B, n]
-        newer = (self.pos - 1 - idx) % self.capacity                                   # slots written after idx
+        window = (idx.unsqueeze(-1) + self.n_envs * steps) % self.capacity  # [K, B, n]
+        newer = (self.pos - 1 - idx) % self.capacity  # slots written after idx
         valid = newer.unsqueeze(-1) >= self.n_envs * steps
         rr = r.unsqueeze(-1)
         ended = torch.maximum(self.terminated[rr, window], self.truncated[rr, window])
         ended_before = torch.cumsum(ended, -1) - ended
-        used = valid & (ended_before == 0)                                             # step i is in the return
-        m = used.sum(-1)                                                               # >= 1
+        used = valid & (ended_before == 0)  # step i is in the return
+        m = used.sum(-1)  # >= 1
         rewards = (self.rewards[rr, window] * self._powers[: self.n_step] * used).sum(-1)
         last = window.gather(-1, (m - 1).unsqueeze(-1)).squeeze(-1)
-        return Batch(self.obs[r, idx], self.actions[r, idx], rewards, self.next_obs[r, last],
-                     self.terminated[r, last], self.truncated[r, last], self._powers[m], weights, idx)
+        return Batch(
+            self.obs[r, idx],
+            self.actions[r, idx],
+            rewards,
+            self.next_obs[r, last],
+            self.terminated[r, last],
+            self.truncated[r, last],
+            self._powers[m],
+            weights,
+            idx,
+        )
 
     def sample_numpy(self, batch_size: int, rng: Stream | np.random.Generator) -> Batch:
         """As :meth:`sample`, as numpy arrays read from the CPU memory's views (the numpy training step's
@@ -155,6 +185,8 @@ class ReplayBuffer:
     def gather_numpy(self, idx: np.ndarray) -> Batch:
         """:meth:`gather` in numpy (same n-step windows), weights all ones."""
         a = self._np
+        if a is None:
+            raise ValueError("numpy sampling needs replay memory on the CPU")
         r = self._np_rows
         ones = np.ones(idx.shape, dtype=np.float32)
         flat = (idx + r * self.capacity).ravel()  # one take() along rows is ~2x faster than [r, idx] here
@@ -164,22 +196,40 @@ class ReplayBuffer:
             return np.take(arr.reshape(-1, arr.shape[-1]), at, axis=0).reshape(*idx.shape, arr.shape[-1])
 
         if self.n_step == 1:
-            return Batch(rows_of("obs"), a["actions"][r, idx], a["rewards"][r, idx], rows_of("next_obs"),
-                         a["terminated"][r, idx], a["truncated"][r, idx], np.float32(self.gamma), ones, idx)
+            return Batch(
+                rows_of("obs"),
+                a["actions"][r, idx],
+                a["rewards"][r, idx],
+                rows_of("next_obs"),
+                a["terminated"][r, idx],
+                a["truncated"][r, idx],
+                np.float32(self.gamma),
+                ones,
+                idx,
+            )
         powers = self._powers.numpy()
         steps = np.arange(self.n_step)
-        window = (idx[..., None] + self.n_envs * steps) % self.capacity                # [K, B, n]
-        newer = (self.pos - 1 - idx) % self.capacity                                   # slots written after idx
+        window = (idx[..., None] + self.n_envs * steps) % self.capacity  # [K, B, n]
+        newer = (self.pos - 1 - idx) % self.capacity  # slots written after idx
         valid = newer[..., None] >= self.n_envs * steps
         rr = r[..., None]
         ended = np.maximum(a["terminated"][rr, window], a["truncated"][rr, window])
         ended_before = np.cumsum(ended, -1) - ended
-        used = valid & (ended_before == 0)                                             # step i is in the return
-        m = used.sum(-1)                                                               # >= 1
+        used = valid & (ended_before == 0)  # step i is in the return
+        m = used.sum(-1)  # >= 1
         rewards = (a["rewards"][rr, window] * powers[: self.n_step] * used).sum(-1, dtype=np.float32)
         last = np.take_along_axis(window, (m - 1)[..., None], -1)[..., 0]
-        return Batch(rows_of("obs"), a["actions"][r, idx], rewards, rows_of("next_obs", (last + r * self.capacity).ravel()),
-                     a["terminated"][r, last], a["truncated"][r, last], powers[m], ones, idx)
+        return Batch(
+            rows_of("obs"),
+            a["actions"][r, idx],
+            rewards,
+            rows_of("next_obs", (last + r * self.capacity).ravel()),
+            a["terminated"][r, last],
+            a["truncated"][r, last],
+            powers[m],
+            ones,
+            idx,
+        )
 
     def update_priorities(self, indices: torch.Tensor, td_errors: torch.Tensor) -> None:
         """Uniform replay keeps no priorities (same interface as the prioritized buffer)."""

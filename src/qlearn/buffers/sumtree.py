@@ -28,7 +28,7 @@ class SumTree:
         return self.tree[:, 1]
 
     def leaves(self) -> np.ndarray:
-        return self.tree[:, self.leaf0: self.leaf0 + self.capacity]
+        return self.tree[:, self.leaf0 : self.leaf0 + self.capacity]
 
     def update(self, idx: np.ndarray, priorities: np.ndarray) -> None:
         """Set leaves ``idx[K, M]`` to ``priorities[K, M]`` and refresh their ancestors."""

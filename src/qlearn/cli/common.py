@@ -47,8 +47,13 @@ def add_env_options(p: argparse.ArgumentParser) -> None:
     sl = g.add_mutually_exclusive_group()
     sl.add_argument("--slippery", dest="slippery", action="store_true", default=None, help="slippery ice")
     sl.add_argument("--no-slippery", dest="slippery", action="store_false", help="deterministic moves")
-    g.add_argument("--env-arg", action="append", default=[], metavar="KEY=VALUE",
-                   help="any other gymnasium.make keyword (JSON value or string); repeatable")
+    g.add_argument(
+        "--env-arg",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="any other gymnasium.make keyword (JSON value or string); repeatable",
+    )
 
 
 def env_kwargs_from(args: argparse.Namespace) -> dict[str, Any]:

@@ -46,10 +46,14 @@ def run(args: argparse.Namespace) -> int:
         return 0
     print(f"{run_info.env_id}  {agent.kind} agent  ({run_info.path})")
     print(f"  episodes      {res.episodes} greedy, mean length {res.mean_length:.1f}")
-    print(f"  mean return   {res.mean_return:.3f} ± {res.std_return:.3f} (std)   "
-          f"95% CI [{res.ci95[0]:.3f}, {res.ci95[1]:.3f}]")
-    print(f"  success rate  {res.success_rate:.3f}   "
-          f"95% CI [{res.success_ci95[0]:.3f}, {res.success_ci95[1]:.3f}] (Wilson)")
+    print(
+        f"  mean return   {res.mean_return:.3f} ± {res.std_return:.3f} (std)   "
+        f"95% CI [{res.ci95[0]:.3f}, {res.ci95[1]:.3f}]"
+    )
+    print(
+        f"  success rate  {res.success_rate:.3f}   "
+        f"95% CI [{res.success_ci95[0]:.3f}, {res.success_ci95[1]:.3f}] (Wilson)"
+    )
     if exact is not None:
         what = "success probability" if is_success else "expected return"
         print(f"  exact {what} of the greedy policy within the time limit (from the model): {exact:.4f}")

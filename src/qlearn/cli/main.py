@@ -13,10 +13,10 @@ import argparse
 import sys
 from collections.abc import Sequence
 
-from qlearn.version import __version__
 from qlearn.cli import evaluate, optimal, play, plot, presets, qtable, render, report, sweep, train
 from qlearn.cli.common import EXIT_INTERRUPTED, EXIT_USAGE, Parser, one_line
 from qlearn.errors import QlearnError
+from qlearn.version import __version__
 
 COMMANDS = (train, evaluate, qtable, optimal, play, plot, render, report, sweep, presets)
 """The subcommand modules, in the order ``qlearn --help`` lists them."""
@@ -39,8 +39,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     try:
         return args.func(args) or 0
     except ModuleNotFoundError as exc:  # an optional piece (e.g. pygame for rendering) is missing
-        print(f"qlearn: error: {exc.name} is not installed ({one_line(exc)}); install it with: pip install {exc.name}",
-              file=sys.stderr)
+        print(
+            f"qlearn: error: {exc.name} is not installed ({one_line(exc)}); install it with: pip install {exc.name}",
+            file=sys.stderr,
+        )
         return EXIT_USAGE
     except QlearnError as exc:
         print(f"qlearn: error: {one_line(exc)}", file=sys.stderr)

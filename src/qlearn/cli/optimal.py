@@ -28,8 +28,17 @@ def run(args: argparse.Namespace) -> int:
     q, v = value_iteration(mdp, args.gamma)
     p = success_probability(mdp, q)
     if args.json:
-        emit_json({"env_id": args.env_id, "gamma": args.gamma, "q_table": q.tolist(), "v": v.tolist(),
-                   "policy": greedy_policy(q).tolist(), "success_probability": p, "horizon": mdp.horizon})
+        emit_json(
+            {
+                "env_id": args.env_id,
+                "gamma": args.gamma,
+                "q_table": q.tolist(),
+                "v": v.tolist(),
+                "policy": greedy_policy(q).tolist(),
+                "success_probability": p,
+                "horizon": mdp.horizon,
+            }
+        )
         return 0
     info = env_info(env)
     names, width = action_columns(env, mdp.n_actions)

@@ -24,8 +24,16 @@ from qlearn.envs.make import success_of
 from qlearn.errors import QlearnError
 from qlearn.runs import read_run
 
-KEY_STEPS = {"a": (0, -1), "s": (1, 0), "d": (0, 1), "w": (-1, 0),
-             "LEFT": (0, -1), "DOWN": (1, 0), "RIGHT": (0, 1), "UP": (-1, 0)}
+KEY_STEPS = {
+    "a": (0, -1),
+    "s": (1, 0),
+    "d": (0, 1),
+    "w": (-1, 0),
+    "LEFT": (0, -1),
+    "DOWN": (1, 0),
+    "RIGHT": (0, 1),
+    "UP": (-1, 0),
+}
 """The (row, column) step each key asks for; the env's grid says which action takes it."""
 _ESC = {"A": "UP", "B": "DOWN", "C": "RIGHT", "D": "LEFT"}
 
@@ -35,8 +43,11 @@ def add_parser(sub: Any) -> None:
     p.add_argument("env_id", metavar="ENV_ID", nargs="?", default="FrozenLake-v1")
     p.add_argument("--run", metavar="RUN_DIR", help="show this run's Q-values and suggested move")
     p.add_argument("--seed", type=int, default=None, help="seed of the slippery ice")
-    p.add_argument("--json", action="store_true", help="no board; at the end, every move and game as JSON "
-                                                       "(for scripted play: keys on stdin)")
+    p.add_argument(
+        "--json",
+        action="store_true",
+        help="no board; at the end, every move and game as JSON (for scripted play: keys on stdin)",
+    )
     add_env_options(p)
     p.set_defaults(func=run)
 
@@ -104,8 +115,10 @@ def run(args: argparse.Namespace) -> int:
     games_log: list[dict[str, Any]] = []
     state, _ = env.reset(seed=args.seed)
     ret, steps, games, wins = 0.0, 0, 0, 0
-    out.write(f"{env_id}: reach G without falling into an H. Keys: arrows or w/a/s/d, q quits.\n"
-              f"{'P is you; arrows show the agent greedy move.' if q is not None else 'P is you.'}\n")
+    out.write(
+        f"{env_id}: reach G without falling into an H. Keys: arrows or w/a/s/d, q quits.\n"
+        f"{'P is you; arrows show the agent greedy move.' if q is not None else 'P is you.'}\n"
+    )
 
     def show() -> None:
         out.write("\n" + render(grid, desc, int(state), q) + "\n")
@@ -130,24 +143,38 @@ def run(args: argparse.Namespace) -> int:
         steps += 1
         moved = grid.target(desc, prev, action) == int(state)
         slid = "" if moved else " (the ice slid you elsewhere)"
-        moves.append({"game": games + 1, "from": prev, "action": names[action], "to": int(state),
-                      "slid": not moved, "reward": float(reward),
-                      **({"agent_suggested": names[int(q[prev].argmax())]} if q is not None else {})})
+        moves.append(
+            {
+                "game": games + 1,
+                "from": prev,
+                "action": names[action],
+                "to": int(state),
+                "slid": not moved,
+                "reward": float(reward),
+                **({"agent_suggested": names[int(q[prev].argmax())]} if q is not None else {}),
+            }
+        )
         out.write(f"{names[action]}{slid}\n")
         if term or trunc:
             games += 1
             won = success_of(env_id, ret, bool(term), bool(trunc))
             wins += won
             verdict = "reached the goal!" if won else ("fell into a hole." if term else "ran out of time.")
-            games_log.append({"steps": steps, "return": ret,
-                              "outcome": "goal" if won else ("hole" if term else "time limit")})
-            out.write(f"\n{render(grid, desc, int(state), q)}\nYou {verdict} {steps} steps. "
-                      f"Games {games}, won {wins}. New game.\n")
+            games_log.append(
+                {"steps": steps, "return": ret, "outcome": "goal" if won else ("hole" if term else "time limit")}
+            )
+            out.write(
+                f"\n{render(grid, desc, int(state), q)}\nYou {verdict} {steps} steps. "
+                f"Games {games}, won {wins}. New game.\n"
+            )
             state, _ = env.reset()
             ret, steps = 0.0, 0
         show()
     out.write(f"\nbye: {games} games, {wins} won\n")
     if args.json:
-        print(json.dumps({"env_id": env_id, "games": games_log, "won": wins, "moves": moves,
-                          "unfinished_steps": steps}, indent=2))
+        print(
+            json.dumps(
+                {"env_id": env_id, "games": games_log, "won": wins, "moves": moves, "unfinished_steps": steps}, indent=2
+            )
+        )
     return 0

@@ -23,8 +23,10 @@ def run(args: argparse.Namespace) -> int:
     presets = all_presets()
     if args.env_id:
         if args.env_id not in presets:
-            raise QlearnError(f"no preset for {args.env_id!r}{did_you_mean(args.env_id, presets)}; "
-                              f"presets exist for: {', '.join(presets)} (others use generic defaults)")
+            raise QlearnError(
+                f"no preset for {args.env_id!r}{did_you_mean(args.env_id, presets)}; "
+                f"presets exist for: {', '.join(presets)} (others use generic defaults)"
+            )
         presets = {args.env_id: presets[args.env_id]}
     if args.json:
         emit_json(presets)

@@ -18,9 +18,13 @@ from qlearn.runs import read_run
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("qtable", help="print a run's Q-table beside a reference")
     p.add_argument("run_dir", metavar="RUN_DIR")
-    p.add_argument("--compare", default="optimal", metavar="optimal|course|FILE",
-                   help="reference table: optimal (value iteration), course (the course's table), or a "
-                        ".csv/.npy file (default: optimal)")
+    p.add_argument(
+        "--compare",
+        default="optimal",
+        metavar="optimal|course|FILE",
+        help="reference table: optimal (value iteration), course (the course's table), or a "
+        ".csv/.npy file (default: optimal)",
+    )
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
 
@@ -46,10 +50,14 @@ def run(args: argparse.Namespace) -> int:
     for s in range(len(q)):
         mark = "" if mask[s] else "  (terminal)"
         ok = "yes" if agree[s] else "NO"
-        print(f"{s:>5} | {' '.join(f'{v:{width}.2f}' for v in q[s])} | {' '.join(f'{v:{width}.2f}' for v in ref[s])} | "
-              f"{ok if mask[s] else '-'}{mark}")
-    print(f"non-terminal states: max |diff| {cmp['max_abs_diff']:.3f}, mean |diff| {cmp['mean_abs_diff']:.3f}, "
-          f"greedy action is optimal under the reference on {cmp['greedy_agree']}/{cmp['states_compared']}")
+        print(
+            f"{s:>5} | {' '.join(f'{v:{width}.2f}' for v in q[s])} | {' '.join(f'{v:{width}.2f}' for v in ref[s])} | "
+            f"{ok if mask[s] else '-'}{mark}"
+        )
+    print(
+        f"non-terminal states: max |diff| {cmp['max_abs_diff']:.3f}, mean |diff| {cmp['mean_abs_diff']:.3f}, "
+        f"greedy action is optimal under the reference on {cmp['greedy_agree']}/{cmp['states_compared']}"
+    )
     desc = grid_map(env) if mdp is not None else None
     grid = env_info(env).grid
     if desc is not None and grid is not None:

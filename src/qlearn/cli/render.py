@@ -34,8 +34,9 @@ def run(args: argparse.Namespace) -> int:
     run_info = read_run(args.run_dir)
     if args.human:
         if not can_show_window():
-            raise QlearnError("--human needs a display (none here: $DISPLAY is not set); write a GIF instead "
-                              "(drop --human)")
+            raise QlearnError(
+                "--human needs a display (none here: $DISPLAY is not set); write a GIF instead (drop --human)"
+            )
         env = run_info.make_env(render_mode="human")
         agent = run_info.load_agent(env)
         res = evaluate(agent, env, args.episodes, seed=args.seed)

@@ -30,7 +30,8 @@ def run(args: argparse.Namespace) -> int:
 
     offscreen()
     runs = [read_run(d) for d in args.run_dirs]  # every folder checked before any work
-    sections, evaluations = [], []
+    sections: list[str] = []
+    evaluations: list[dict[str, Any] | None] = []
     for run_info in runs:
         notes = [f"note: {s}" for s in write_plots(run_info)[1]]
         try:

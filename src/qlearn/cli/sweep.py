@@ -14,8 +14,10 @@ from qlearn.sweep import load_sweep, run_sweep
 def add_parser(sub: Any) -> None:
     p = sub.add_parser("sweep", help="run a grid or random search of configs x seeds as Ray tasks")
     p.add_argument("sweep_file", metavar="SWEEP.yaml")
-    p.add_argument("--address", help="an existing Ray cluster (e.g. ray://host:10001 or auto); default: a local "
-                                     "Ray instance on this machine")
+    p.add_argument(
+        "--address",
+        help="an existing Ray cluster (e.g. ray://host:10001 or auto); default: a local Ray instance on this machine",
+    )
     p.add_argument("--num-cpus", type=int, help="local Ray CPUs (default: all)")
     p.add_argument("--out", default="runs", help="parent folder (default: runs)")
     p.add_argument("--no-progress", action="store_true")
@@ -26,8 +28,9 @@ def add_parser(sub: Any) -> None:
 def run(args: argparse.Namespace) -> int:
     """Handler of ``qlearn sweep`` (Ray is imported by :func:`qlearn.sweep.run_sweep` when it starts)."""
     sweep = load_sweep(args.sweep_file)
-    summary = run_sweep(sweep, out=args.out, address=args.address, num_cpus=args.num_cpus,
-                        progress=not args.no_progress)
+    summary = run_sweep(
+        sweep, out=args.out, address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress
+    )
     if args.json:
         emit_json(summary)
         return 0

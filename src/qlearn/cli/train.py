@@ -19,28 +19,51 @@ from qlearn.training.runner import rerun_from_config, resume_experiment, run_exp
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("train", help="train an agent and save a run folder",
-                       description="Train an agent; writes runs/ENV__AGENT__SEED__TIME/ with config, metrics, "
-                                   "TensorBoard logs and checkpoints.")
+    p = sub.add_parser(
+        "train",
+        help="train an agent and save a run folder",
+        description="Train an agent; writes runs/ENV__AGENT__SEED__TIME/ with config, metrics, "
+        "TensorBoard logs and checkpoints.",
+    )
     p.add_argument("env_id", metavar="ENV_ID", nargs="?", help="Gymnasium id, e.g. FrozenLake-v1, CartPole-v1")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     p.add_argument("--config", metavar="CONFIG_JSON", help="run again what a run folder's config.json describes")
     p.add_argument("--agent", choices=["dqn", "tabular"], default="dqn", help="agent kind (default: dqn)")
     p.add_argument("--steps", type=int, help="environment steps (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
-    p.add_argument("--seeds", type=int, metavar="K",
-                   help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
-                        "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)")
+    p.add_argument(
+        "--seeds",
+        type=int,
+        metavar="K",
+        help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
+        "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)",
+    )
     p.add_argument("--envs", type=int, metavar="N", help="environments per agent (default: the recipe's, else 1)")
-    p.add_argument("--recipe", metavar="NAME", help="a named recipe of the env's preset laid over it, e.g. batched "
-                                                    "(FrozenLake-v1: 32 envs per agent; see qlearn presets)")
-    p.add_argument("--device", help="cpu (default; with --config: the recorded device), cuda, cuda:N or auto; a "
-                                    "GPU pays off with many --seeds, not for one small network")
+    p.add_argument(
+        "--recipe",
+        metavar="NAME",
+        help="a named recipe of the env's preset laid over it, e.g. batched "
+        "(FrozenLake-v1: 32 envs per agent; see qlearn presets)",
+    )
+    p.add_argument(
+        "--device",
+        help="cpu (default; with --config: the recorded device), cuda, cuda:N or auto; a "
+        "GPU pays off with many --seeds, not for one small network",
+    )
     p.add_argument("--out", default="runs", help="parent folder of the run folder (default: runs)")
-    p.add_argument("--set", dest="sets", action="append", default=[], metavar="KEY=VALUE",
-                   help="override a setting, e.g. --set lr=1e-3 --set hidden=128,128; repeatable")
-    p.add_argument("--pretrain", metavar="TABLE",
-                   help="DQN only: first fit the network to a Q-table: course, optimal, or a .csv/.npy file")
+    p.add_argument(
+        "--set",
+        dest="sets",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a setting, e.g. --set lr=1e-3 --set hidden=128,128; repeatable",
+    )
+    p.add_argument(
+        "--pretrain",
+        metavar="TABLE",
+        help="DQN only: first fit the network to a Q-table: course, optimal, or a .csv/.npy file",
+    )
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
     p.add_argument("--no-plots", action="store_true", help="do not write plots into the run folder at the end")
     p.add_argument("--json", action="store_true", help="print a JSON summary (run_dir, scores) on stdout")
@@ -51,16 +74,18 @@ def add_parser(sub: Any) -> None:
 def run_training(args: argparse.Namespace) -> int:
     """Handler of ``qlearn train``: resume, rerun a config, or start a new run (``args`` is only read)."""
     if args.recipe and (args.resume or args.config):
-        raise QlearnError("--recipe applies to a new run; --resume and --config rerun the recorded settings: "
-                          "drop --recipe")
+        raise QlearnError(
+            "--recipe applies to a new run; --resume and --config rerun the recorded settings: drop --recipe"
+        )
     if args.resume:
         result = resume_experiment(args.resume, progress=not args.no_progress)
         if hasattr(result, "aggregate"):  # a --seeds run
             return _report_many(args, result, result.agent.k)
         return _report(args, result)
     if args.config:
-        return _report(args, rerun_from_config(args.config, out=args.out, progress=not args.no_progress,
-                                               device=args.device))
+        return _report(
+            args, rerun_from_config(args.config, out=args.out, progress=not args.no_progress, device=args.device)
+        )
     return _new_run(args)
 
 
@@ -78,9 +103,20 @@ def _new_run(args: argparse.Namespace) -> int:
     command = "qlearn " + " ".join(sys.argv[1:])
     if args.seeds is not None or n_envs != 1:
         return _run_many(args, n_envs=n_envs, device=device, command=command)
-    result = run_experiment(args.env_id, args.agent, seed=args.seed, steps=args.steps, sets=args.sets,
-                            env_kwargs=env_kwargs_from(args), out=args.out, pretrain=args.pretrain,
-                            progress=not args.no_progress, command=command, device=device, recipe=args.recipe)
+    result = run_experiment(
+        args.env_id,
+        args.agent,
+        seed=args.seed,
+        steps=args.steps,
+        sets=args.sets,
+        env_kwargs=env_kwargs_from(args),
+        out=args.out,
+        pretrain=args.pretrain,
+        progress=not args.no_progress,
+        command=command,
+        device=device,
+        recipe=args.recipe,
+    )
     return _report(args, result)
 
 
@@ -90,9 +126,20 @@ def _run_many(args: argparse.Namespace, *, n_envs: int, device: str, command: st
         raise QlearnError(f"--seeds must be >= 1, got {k}")
     if args.pretrain:
         raise QlearnError("--pretrain works with one seed: drop --seeds/--envs")
-    res = run_many(args.env_id, args.agent, seeds=range(args.seed, args.seed + k), n_envs=n_envs,
-                   steps=args.steps, sets=args.sets, env_kwargs=env_kwargs_from(args), out=args.out,
-                   progress=not args.no_progress, command=command, device=device, recipe=args.recipe)
+    res = run_many(
+        args.env_id,
+        args.agent,
+        seeds=range(args.seed, args.seed + k),
+        n_envs=n_envs,
+        steps=args.steps,
+        sets=args.sets,
+        env_kwargs=env_kwargs_from(args),
+        out=args.out,
+        progress=not args.no_progress,
+        command=command,
+        device=device,
+        recipe=args.recipe,
+    )
     return _report_many(args, res, k)
 
 
@@ -107,12 +154,15 @@ def _report(args: argparse.Namespace, result: Any) -> int:
         print(json.dumps(summary, indent=2))
     else:
         print(f"run folder: {result.run_dir}")
-        print(f"{result.steps} steps, {result.episodes} episodes in {result.wall_time:.1f} s "
-              f"({result.sps:.0f} steps/s)")
+        print(
+            f"{result.steps} steps, {result.episodes} episodes in {result.wall_time:.1f} s ({result.sps:.0f} steps/s)"
+        )
         if result.best_score is not None:
             kept = "best evaluated agent kept" if result.delivered_score == result.best_score else "final agent kept"
-            print(f"greedy score (exact success probability on tabular envs, mean return otherwise): "
-                  f"final {result.final_score:.3f}, best {result.best_score:.3f} at step {result.best_step} ({kept})")
+            print(
+                f"greedy score (exact success probability on tabular envs, mean return otherwise): "
+                f"final {result.final_score:.3f}, best {result.best_score:.3f} at step {result.best_step} ({kept})"
+            )
         for p in summary.get("plots", []):
             print(f"plot: {p}")
     if result.interrupted:
@@ -124,20 +174,35 @@ def _report(args: argparse.Namespace, result: Any) -> int:
 def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
     agg = res.aggregate()
     if res.interrupted:
-        note(f"qlearn: interrupted at step {res.steps}; the agents so far are saved in {res.parent} "
-             f"(continue with qlearn train --resume {res.parent})")
+        note(
+            f"qlearn: interrupted at step {res.steps}; the agents so far are saved in {res.parent} "
+            f"(continue with qlearn train --resume {res.parent})"
+        )
     if not args.no_plots:
         from qlearn.figures import write_seed_plots  # matplotlib: imported only when plots are drawn
 
         write_seed_plots(res.parent)
     if args.json:
-        print(json.dumps({"run_dir": str(res.parent), "run_dirs": [str(d) for d in res.run_dirs],
-                          "aggregate": agg, "interrupted": res.interrupted}, indent=2))
+        print(
+            json.dumps(
+                {
+                    "run_dir": str(res.parent),
+                    "run_dirs": [str(d) for d in res.run_dirs],
+                    "aggregate": agg,
+                    "interrupted": res.interrupted,
+                },
+                indent=2,
+            )
+        )
         return EXIT_INTERRUPTED if res.interrupted else 0
     fs = agg["final_score"]
     print(f"run folder: {res.parent} (one folder per seed inside)")
-    print(f"{k} agents x {res.n_envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
-          f"({res.env_steps_per_second:.0f} env steps/s in total)")
-    print(f"final score over seeds: mean {fs['mean']:.3f} (95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
-          f"IQM {fs['iqm']:.3f}, min {fs['min']:.3f}, max {fs['max']:.3f}")
+    print(
+        f"{k} agents x {res.n_envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
+        f"({res.env_steps_per_second:.0f} env steps/s in total)"
+    )
+    print(
+        f"final score over seeds: mean {fs['mean']:.3f} (95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
+        f"IQM {fs['iqm']:.3f}, min {fs['min']:.3f}, max {fs['max']:.3f}"
+    )
     return EXIT_INTERRUPTED if res.interrupted else 0

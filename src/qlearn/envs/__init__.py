@@ -14,6 +14,17 @@ from qlearn.envs.tabular import (
 )
 
 __all__ = [
-    "Encoder", "make_encoder", "EnvInfo", "env_info", "grid_map", "EnvSpec", "make_env", "success_of",
-    "TabularMDP", "greedy_policy", "policy_return", "success_probability", "value_iteration",
+    "Encoder",
+    "make_encoder",
+    "EnvInfo",
+    "env_info",
+    "grid_map",
+    "EnvSpec",
+    "make_env",
+    "success_of",
+    "TabularMDP",
+    "greedy_policy",
+    "policy_return",
+    "success_probability",
+    "value_iteration",
 ]

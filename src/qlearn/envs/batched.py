@@ -20,6 +20,7 @@ from typing import Any
 import gymnasium as gym
 import numpy as np
 import torch
+from gymnasium.envs.registration import EnvSpec
 
 from qlearn.envs.tabular import TabularMDP, Transitions
 from qlearn.errors import QlearnError
@@ -43,8 +44,16 @@ class BatchedEnv:
 
     start_dim = 1  # uniform draws per fresh start
 
-    def __init__(self, spec_env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        spec_env: gym.Env,
+        k: int,
+        n: int,
+        *,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+    ):
         self.k, self.n = int(k), int(n)
         self.device = torch.device(device)
         self.observation_space = spec_env.observation_space
@@ -82,6 +91,10 @@ class BatchedEnv:
             return torch.from_numpy(self.start_draws.uniform_at(start, rows.numpy(), flat.numpy()))
         return self.start_draws.uniform_at_torch(start, rows, flat)
 
+    def _starts(self, u: torch.Tensor) -> torch.Tensor:
+        """Fresh start states from start draws ``[count, start_dim]`` (each env class has its own)."""
+        raise NotImplementedError
+
     def _autoreset(self, state: torch.Tensor, terminated: torch.Tensor, truncated: torch.Tensor) -> torch.Tensor:
         """Fresh starts where an episode ended (in place), with their time counters zeroed."""
         done = terminated | truncated
@@ -94,17 +107,26 @@ class BatchedEnv:
     def _fresh(self) -> torch.Tensor:
         """Start states of all K x N envs (their first reset)."""
         self.t.zero_()
-        return self._starts(self._start_draws(None)).reshape(self.k, self.n, *self.state.shape[2:])
+        u = self._start_draws(None)
+        assert u is not None  # (with done=None every env gets its draws)
+        return self._starts(u).reshape(self.k, self.n, *self.state.shape[2:])
 
     def state_dict(self) -> dict[str, Any]:
         """What a checkpoint needs to continue these envs exactly: states, time counters, stream positions."""
-        return {"kind": "native", "state": self.state.clone(), "t": self.t.clone(),
-                "draws": self.draws.state_dict(), "start_draws": self.start_draws.state_dict()}
+        return {
+            "kind": "native",
+            "state": self.state.clone(),
+            "t": self.t.clone(),
+            "draws": self.draws.state_dict(),
+            "start_draws": self.start_draws.state_dict(),
+        }
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         if "draws" not in state:
-            raise QlearnError("this training checkpoint was written by an earlier qlearn (its env generator is "
-                              "shared by the agents): start the run again with qlearn train --config RUN_DIR")
+            raise QlearnError(
+                "this training checkpoint was written by an earlier qlearn (its env generator is "
+                "shared by the agents): start the run again with qlearn train --config RUN_DIR"
+            )
         self.state = state["state"].to(self.device)
         self.t = state["t"].to(self.device)
         self.draws.load_state_dict(state["draws"])
@@ -120,10 +142,18 @@ class BatchedEnv:
 class TabularBatchedEnv(BatchedEnv):
     """Any env with a transition table ``env.unwrapped.P`` (FrozenLake, CliffWalking, Taxi...)."""
 
-    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        env: gym.Env,
+        k: int,
+        n: int,
+        *,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
-        raw = env.unwrapped
+        raw: Any = env.unwrapped  # a toy-text env: its table P and initial_state_distrib are not on gym.Env
         if not hasattr(raw, "P"):
             raise QlearnError("TabularBatchedEnv needs an env with a transition table (env.unwrapped.P)")
         self.mdp = TabularMDP.from_env(env)  # the exact model of the same dynamics (for exact scoring)
@@ -143,8 +173,14 @@ class TabularBatchedEnv(BatchedEnv):
         self.state = torch.zeros(self.k, self.n, dtype=torch.long, device=self.device)
         # The same tables flattened by (state, action) for the CPU step, which does its arithmetic in numpy:
         # a torch call costs 3-10 us of dispatch on a few hundred states, numpy's about 1 us.
-        self._flat = (cum.reshape(n_s * n_a, width), nxt.reshape(-1), rew.astype(np.float32).reshape(-1),
-                      term.reshape(-1), n_a, isd_cum)
+        self._flat = (
+            cum.reshape(n_s * n_a, width),
+            nxt.reshape(-1),
+            rew.astype(np.float32).reshape(-1),
+            term.reshape(-1),
+            n_a,
+            isd_cum,
+        )
 
     def _starts(self, u: torch.Tensor) -> torch.Tensor:
         return torch.searchsorted(self.isd_cum, u[:, 0].contiguous(), right=True).clamp(max=len(self.isd_cum) - 1)
@@ -193,8 +229,13 @@ class TabularBatchedEnv(BatchedEnv):
             state[done] = np.minimum(starts, len(isd_cum) - 1)
             t[done] = 0
         self.state = torch.from_numpy(state)
-        return (torch.from_numpy(state.copy()), torch.from_numpy(reward), torch.from_numpy(terminated),
-                torch.from_numpy(truncated), torch.from_numpy(s2))
+        return (
+            torch.from_numpy(state.copy()),
+            torch.from_numpy(reward),
+            torch.from_numpy(terminated),
+            torch.from_numpy(truncated),
+            torch.from_numpy(s2),
+        )
 
 
 class MountainCarBatched(BatchedEnv):
@@ -203,8 +244,16 @@ class MountainCarBatched(BatchedEnv):
     force, gravity, max_speed = 0.001, 0.0025, 0.07
     min_position, max_position, goal_position, goal_velocity = -1.2, 0.6, 0.5, 0.0
 
-    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        env: gym.Env,
+        k: int,
+        n: int,
+        *,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
         self.state = torch.zeros(self.k, self.n, 2, dtype=torch.float64, device=self.device)
 
@@ -219,7 +268,9 @@ class MountainCarBatched(BatchedEnv):
     def step(self, actions: torch.Tensor):
         a = torch.as_tensor(actions, device=self.device).to(torch.float64)
         pos, vel = self.state[..., 0], self.state[..., 1]
-        vel = (vel + ((a - 1) * self.force + torch.cos(3 * pos) * (-self.gravity))).clamp(-self.max_speed, self.max_speed)
+        vel = (vel + ((a - 1) * self.force + torch.cos(3 * pos) * (-self.gravity))).clamp(
+            -self.max_speed, self.max_speed
+        )
         pos = (pos + vel).clamp(self.min_position, self.max_position)
         vel = torch.where((pos == self.min_position) & (vel < 0), torch.zeros_like(vel), vel)
         terminated = (pos >= self.goal_position) & (vel >= self.goal_velocity)
@@ -238,8 +289,16 @@ class CartPoleBatched(BatchedEnv):
 
     start_dim = 4
 
-    def __init__(self, env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str | torch.device = "cpu"):
+    def __init__(
+        self,
+        env: gym.Env,
+        k: int,
+        n: int,
+        *,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str | torch.device = "cpu",
+    ):
         super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
         self.state = torch.zeros(self.k, self.n, 4, dtype=torch.float64, device=self.device)
 
@@ -273,16 +332,23 @@ class CartPoleBatched(BatchedEnv):
 NATIVE = {"MountainCar-v0": MountainCarBatched, "CartPole-v1": CartPoleBatched}
 
 
-def native_batched(env: gym.Env, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                   device: str | torch.device = "cpu") -> BatchedEnv | None:
+def native_batched(
+    env: gym.Env,
+    k: int,
+    n: int,
+    *,
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    device: str | torch.device = "cpu",
+) -> BatchedEnv | None:
     """The native batched version of ``env`` where one exists (same dynamics), else ``None``."""
-    env_id = env.spec.id if env.spec else None
+    spec = env.spec
     if hasattr(env.unwrapped, "P") and hasattr(env.observation_space, "n"):
         return TabularBatchedEnv(env, k, n, seed=seed, seeds=seeds, device=device)
-    if env_id in NATIVE and env.spec.kwargs in ({}, None) and not _changed_time_limit(env):
-        return NATIVE[env_id](env, k, n, seed=seed, seeds=seeds, device=device)
+    if spec is not None and spec.id in NATIVE and spec.kwargs in ({}, None) and not _changed_time_limit(spec):
+        return NATIVE[spec.id](env, k, n, seed=seed, seeds=seeds, device=device)
     return None
 
 
-def _changed_time_limit(env: gym.Env) -> bool:
-    return env.spec.max_episode_steps != gym.spec(env.spec.id).max_episode_steps
+def _changed_time_limit(spec: EnvSpec) -> bool:
+    return spec.max_episode_steps != gym.spec(spec.id).max_episode_steps

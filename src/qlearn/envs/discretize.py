@@ -42,24 +42,30 @@ class Discretizer:
         return np.stack([g.reshape(-1) for g in grid], axis=-1)
 
     @classmethod
-    def for_space(cls, space: spaces.Space, bins: Sequence[int], low: Sequence[float] = (),
-                  high: Sequence[float] = ()) -> "Discretizer":
+    def for_space(
+        cls, space: spaces.Space, bins: Sequence[int], low: Sequence[float] = (), high: Sequence[float] = ()
+    ) -> Discretizer:
         """Bins over a Box space; ``low``/``high`` override its bounds (needed where they are infinite)."""
         if not isinstance(space, spaces.Box):
-            raise QlearnError(f"bins are for continuous (Box) observations; this space is {type(space).__name__}: "
-                              "drop --set bins")
+            raise QlearnError(
+                f"bins are for continuous (Box) observations; this space is {type(space).__name__}: drop --set bins"
+            )
         dims = int(np.prod(space.shape))
         bins = tuple(int(b) for b in bins)
         if len(bins) == 1:
             bins = bins * dims
         if len(bins) != dims or min(bins) < 1:
-            raise QlearnError(f"bins={bins}: give one positive count per observation dimension ({dims}), or one for all")
+            raise QlearnError(
+                f"bins={bins}: give one positive count per observation dimension ({dims}), or one for all"
+            )
         lo = np.asarray(low if len(low) else space.low.reshape(-1), dtype=float)
         hi = np.asarray(high if len(high) else space.high.reshape(-1), dtype=float)
         if lo.shape != (dims,) or hi.shape != (dims,):
             raise QlearnError(f"bin_low/bin_high need {dims} values each")
         bad = [i for i in range(dims) if not (np.isfinite(lo[i]) and np.isfinite(hi[i]) and hi[i] > lo[i])]
         if bad:
-            raise QlearnError(f"observation dimension(s) {bad} have no finite range to bin; give them with "
-                              f"--set bin_low=... --set bin_high=... ({dims} comma-separated values each)")
+            raise QlearnError(
+                f"observation dimension(s) {bad} have no finite range to bin; give them with "
+                f"--set bin_low=... --set bin_high=... ({dims} comma-separated values each)"
+            )
         return cls(tuple(map(float, lo)), tuple(map(float, hi)), bins)

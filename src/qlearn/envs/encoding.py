@@ -7,7 +7,8 @@ with one number in, neighbouring states share almost all of the network's featur
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
+from typing import cast
 
 import numpy as np
 import torch
@@ -27,13 +28,19 @@ class Encoder:
     high: tuple[float, ...] | None = None
     """Box bounds: dimensions with finite bounds are scaled to [-1, 1] (MountainCar's velocity lives in
     ±0.07, its position in [-1.2, 0.6]: unscaled, the network barely sees the velocity)."""
+    # Derived in __post_init__ (not arguments, not compared): the feature table, and the box scaling.
+    _table: torch.Tensor | None = field(init=False, repr=False, compare=False, default=None)
+    _np_table: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
+    _scale: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
+    _shift: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
 
     def __post_init__(self) -> None:
         # Discrete states map through a lookup table of features (one row per state).
+        n_states = cast(int, self.n_states)  # a discrete kind without n_states: torch's TypeError, as ever
         if self.kind == "onehot":
-            table = torch.eye(self.n_states)
+            table = torch.eye(n_states)
         elif self.kind == "scalar":
-            states = torch.arange(self.n_states, dtype=torch.float32)
+            states = torch.arange(n_states, dtype=torch.float32)
             table = ((states - states.mean()) / (states.std(unbiased=False) or 1.0)).unsqueeze(1)
         else:
             table = None
@@ -78,20 +85,30 @@ class Encoder:
         if self._np_table is not None:
             return self._np_table[np.asarray(obs, dtype=np.int64)]
         x = np.asarray(obs, dtype=np.float32)
-        if self._scale is not None:
-            x = (x - self._shift) * self._scale
+        shift, scale = self._shift, self._scale
+        if scale is not None and shift is not None:  # (set together)
+            x = (x - shift) * scale
         return x
 
     def to_dict(self) -> dict:
-        return {"kind": self.kind, "dim": self.dim, "n_states": self.n_states,
-                "low": None if self.low is None else list(self.low),
-                "high": None if self.high is None else list(self.high)}
+        return {
+            "kind": self.kind,
+            "dim": self.dim,
+            "n_states": self.n_states,
+            "low": None if self.low is None else list(self.low),
+            "high": None if self.high is None else list(self.high),
+        }
 
     @classmethod
-    def from_dict(cls, d: dict) -> "Encoder":
+    def from_dict(cls, d: dict) -> Encoder:
         low, high = d.get("low"), d.get("high")
-        return cls(d["kind"], d["dim"], d.get("n_states"), None if low is None else tuple(low),
-                   None if high is None else tuple(high))
+        return cls(
+            d["kind"],
+            d["dim"],
+            d.get("n_states"),
+            None if low is None else tuple(low),
+            None if high is None else tuple(high),
+        )
 
     def all_states(self) -> torch.Tensor:
         """Features of every discrete state ``[n_states, dim]`` (for ``q_table()``)."""
@@ -111,6 +128,11 @@ def make_encoder(space: spaces.Space, kind: str = "onehot", scale_box: bool = Tr
     if isinstance(space, spaces.Box):
         if not scale_box:
             return Encoder("box", int(np.prod(space.shape)))
-        return Encoder("box", int(np.prod(space.shape)), None, tuple(map(float, space.low.reshape(-1))),
-                       tuple(map(float, space.high.reshape(-1))))
+        return Encoder(
+            "box",
+            int(np.prod(space.shape)),
+            None,
+            tuple(map(float, space.low.reshape(-1))),
+            tuple(map(float, space.high.reshape(-1))),
+        )
     raise QlearnError(f"unsupported observation space {space}")

@@ -93,11 +93,13 @@ class GridInfo:
         """Rows of a map typed as ``SFFF,FHFH,...`` (``;`` separates too), checked; one-line error if bad."""
         rows = [r.strip() for r in text.replace(";", ",").split(",") if r.strip()]
         if len({len(r) for r in rows}) != 1 or any(set(r) - set(self.tiles) for r in rows):
-            raise QlearnError(f"bad --map {text!r}: rows of equal length using {', '.join(self.tiles)}, "
-                              f"e.g. {self.example}")
+            raise QlearnError(
+                f"bad --map {text!r}: rows of equal length using {', '.join(self.tiles)}, e.g. {self.example}"
+            )
         if sum(r.count(self.start) for r in rows) != 1 or sum(r.count(self.goal) for r in rows) < 1:
-            raise QlearnError(f"bad --map {text!r}: it needs exactly one {self.start} (start) and at least one "
-                              f"{self.goal} (goal)")
+            raise QlearnError(
+                f"bad --map {text!r}: it needs exactly one {self.start} (start) and at least one {self.goal} (goal)"
+            )
         return rows
 
 
@@ -148,8 +150,12 @@ class EnvInfo:
         return None
 
 
-_FROZEN_LAKE = EnvInfo(success="positive_return", action_names=("left", "down", "right", "up"),
-                       return_is_success=True, option_hint="FrozenLake maps: 4x4, 8x8, or a custom desc")
+_FROZEN_LAKE = EnvInfo(
+    success="positive_return",
+    action_names=("left", "down", "right", "up"),
+    return_is_success=True,
+    option_hint="FrozenLake maps: 4x4, 8x8, or a custom desc",
+)
 _CLIFF_WALKING = EnvInfo(success="positive_return", action_names=("up", "right", "down", "left"), grid=None)
 
 ENV_INFO: dict[str, EnvInfo] = {
@@ -157,8 +163,9 @@ ENV_INFO: dict[str, EnvInfo] = {
     "FrozenLake8x8": _FROZEN_LAKE,
     "CliffWalking": _CLIFF_WALKING,  # no desc map; every return is negative, so no episode is a success
     "CliffWalkingSlippery": _CLIFF_WALKING,
-    "Taxi": EnvInfo(success="positive_return", action_names=("south", "north", "east", "west", "pickup", "drop"),
-                    grid=None),  # its desc is ASCII art, not one tile per state
+    "Taxi": EnvInfo(
+        success="positive_return", action_names=("south", "north", "east", "west", "pickup", "drop"), grid=None
+    ),  # its desc is ASCII art, not one tile per state
     "MountainCar": EnvInfo(success="terminated", action_names=("push left", "no push", "push right"), grid=None),
     "MountainCarContinuous": EnvInfo(success="terminated", grid=None),
     "Acrobot": EnvInfo(success="terminated", action_names=("torque -1", "torque 0", "torque +1"), grid=None),
@@ -191,8 +198,9 @@ def env_info(env_id_or_env: Any) -> EnvInfo:
             return DEFAULT_INFO
         env_id = spec.id
     exact = env_id.rpartition(":")[2]
-    return ENV_INFO.get(exact) or ENV_INFO.get(exact.rpartition("/")[2]) or ENV_INFO.get(base_name(env_id)) \
-        or DEFAULT_INFO
+    return (
+        ENV_INFO.get(exact) or ENV_INFO.get(exact.rpartition("/")[2]) or ENV_INFO.get(base_name(env_id)) or DEFAULT_INFO
+    )
 
 
 def register_env_info(name: str, info: EnvInfo) -> None:

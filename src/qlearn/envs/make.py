@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import importlib
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, cast
 
 import gymnasium as gym
 import numpy as np
@@ -44,8 +44,10 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
         except ImportError as exc:
             raise QlearnError(f"cannot import module {module!r} to register {env_id}: {exc}") from None
     if env_id not in gym.registry:
-        raise QlearnError(f"unknown environment {env_id!r}{did_you_mean(env_id, _registered_ids())}; "
-                          "list them with: python -c 'import gymnasium; gymnasium.pprint_registry()'")
+        raise QlearnError(
+            f"unknown environment {env_id!r}{did_you_mean(env_id, _registered_ids())}; "
+            "list them with: python -c 'import gymnasium; gymnasium.pprint_registry()'"
+        )
     try:
         if render_mode is not None:
             kwargs["render_mode"] = render_mode
@@ -60,13 +62,16 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
         raise QlearnError(f"cannot build {env_id}: {exc}") from None
     if not isinstance(env.action_space, spaces.Discrete):
         env.close()
-        raise QlearnError(f"{env_id} has a {type(env.action_space).__name__} action space; Q-learning needs "
-                          "discrete actions (choose an env with Discrete actions, e.g. CartPole-v1, MountainCar-v0)")
+        raise QlearnError(
+            f"{env_id} has a {type(env.action_space).__name__} action space; Q-learning needs "
+            "discrete actions (choose an env with Discrete actions, e.g. CartPole-v1, MountainCar-v0)"
+        )
     obs = env.observation_space
     if not isinstance(obs, (spaces.Discrete, spaces.Box)):
         env.close()
-        raise QlearnError(f"{env_id} has a {type(obs).__name__} observation space; qlearn supports Discrete "
-                          "and Box observations")
+        raise QlearnError(
+            f"{env_id} has a {type(obs).__name__} observation space; qlearn supports Discrete and Box observations"
+        )
     return env
 
 
@@ -89,10 +94,18 @@ def obs_size(env: gym.Env) -> int:
     """Number of discrete observations (tabular case) or raise."""
     space = env.observation_space
     if not isinstance(space, spaces.Discrete):
-        raise QlearnError(f"{env.spec.id if env.spec else 'this env'} has a continuous "
-                          f"{type(space).__name__}{space.shape} observation space; the tabular agent needs "
-                          "discrete states (use --agent dqn)")
+        raise QlearnError(
+            f"{env.spec.id if env.spec else 'this env'} has a continuous "
+            f"{type(space).__name__}{space.shape} observation space; the tabular agent needs "
+            "discrete states (use --agent dqn)"
+        )
     return int(space.n)
+
+
+def discrete_size(space: spaces.Space) -> int:
+    """``int(space.n)``: the number of actions (or states) of a Discrete space; qlearn's envs have Discrete
+    actions (:func:`make_env` checks), and another space without ``n`` raises AttributeError, as before."""
+    return int(cast(spaces.Discrete, space).n)
 
 
 def as_index(obs: Any) -> int:

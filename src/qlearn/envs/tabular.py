@@ -18,6 +18,7 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from qlearn.envs.make import discrete_size
 from qlearn.errors import QlearnError
 
 
@@ -54,7 +55,7 @@ class TabularMDP:
         return self.cont.shape[1]
 
     @classmethod
-    def from_env(cls, env: gym.Env) -> "TabularMDP":
+    def from_env(cls, env: gym.Env) -> TabularMDP:
         """Read the model of a toy-text env (FrozenLake, CliffWalking, Taxi...) from ``unwrapped.P``."""
         t = Transitions.from_env(env)
         n_s, n_a = t.prob.shape[:2]
@@ -86,13 +87,15 @@ class Transitions:
     terminated: np.ndarray
 
     @classmethod
-    def from_env(cls, env: gym.Env) -> "Transitions":
+    def from_env(cls, env: gym.Env) -> Transitions:
         raw = env.unwrapped
         if not hasattr(raw, "P"):
             name = env.spec.id if env.spec else type(raw).__name__
-            raise QlearnError(f"{name} exposes no transition model (env.unwrapped.P); exact values need a "
-                              "tabular env such as FrozenLake-v1")
-        n_s, n_a = int(env.observation_space.n), int(env.action_space.n)
+            raise QlearnError(
+                f"{name} exposes no transition model (env.unwrapped.P); exact values need a "
+                "tabular env such as FrozenLake-v1"
+            )
+        n_s, n_a = discrete_size(env.observation_space), discrete_size(env.action_space)
         width = max(len(raw.P[s][a]) for s in range(n_s) for a in range(n_a))
         prob = np.zeros((n_s, n_a, width))
         nxt = np.zeros((n_s, n_a, width), dtype=np.int64)
@@ -109,8 +112,9 @@ UNLIMITED_HORIZON = 1_000
 """Steps used to evaluate a policy exactly on an env that has no time limit."""
 
 
-def value_iteration(mdp: TabularMDP, gamma: float = 0.99, tol: float = 1e-12,
-                    max_iter: int = 100_000) -> tuple[np.ndarray, np.ndarray]:
+def value_iteration(
+    mdp: TabularMDP, gamma: float = 0.99, tol: float = 1e-12, max_iter: int = 100_000
+) -> tuple[np.ndarray, np.ndarray]:
     """Optimal action values of the discounted, infinite-horizon problem.
 
     Returns ``(Q*, V*)`` with ``Q*[s, a] = R[s, a] + gamma * sum_s' cont[s, a, s'] V*(s')``.

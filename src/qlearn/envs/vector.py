@@ -87,8 +87,13 @@ class SingleEnv:
         if terminated or truncated:
             next_obs, _ = self.env.reset()
         self.obs = next_obs
-        return (np.asarray(next_obs)[None, None], np.array([[reward]], dtype=np.float32),
-                np.array([[terminated]]), np.array([[truncated]]), final)
+        return (
+            np.asarray(next_obs)[None, None],
+            np.array([[reward]], dtype=np.float32),
+            np.array([[terminated]]),
+            np.array([[truncated]]),
+            final,
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "single", "env": gym_env_state(self.env), "obs": self.obs}
@@ -109,8 +114,17 @@ class GymBatched:
     """K*N Gymnasium envs in a ``SyncVectorEnv`` (same-step autoreset), shaped ``[K, N]``; agent k's envs
     are seeded from its own seed (``seeds[k] * 100_003 + j``), so they do not depend on the group."""
 
-    def __init__(self, env_id: str, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str = "cpu", **kwargs: Any) -> None:
+    def __init__(
+        self,
+        env_id: str,
+        k: int,
+        n: int,
+        *,
+        seed: int = 0,
+        seeds: Sequence[int] | None = None,
+        device: str = "cpu",
+        **kwargs: Any,
+    ) -> None:
         self.k, self.n = int(k), int(n)
         self.device = torch.device("cpu")
         self.seeds = agent_seeds(k, seed, seeds)
@@ -118,8 +132,10 @@ class GymBatched:
         self.observation_space, self.action_space, self.spec = base.observation_space, base.action_space, base.spec
         self.horizon = base.spec.max_episode_steps if base.spec else None
         base.close()
-        self.vec = gym.vector.SyncVectorEnv([lambda: make_env(env_id, **kwargs) for _ in range(self.k * self.n)],
-                                            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP)
+        self.vec = gym.vector.SyncVectorEnv(
+            [lambda: make_env(env_id, **kwargs) for _ in range(self.k * self.n)],
+            autoreset_mode=gym.vector.AutoresetMode.SAME_STEP,
+        )
         self.obs: torch.Tensor | None = None
         self._seeded = False
 
@@ -145,8 +161,13 @@ class GymBatched:
             for i in np.flatnonzero(done):
                 final[i] = info["final_obs"][i]
         self.obs = self._shape(obs)
-        return (self.obs, self._shape(reward.astype(np.float32)), self._shape(term), self._shape(trunc),
-                self._shape(final))
+        return (
+            self.obs,
+            self._shape(reward.astype(np.float32)),
+            self._shape(term),
+            self._shape(trunc),
+            self._shape(final),
+        )
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "gym", "envs": [gym_env_state(e) for e in self.vec.envs], "seeded": self._seeded}
@@ -160,8 +181,17 @@ class GymBatched:
         self.vec.close()
 
 
-def make_batched(env_id: str, k: int, n: int, *, seed: int = 0, seeds: Sequence[int] | None = None,
-                 device: str = "cpu", native: bool = True, **kwargs: Any) -> BatchedEnv | GymBatched:
+def make_batched(
+    env_id: str,
+    k: int,
+    n: int,
+    *,
+    seed: int = 0,
+    seeds: Sequence[int] | None = None,
+    device: str = "cpu",
+    native: bool = True,
+    **kwargs: Any,
+) -> BatchedEnv | GymBatched:
     """Native batched env for ``env_id`` if there is one (and ``native``), else Gymnasium's vector env.
     ``seeds``: one per agent (default ``seed .. seed+K-1``)."""
     if native:
@@ -170,4 +200,6 @@ def make_batched(env_id: str, k: int, n: int, *, seed: int = 0, seeds: Sequence[
         env.close()
         if batched is not None:
             return batched
-    return GymBatched(env_id, k, n, seed=seed, seeds=seeds, **kwargs)  # stepped in Python on the CPU whatever the device
+    return GymBatched(
+        env_id, k, n, seed=seed, seeds=seeds, **kwargs
+    )  # stepped in Python on the CPU whatever the device

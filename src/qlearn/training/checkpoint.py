@@ -2,14 +2,15 @@
 
 A checkpoint holds the agent (weights, target, optimiser, replay memory, counters), where each of its
 random streams is, the environments' own state (``state_dict()`` of the batched or single env) and the
-trainer's (step, current observations, episode returns, best weights so far, evaluation history). It is written to a temporary file and renamed, so a kill at any
-moment leaves the previous complete checkpoint in place. On the CPU, a resumed run ends bit for bit
-where an uninterrupted one would.
+trainer's (step, current observations, episode returns, best weights so far, evaluation history).
+It is written to a temporary file and renamed, so a kill at any moment leaves the previous complete
+checkpoint in place. On the CPU, a resumed run ends bit for bit where an uninterrupted one would.
 """
 
 from __future__ import annotations
 
 import pickle
+import time
 from pathlib import Path
 from typing import Any
 
@@ -26,14 +27,24 @@ FILENAME = "checkpoint.pkl"
 # The only globals a qlearn training checkpoint refers to. Anything else in the file (a crafted pickle
 # that would call os.system, say) is refused before it can run: loading never executes foreign code.
 _ALLOWED = {
-    ("collections", "OrderedDict"), ("numpy", "dtype"), ("numpy", "ndarray"),
-    ("numpy._core.multiarray", "scalar"), ("numpy.core.multiarray", "scalar"),
-    ("numpy._core.multiarray", "_reconstruct"), ("numpy.core.multiarray", "_reconstruct"),
-    ("numpy._core.numeric", "_frombuffer"), ("numpy.core.numeric", "_frombuffer"),
-    ("numpy.random._pickle", "__generator_ctor"), ("numpy.random._pickle", "__bit_generator_ctor"),
-    ("numpy.random._pickle", "__randomstate_ctor"), ("numpy.random._pcg64", "PCG64"),
-    ("numpy.random._mt19937", "MT19937"), ("numpy.random._philox", "Philox"), ("numpy.random._sfc64", "SFC64"),
-    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"), ("numpy.random.bit_generator", "SeedSequence"),
+    ("collections", "OrderedDict"),
+    ("numpy", "dtype"),
+    ("numpy", "ndarray"),
+    ("numpy._core.multiarray", "scalar"),
+    ("numpy.core.multiarray", "scalar"),
+    ("numpy._core.multiarray", "_reconstruct"),
+    ("numpy.core.multiarray", "_reconstruct"),
+    ("numpy._core.numeric", "_frombuffer"),
+    ("numpy.core.numeric", "_frombuffer"),
+    ("numpy.random._pickle", "__generator_ctor"),
+    ("numpy.random._pickle", "__bit_generator_ctor"),
+    ("numpy.random._pickle", "__randomstate_ctor"),
+    ("numpy.random._pcg64", "PCG64"),
+    ("numpy.random._mt19937", "MT19937"),
+    ("numpy.random._philox", "Philox"),
+    ("numpy.random._sfc64", "SFC64"),
+    ("numpy.random.bit_generator", "__pyx_unpickle_SeedSequence"),
+    ("numpy.random.bit_generator", "SeedSequence"),
 }
 
 
@@ -94,11 +105,71 @@ def load(path: Path) -> dict[str, Any]:
     if version > VERSION:
         raise QlearnError(f"{path} was written by a newer qlearn (checkpoint format {version})")
     if version < VERSION:
-        raise QlearnError(f"{path} was written by an earlier qlearn (checkpoint format {version}) and cannot be "
-                          f"continued by this one: start the run again with qlearn train --config "
-                          f"{path.parent / 'config.json'}")
-    if not (isinstance(payload.get("agent"), dict) and isinstance(payload.get("agent_rng"), dict)
-            and isinstance(payload.get("env"), (list, dict)) and isinstance(payload.get("loop"), dict)
-            and isinstance(payload["loop"].get("step"), int)):
+        raise QlearnError(
+            f"{path} was written by an earlier qlearn (checkpoint format {version}) and cannot be "
+            f"continued by this one: start the run again with qlearn train --config "
+            f"{path.parent / 'config.json'}"
+        )
+    if not (
+        isinstance(payload.get("agent"), dict)
+        and isinstance(payload.get("agent_rng"), dict)
+        and isinstance(payload.get("env"), (list, dict))
+        and isinstance(payload.get("loop"), dict)
+        and isinstance(payload["loop"].get("step"), int)
+    ):
         raise QlearnError(f"{path} is a malformed training checkpoint (agent, env or loop state missing)")
     return _from_plain(payload)
+
+
+def capture(t: Any) -> dict[str, Any]:
+    """What :class:`~qlearn.training.trainer.Trainer` ``t`` saves to continue exactly where it is: the
+    agents (with replay memory) and their streams, the envs, the scorer's envs, and the loop's state."""
+    res = t.result
+    return {
+        "agent": t.agent.state_dict(include_buffer=True),
+        "agent_rng": t.agent.rng_state(),
+        "env": t.venv.state_dict(),
+        "eval_env": None if t.scorer is None else t.scorer.state_dict(),
+        "loop": {
+            "step": t.step,
+            "next_eval": t.next_eval,
+            "obs": t.obs,
+            "ep_ret": t.ep_ret,
+            "ep_len": t.ep_len,
+            "best": t.best.state_dict(),
+            "eval_steps": res.eval_steps,
+            "eval_scores": res.eval_scores,
+            "eval_success": res.eval_success,
+            "eval_ci95": res.eval_ci95,
+            "episodes": t.logs.episodes,
+            "wall_time": t.spent + time.perf_counter() - t.start,
+            "scoring_time": 0.0 if t.scorer is None else t.scorer.seconds,
+        },
+    }
+
+
+def restore(t: Any, payload: dict[str, Any]) -> Any:
+    """Put :func:`capture`'s state back into trainer ``t``; the observation the agents act on next."""
+    res = t.result
+    try:  # a checkpoint in the right format but with missing or misshapen parts
+        t.agent.load_state_dict(payload["agent"])
+        t.agent.set_rng_state(payload["agent_rng"])
+        t.venv.load_state_dict(payload["env"])
+        if t.scorer is not None:
+            t.scorer.load_state_dict(payload.get("eval_env"))
+            t.scorer.seconds = float(payload["loop"].get("scoring_time", 0.0))
+        loop = payload["loop"]
+        t.step, t.next_eval, t.spent = int(loop["step"]), int(loop["next_eval"]), float(loop["wall_time"])
+        t.ep_ret, t.ep_len = np.array(loop["ep_ret"]), np.array(loop["ep_len"])
+        t.best.load_state_dict(loop["best"])
+        res.eval_steps, res.eval_scores = list(loop["eval_steps"]), list(loop["eval_scores"])
+        res.eval_success = list(loop["eval_success"])
+        res.eval_ci95 = [None if ci is None else tuple(ci) for ci in loop["eval_ci95"]]
+        t.logs.episodes[:] = loop["episodes"]
+        obs = loop["obs"]
+    except QlearnError:
+        raise
+    except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
+        raise QlearnError(f"the training checkpoint is malformed ({type(exc).__name__}: {exc})") from None
+    t.obs = obs
+    return obs.to(t.venv.device) if isinstance(obs, torch.Tensor) else obs

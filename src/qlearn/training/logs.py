@@ -32,13 +32,19 @@ FLUSH_SECS = 30.0
 class RunLogs:
     """Episode and evaluation logs of K seeds, one folder each (``run_dirs``; none: count only)."""
 
-    def __init__(self, k: int, env_id: str, run_dirs: list[Path] | None = None, parent: Path | None = None,
-                 purge_step: int | None = None) -> None:
+    def __init__(
+        self,
+        k: int,
+        env_id: str,
+        run_dirs: list[Path] | None = None,
+        parent: Path | None = None,
+        purge_step: int | None = None,
+    ) -> None:
         self.k, self.env_id = k, env_id
         self.dirs = list(run_dirs or [])
         self.episodes = np.zeros(k, dtype=np.int64)  # episodes ended so far, per seed
         self._rows: list[tuple[Any, ...]] = []  # episode columns of each step with ends, unwritten
-        self._evals: list[tuple[int, np.ndarray, np.ndarray, bool]] = []
+        self._evals: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
         self._tb_sums = np.zeros((k, 3))  # return, length, count since the last evaluation
         self._last_flush = time.perf_counter()
         for d in self.dirs:
@@ -54,9 +60,18 @@ class RunLogs:
         self._boards = _writers(self.dirs, purge_step) if len(self.dirs) <= PER_SEED_MAX else []
         self._aggregate = _writers([parent], purge_step)[0] if parent is not None else None
 
-    def episodes_ended(self, step: int, done: np.ndarray, returns: np.ndarray, lengths: np.ndarray,
-                       terminated: np.ndarray, truncated: np.ndarray, epsilon: float, loss: float | None,
-                       sps: float) -> tuple[np.ndarray, ...] | None:
+    def episodes_ended(
+        self,
+        step: int,
+        done: np.ndarray,
+        returns: np.ndarray,
+        lengths: np.ndarray,
+        terminated: np.ndarray,
+        truncated: np.ndarray,
+        epsilon: float,
+        loss: float | None,
+        sps: float,
+    ) -> tuple[np.ndarray, ...] | None:
         """Record the episodes that ended at this step (``done`` and the arrays after it are ``[K, N]``)."""
         ki, ni = np.nonzero(done)
         if not len(ki):
@@ -84,9 +99,17 @@ class RunLogs:
         self._rows.append((ki, f"{step},", number, ret, length, success, tail))
         return ended
 
-    def evaluated(self, step: int, scores: np.ndarray, success: np.ndarray, best: np.ndarray,
-                  ci95: tuple[float, float] | None, sps: float, loss: float | None = None,
-                  epsilon: float | None = None) -> None:
+    def evaluated(
+        self,
+        step: int,
+        scores: np.ndarray,
+        success: np.ndarray,
+        best: np.ndarray,
+        ci95: tuple[float, float] | None,
+        sps: float,
+        loss: float | None = None,
+        epsilon: float | None = None,
+    ) -> None:
         """Record an evaluation of every seed (``ci95``: the bootstrap interval of their mean, None for one
         seed), write TensorBoard scalars, and flush the CSVs when due."""
         self._evals.append((step, scores.copy(), success.copy(), best.copy()))
@@ -105,8 +128,12 @@ class RunLogs:
                 tb.add_scalar("charts/episodic_return", ret[i] / count[i], step)
                 tb.add_scalar("charts/episodic_length", length[i] / count[i], step)
         if self._aggregate is not None and ci95 is not None:
-            for tag, val in (("mean", scores.mean()), ("iqm", iqm(scores)), ("ci95_low", ci95[0]),
-                             ("ci95_high", ci95[1])):
+            for tag, val in (
+                ("mean", scores.mean()),
+                ("iqm", iqm(scores)),
+                ("ci95_low", ci95[0]),
+                ("ci95_high", ci95[1]),
+            ):
                 self._aggregate.add_scalar(f"eval/score_{tag}", val, step)
             self._aggregate.add_scalar("charts/SPS", sps * self.k, step)
         self._tb_sums[:] = 0.0
@@ -121,7 +148,7 @@ class RunLogs:
             self._evals.clear()
             return
         episode_lines = _episode_lines(self._rows, self.k)
-        eval_lines = [[] for _ in range(self.k)]
+        eval_lines: list[list[str]] = [[] for _ in range(self.k)]
         for step, scores, success, best in self._evals:
             for i, (s, w, b) in enumerate(zip(scores.tolist(), success.tolist(), best.tolist())):
                 eval_lines[i].append(f"{step},{s},{w},{b}\n")
@@ -148,8 +175,10 @@ def _episode_lines(chunks: list[tuple[Any, ...]], k: int) -> list[list[str]]:
         return lines
     rows: list[str] = []
     for _, head, number, ret, length, success, tail in chunks:
-        rows += [f"{head}{a},{b},{c},{d}{tail}" for a, b, c, d in
-                 zip(number.tolist(), ret.tolist(), length.tolist(), success.tolist())]
+        rows += [
+            f"{head}{a},{b},{c},{d}{tail}"
+            for a, b, c, d in zip(number.tolist(), ret.tolist(), length.tolist(), success.tolist())
+        ]
     seed = np.concatenate([c[0] for c in chunks])
     order = np.argsort(seed, kind="stable")
     rows = [rows[i] for i in order.tolist()]

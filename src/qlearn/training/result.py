@@ -82,29 +82,44 @@ class TrainResult:
 
     def summary(self, i: int = 0) -> dict[str, Any]:
         """Agent ``i``'s ``summary.json``."""
+
         def num(arr: np.ndarray | None) -> float | None:
             return None if arr is None or not np.isfinite(arr[i]) else float(arr[i])
 
         seed = int(self.agent.seeds[i]) if hasattr(self.agent, "seeds") else i
         best_step = None if self.best_steps is None or self.best_steps[i] < 0 else int(self.best_steps[i])
-        return {"run_dir": str(self.run_dirs[i]) if i < len(self.run_dirs) else None, "steps": self.steps,
-                "episodes": int(self.episodes[i]) if self.episodes is not None else 0,
-                "wall_time": round(self.wall_time, 3), "sps": round(self.sps, 1),
-                "final_score": num(self.final_scores), "best_score": num(self.best_scores), "best_step": best_step,
-                "score": num(self.delivered_scores), "interrupted": self.interrupted,
-                "diverged_at_step": self.diverged.get(seed)}
+        return {
+            "run_dir": str(self.run_dirs[i]) if i < len(self.run_dirs) else None,
+            "steps": self.steps,
+            "episodes": int(self.episodes[i]) if self.episodes is not None else 0,
+            "wall_time": round(self.wall_time, 3),
+            "sps": round(self.sps, 1),
+            "final_score": num(self.final_scores),
+            "best_score": num(self.best_scores),
+            "best_step": best_step,
+            "score": num(self.delivered_scores),
+            "interrupted": self.interrupted,
+            "diverged_at_step": self.diverged.get(seed),
+        }
 
     def aggregate(self) -> dict[str, Any]:
         """The seeds together: final scores (mean, bootstrap 95% CI, IQM), the learning curve, divergences."""
-        curve = [{"step": s, "mean": float(row.mean()), "ci95": None if ci is None else list(ci)}
-                 for s, row, ci in zip(self.eval_steps, self.eval_scores, self.eval_ci95)]
+        curve = [
+            {"step": s, "mean": float(row.mean()), "ci95": None if ci is None else list(ci)}
+            for s, row, ci in zip(self.eval_steps, self.eval_scores, self.eval_ci95)
+        ]
         scores = self.delivered_scores if self.delivered_scores is not None else np.zeros(0)
-        return {"seeds": [int(s) for s in self.agent.seeds],
-                "final_score": summarize(scores) if len(scores) else None,
-                "scores": [float(x) for x in scores], "curve": curve,
-                "diverged": [{"seed": s, "step": t} for s, t in sorted(self.diverged.items())],
-                "steps_per_agent": self.steps, "wall_time": round(self.wall_time, 3),
-                "env_steps_per_second": round(self.env_steps_per_second, 1), "interrupted": self.interrupted}
+        return {
+            "seeds": [int(s) for s in self.agent.seeds],
+            "final_score": summarize(scores) if len(scores) else None,
+            "scores": [float(x) for x in scores],
+            "curve": curve,
+            "diverged": [{"seed": s, "step": t} for s, t in sorted(self.diverged.items())],
+            "steps_per_agent": self.steps,
+            "wall_time": round(self.wall_time, 3),
+            "env_steps_per_second": round(self.env_steps_per_second, 1),
+            "interrupted": self.interrupted,
+        }
 
 
 ManyResult = TrainResult  # the name lockstep callers used

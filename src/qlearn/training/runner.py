@@ -78,7 +78,7 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
 
         table, table_name = load_reference(spec.pretrain, env, spec.agent_config.gamma)
     threads = configure_threads()
-    extra = {"torch_threads": threads, "command": command}
+    extra: dict[str, Any] = {"torch_threads": threads, "command": command}
     if not spec.lockstep:
         run_dir = new_run_dir(out, spec.env_id, spec.agent, spec.seeds[0])
         write_json(run_dir / "config.json", spec.record(**extra))
@@ -105,51 +105,133 @@ def _parts(spec: RunSpec) -> tuple[Any, Any, Any, Any]:
         return build_agent(agent_cls, env, spec.agent_config, seed=spec.seeds[0], device=spec.device), env, None, None
     seeds = list(spec.seeds)
     agent = build_agent(agent_cls, env, spec.agent_config, seeds=seeds, device=spec.device)
-    venv = make_batched(spec.env_id, len(seeds), spec.n_envs, seeds=seeds, native=spec.native, device=spec.device,
-                        **spec.env_kwargs)
+    venv = make_batched(
+        spec.env_id, len(seeds), spec.n_envs, seeds=seeds, native=spec.native, device=spec.device, **spec.env_kwargs
+    )
     eval_env = None
     if not hasattr(env.unwrapped, "P"):
-        eval_env = make_batched(spec.env_id, len(seeds), spec.train.eval_episodes,
-                                seeds=[EVAL_SEED_OFFSET + s for s in seeds], native=spec.native, device=spec.device,
-                                **spec.env_kwargs)
+        eval_env = make_batched(
+            spec.env_id,
+            len(seeds),
+            spec.train.eval_episodes,
+            seeds=[EVAL_SEED_OFFSET + s for s in seeds],
+            native=spec.native,
+            device=spec.device,
+            **spec.env_kwargs,
+        )
     return agent, env, venv, eval_env
 
 
-def _train_one(spec: RunSpec, agent: Any, env: Any, run_dir: Path, progress: bool,
-               resume: dict[str, Any] | None = None) -> TrainResult:
+def _train_one(
+    spec: RunSpec, agent: Any, env: Any, run_dir: Path, progress: bool, resume: dict[str, Any] | None = None
+) -> TrainResult:
     t = spec.train
-    return train(agent, env, t.steps, seed=spec.seeds[0], run_dir=run_dir, eval_every=t.eval_every,
-                 eval_episodes=t.eval_episodes, keep_best=t.keep_best, progress=progress,
-                 checkpoint_every=t.checkpoint_every, resume=resume)
+    return train(
+        agent,
+        env,
+        t.steps,
+        seed=spec.seeds[0],
+        run_dir=run_dir,
+        eval_every=t.eval_every,
+        eval_episodes=t.eval_episodes,
+        keep_best=t.keep_best,
+        progress=progress,
+        checkpoint_every=t.checkpoint_every,
+        resume=resume,
+    )
 
 
-def _train_group(spec: RunSpec, agent: Any, venv: Any, eval_env: Any, parent: Path, run_dirs: list[Path],
-                 progress: bool, resume: dict[str, Any] | None = None) -> TrainResult:
+def _train_group(
+    spec: RunSpec,
+    agent: Any,
+    venv: Any,
+    eval_env: Any,
+    parent: Path,
+    run_dirs: list[Path],
+    progress: bool,
+    resume: dict[str, Any] | None = None,
+) -> TrainResult:
     t = spec.train
-    return train_many(agent, venv, t.steps, env_id=spec.env_id, eval_env=eval_env, eval_every=t.eval_every,
-                      eval_episodes=t.eval_episodes, keep_best=t.keep_best, run_dirs=run_dirs, progress=progress,
-                      aggregate_dir=parent, checkpoint_every=t.checkpoint_every, resume=resume)
+    return train_many(
+        agent,
+        venv,
+        t.steps,
+        env_id=spec.env_id,
+        eval_env=eval_env,
+        eval_every=t.eval_every,
+        eval_episodes=t.eval_episodes,
+        keep_best=t.keep_best,
+        run_dirs=run_dirs,
+        progress=progress,
+        aggregate_dir=parent,
+        checkpoint_every=t.checkpoint_every,
+        resume=resume,
+    )
 
 
 # ---------------------------------------------------------------- the CLI's calls
-def run_experiment(env_id: str, agent_kind: str = "dqn", *, seed: int = 0, steps: int | None = None,
-                   sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
-                   pretrain: str | None = None, progress: bool = True, command: str | None = None,
-                   device: str = "cpu", recipe: str | None = None) -> TrainResult:
+def run_experiment(
+    env_id: str,
+    agent_kind: str = "dqn",
+    *,
+    seed: int = 0,
+    steps: int | None = None,
+    sets: Sequence[str] = (),
+    env_kwargs: dict[str, Any] | None = None,
+    out: str = "runs",
+    pretrain: str | None = None,
+    progress: bool = True,
+    command: str | None = None,
+    device: str = "cpu",
+    recipe: str | None = None,
+) -> TrainResult:
     """One seed alone: the env's preset for ``agent_kind`` (and ``recipe``), then ``sets`` (``key=value``)."""
-    spec = RunSpec.build(env_id, agent_kind, seed=seed, steps=steps, sets=sets, env_kwargs=env_kwargs,
-                         recipe=recipe, pretrain=pretrain, device=device, lockstep=False)
+    spec = RunSpec.build(
+        env_id,
+        agent_kind,
+        seed=seed,
+        steps=steps,
+        sets=sets,
+        env_kwargs=env_kwargs,
+        recipe=recipe,
+        pretrain=pretrain,
+        device=device,
+        lockstep=False,
+    )
     return run(spec, out=out, progress=progress, command=command)
 
 
-def run_many(env_id: str, agent_kind: str = "dqn", *, seeds: Sequence[int], n_envs: int = 1, steps: int | None = None,
-             sets: Sequence[str] = (), env_kwargs: dict[str, Any] | None = None, out: str = "runs",
-             progress: bool = True, command: str | None = None, native: bool = True, device: str = "cpu",
-             recipe: str | None = None) -> TrainResult:
+def run_many(
+    env_id: str,
+    agent_kind: str = "dqn",
+    *,
+    seeds: Sequence[int],
+    n_envs: int = 1,
+    steps: int | None = None,
+    sets: Sequence[str] = (),
+    env_kwargs: dict[str, Any] | None = None,
+    out: str = "runs",
+    progress: bool = True,
+    command: str | None = None,
+    native: bool = True,
+    device: str = "cpu",
+    recipe: str | None = None,
+) -> TrainResult:
     """One agent per seed in lockstep (one process): ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a
     complete run folder) beside ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the curve)."""
-    spec = RunSpec.build(env_id, agent_kind, seeds=[int(s) for s in seeds], n_envs=n_envs, steps=steps, sets=sets,
-                         env_kwargs=env_kwargs, recipe=recipe, device=device, native=native, lockstep=True)
+    spec = RunSpec.build(
+        env_id,
+        agent_kind,
+        seeds=[int(s) for s in seeds],
+        n_envs=n_envs,
+        steps=steps,
+        sets=sets,
+        env_kwargs=env_kwargs,
+        recipe=recipe,
+        device=device,
+        native=native,
+        lockstep=True,
+    )
     return run(spec, out=out, progress=progress, command=command)
 
 
@@ -161,8 +243,10 @@ def rerun_from_config(path: str, *, out: str = "runs", progress: bool = True, de
         import torch
 
         if not torch.cuda.is_available():
-            raise QlearnError(f"{p} was recorded on {spec.device} and this machine has no CUDA: add --device cpu to "
-                              "rerun it on the CPU (its numbers will differ from the recorded run's)")
+            raise QlearnError(
+                f"{p} was recorded on {spec.device} and this machine has no CUDA: add --device cpu to "
+                "rerun it on the CPU (its numbers will differ from the recorded run's)"
+            )
     if device is not None:
         spec = spec.with_device(device)
     return run(spec, out=out, progress=progress, command=f"qlearn train --config {path}")
@@ -255,8 +339,10 @@ def _resume_device(recorded: str, where: Any) -> str:
     import torch
 
     if recorded.startswith("cuda") and not torch.cuda.is_available():
-        raise QlearnError(f"run {where} was trained on {recorded} and its checkpoint holds that device's random "
-                          "state: resume it on a machine with CUDA (or start it again there with --config)")
+        raise QlearnError(
+            f"run {where} was trained on {recorded} and its checkpoint holds that device's random "
+            "state: resume it on a machine with CUDA (or start it again there with --config)"
+        )
     return pick_device(recorded)
 
 

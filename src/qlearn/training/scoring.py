@@ -99,5 +99,29 @@ def as_numpy(x: Any) -> np.ndarray:
 def on_gpu(agent: Any, venv: Any) -> bool:
     """A DQN and a native batched env on the same GPU: acting and storing stay there (no numpy copies)."""
     device = getattr(agent, "device", None)
-    return getattr(agent, "kind", "") == "dqn" and device is not None and device.type != "cpu" and \
-        getattr(venv, "device", None) == device
+    return (
+        getattr(agent, "kind", "") == "dqn"
+        and device is not None
+        and device.type != "cpu"
+        and getattr(venv, "device", None) == device
+    )
+
+
+def single_scorer(env: Any, seed: int, episodes: int) -> Scorer:
+    """Exact scoring for a tabular env; else ``episodes`` evaluation envs rebuilt from the env's spec."""
+    import gymnasium as gym
+
+    from qlearn.envs.vector import make_batched
+
+    env_id = env.spec.id if env.spec else "env"
+    if hasattr(env.unwrapped, "P") and isinstance(env.observation_space, gym.spaces.Discrete):
+        return Scorer(env_id, mdp=TabularMDP.from_env(env))
+    if env.spec is None:
+        raise QlearnError(
+            "scoring by evaluation episodes rebuilds the env from its registered spec; this env has "
+            "none: register it with gymnasium.register, or pass eval_every=0"
+        )
+    kwargs = dict(env.spec.kwargs or {})
+    if env.spec.max_episode_steps != gym.spec(env.spec.id).max_episode_steps:
+        kwargs["max_episode_steps"] = env.spec.max_episode_steps
+    return Scorer(env_id, eval_env=make_batched(env.spec.id, 1, episodes, seeds=[EVAL_SEED_OFFSET + seed], **kwargs))

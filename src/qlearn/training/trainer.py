@@ -26,7 +26,6 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
-import torch
 
 from qlearn.errors import DivergenceError, QlearnError
 from qlearn.stats import bootstrap_ci
@@ -35,16 +34,30 @@ from qlearn.training import checkpoint as ckpt
 from qlearn.training.delivery import KeepBest, deliver
 from qlearn.training.logs import RunLogs
 from qlearn.training.result import TrainResult
-from qlearn.training.scoring import Scorer, as_numpy, on_gpu
+from qlearn.training.scoring import Scorer, as_numpy, on_gpu, single_scorer
 
 
 class Trainer:
     """Train ``agent`` (K stacked agents) on ``venv`` (K x N envs) for ``steps`` env steps per agent."""
 
-    def __init__(self, agent: Any, venv: Any, steps: int, *, env_id: str, scorer: Scorer | None,
-                 eval_every: int = 2_000, keep_best: bool = True, run_dirs: Sequence[Path] = (),
-                 parent: Path | None = None, checkpoint_every: int = 0, checkpoint_path: Path | None = None,
-                 keep_final_checkpoint: bool = False, hooks: Sequence[Any] = (), progress: bool = True) -> None:
+    def __init__(
+        self,
+        agent: Any,
+        venv: Any,
+        steps: int,
+        *,
+        env_id: str,
+        scorer: Scorer | None,
+        eval_every: int = 2_000,
+        keep_best: bool = True,
+        run_dirs: Sequence[Path] = (),
+        parent: Path | None = None,
+        checkpoint_every: int = 0,
+        checkpoint_path: Path | None = None,
+        keep_final_checkpoint: bool = False,
+        hooks: Sequence[Any] = (),
+        progress: bool = True,
+    ) -> None:
         if agent.k != venv.k:
             raise QlearnError(f"the agent holds K={agent.k} agents but the env batch has K={venv.k}")
         if steps < 1:
@@ -69,8 +82,13 @@ class Trainer:
         configure_threads()
         agent, venv, res = self.agent, self.venv, self.result
         k, n = self.k, self.n
-        self.logs = RunLogs(k, self.env_id, self.run_dirs, self.parent,
-                            purge_step=None if resume is None else int(resume["loop"]["step"]) + 1)
+        self.logs = RunLogs(
+            k,
+            self.env_id,
+            self.run_dirs,
+            self.parent,
+            purge_step=None if resume is None else int(resume["loop"]["step"]) + 1,
+        )
         self.ep_ret, self.ep_len = np.zeros((k, n)), np.zeros((k, n), dtype=np.int64)
         self.step, self.next_eval, self.spent = 0, self.eval_every, 0.0
         try:
@@ -98,8 +116,11 @@ class Trainer:
                 if self.eval_every and (self.step >= self.next_eval or self.step >= self.total):
                     go = self._evaluate() and go
                     self.next_eval += self.eval_every
-                if self.checkpoint_every and self.step < self.total and \
-                        self.step // self.checkpoint_every > (self.step - n) // self.checkpoint_every:
+                if (
+                    self.checkpoint_every
+                    and self.step < self.total
+                    and self.step // self.checkpoint_every > (self.step - n) // self.checkpoint_every
+                ):
                     self._checkpoint()
                 if bar is not None and (self.step % (500 * n) < n or self.step >= self.total):
                     self._show(bar)
@@ -126,8 +147,10 @@ class Trainer:
             if res.run_dir is not None:
                 where = f"; the last good agent is in {res.run_dir / 'agent.pt'}"
                 if res.best_score is not None:
-                    where = f"; the last good agent (score {res.best_score:.3f} at step {res.best_step}) is in " \
-                            f"{res.run_dir / 'agent.pt'}"
+                    where = (
+                        f"; the last good agent (score {res.best_score:.3f} at step {res.best_step}) is in "
+                        f"{res.run_dir / 'agent.pt'}"
+                    )
             raise DivergenceError(f"run stopped: {diverged}{where}", diverged.step) from None
         return res
 
@@ -139,16 +162,25 @@ class Trainer:
         if not done.any():
             return True
         m = self.agent.metrics()
-        ended = self.logs.episodes_ended(self.step, done, self.ep_ret, self.ep_len, te, tr, m["epsilon"],
-                                         m.get("loss"), self._sps())
+        ended = self.logs.episodes_ended(
+            self.step, done, self.ep_ret, self.ep_len, te, tr, m["epsilon"], m.get("loss"), self._sps()
+        )
         self.ep_ret[done] = 0.0
         self.ep_len[done] = 0
         go = True
         if ended is not None and any(hasattr(h, "on_episode") for h in self.hooks):
             seeds = getattr(self.agent, "seeds", range(self.k))
             for ki, number, ret, length, success in zip(*(x.tolist() for x in ended)):
-                row = {"step": self.step, "episode": number, "return": ret, "length": length, "success": success,
-                       "seed": int(seeds[ki]), "epsilon": m["epsilon"], "loss": m.get("loss")}
+                row = {
+                    "step": self.step,
+                    "episode": number,
+                    "return": ret,
+                    "length": length,
+                    "success": success,
+                    "seed": int(seeds[ki]),
+                    "epsilon": m["epsilon"],
+                    "loss": m.get("loss"),
+                }
                 go = all([h.on_episode(row) is not False for h in self.hooks if hasattr(h, "on_episode")]) and go
         return go
 
@@ -168,13 +200,20 @@ class Trainer:
         res.eval_success.append(scores.success)
         res.eval_ci95.append(ci)
         m = self.agent.metrics()
-        self.logs.evaluated(self.step, scores.score, scores.success, self.best.scores, ci, self._sps(),
-                            m.get("loss"), m["epsilon"])
+        self.logs.evaluated(
+            self.step, scores.score, scores.success, self.best.scores, ci, self._sps(), m.get("loss"), m["epsilon"]
+        )
         if not hooks or not any(hasattr(h, "on_eval") for h in self.hooks):
             return True
-        row = {"step": self.step, "score": float(scores.score.mean()), "scores": scores.score,
-               "success": float(scores.success.mean()), "best_score": float(self.best.scores.max()),
-               "train_time": self.training_seconds(), "scoring_time": self.scorer.seconds}
+        row = {
+            "step": self.step,
+            "score": float(scores.score.mean()),
+            "scores": scores.score,
+            "success": float(scores.success.mean()),
+            "best_score": float(self.best.scores.max()),
+            "train_time": self.training_seconds(),
+            "scoring_time": self.scorer.seconds,
+        }
         return all([h.on_eval(row) is not False for h in self.hooks if hasattr(h, "on_eval")])
 
     def training_seconds(self) -> float:
@@ -185,47 +224,22 @@ class Trainer:
     # ------------------------------------------------------------ checkpoints
     def _checkpoint(self) -> None:
         self.logs.flush()  # every row up to this step is on disk before the checkpoint says so
-        res = self.result
-        ckpt.save(self.checkpoint_path, {
-            "agent": self.agent.state_dict(include_buffer=True), "agent_rng": self.agent.rng_state(),
-            "env": self.venv.state_dict(), "eval_env": None if self.scorer is None else self.scorer.state_dict(),
-            "loop": {"step": self.step, "next_eval": self.next_eval, "obs": self.obs, "ep_ret": self.ep_ret,
-                     "ep_len": self.ep_len, "best": self.best.state_dict(), "eval_steps": res.eval_steps,
-                     "eval_scores": res.eval_scores, "eval_success": res.eval_success, "eval_ci95": res.eval_ci95,
-                     "episodes": self.logs.episodes, "wall_time": self.spent + time.perf_counter() - self.start,
-                     "scoring_time": 0.0 if self.scorer is None else self.scorer.seconds}})
+        assert self.checkpoint_path is not None  # (checkpoint_every needs one: __init__)
+        ckpt.save(self.checkpoint_path, ckpt.capture(self))
 
     def _restore(self, payload: dict[str, Any]) -> Any:
-        """Put a checkpoint's state back; the observation the agents act on next."""
-        res = self.result
-        try:  # a checkpoint in the right format but with missing or misshapen parts
-            self.agent.load_state_dict(payload["agent"])
-            self.agent.set_rng_state(payload["agent_rng"])
-            self.venv.load_state_dict(payload["env"])
-            if self.scorer is not None:
-                self.scorer.load_state_dict(payload.get("eval_env"))
-                self.scorer.seconds = float(payload["loop"].get("scoring_time", 0.0))
-            loop = payload["loop"]
-            self.step, self.next_eval, self.spent = int(loop["step"]), int(loop["next_eval"]), float(loop["wall_time"])
-            self.ep_ret, self.ep_len = np.array(loop["ep_ret"]), np.array(loop["ep_len"])
-            self.best.load_state_dict(loop["best"])
-            res.eval_steps, res.eval_scores = list(loop["eval_steps"]), list(loop["eval_scores"])
-            res.eval_success = list(loop["eval_success"])
-            res.eval_ci95 = [None if ci is None else tuple(ci) for ci in loop["eval_ci95"]]
-            self.logs.episodes[:] = loop["episodes"]
-            obs = loop["obs"]
-        except QlearnError:
-            raise
-        except (KeyError, TypeError, ValueError, RuntimeError, AttributeError) as exc:
-            raise QlearnError(f"the training checkpoint is malformed ({type(exc).__name__}: {exc})") from None
-        self.obs = obs
-        return obs.to(self.venv.device) if isinstance(obs, torch.Tensor) else obs
+        """Put a checkpoint's state back (:func:`~qlearn.training.checkpoint.restore`); the next observation."""
+        return ckpt.restore(self, payload)
 
     # ------------------------------------------------------------- the end
     def _finish(self) -> None:
         res = self.result
-        finished = not res.interrupted and self.step >= self.total and self.checkpoint_path is not None \
+        finished = (
+            not res.interrupted
+            and self.step >= self.total
+            and self.checkpoint_path is not None
             and self.checkpoint_every > 0
+        )
         if finished and self.keep_final_checkpoint:
             self._checkpoint()  # a finished lone run can be extended: more steps in config.json, then --resume
         res.wall_time = self.spent + time.perf_counter() - self.start
@@ -248,7 +262,7 @@ class Trainer:
                 for row in aggregate["curve"]:
                     lo, hi = row["ci95"] if row["ci95"] is not None else ("", "")
                     fh.write(f"{row['step']},{row['mean']},{lo},{hi}\n")
-        if finished and not self.keep_final_checkpoint:
+        if finished and not self.keep_final_checkpoint and self.checkpoint_path is not None:  # (finished: never None)
             self.checkpoint_path.unlink(missing_ok=True)  # a finished group's (replay memories of K agents): gone
 
     # ------------------------------------------------------------ progress
@@ -266,8 +280,11 @@ class Trainer:
         m = self.agent.metrics()
         res = self.result
         last = res.eval_scores[-1] if res.eval_scores else None
-        post = {"eps": f"{m['epsilon']:.3f}", "loss": f"{m['loss']:.3g}" if m.get("loss") is not None else "-",
-                "score": f"{last.mean():.3f}" if last is not None else "-"}
+        post: dict[str, str | int] = {
+            "eps": f"{m['epsilon']:.3f}",
+            "loss": f"{m['loss']:.3g}" if m.get("loss") is not None else "-",
+            "score": f"{last.mean():.3f}" if last is not None else "-",
+        }
         frozen = getattr(getattr(self.agent, "guard", None), "frozen", None)
         if frozen is not None and frozen.any():
             post["diverged"] = int(frozen.sum())
@@ -275,9 +292,21 @@ class Trainer:
 
 
 # ------------------------------------------------------------------ entry points
-def train(agent: Any, env: Any, steps: int = 50_000, *, seed: int = 0, run_dir: str | Path | None = None,
-          eval_every: int = 2_000, eval_episodes: int = 50, keep_best: bool = True, callbacks: Sequence[Any] = (),
-          progress: bool = True, checkpoint_every: int = 0, resume: dict[str, Any] | None = None) -> TrainResult:
+def train(
+    agent: Any,
+    env: Any,
+    steps: int = 50_000,
+    *,
+    seed: int = 0,
+    run_dir: str | Path | None = None,
+    eval_every: int = 2_000,
+    eval_episodes: int = 50,
+    keep_best: bool = True,
+    callbacks: Sequence[Any] = (),
+    progress: bool = True,
+    checkpoint_every: int = 0,
+    resume: dict[str, Any] | None = None,
+) -> TrainResult:
     """Train one agent (K=1) on one Gymnasium env for ``steps`` environment steps.
 
     Every ``eval_every`` steps (0: never) the greedy agent is scored (exactly on tabular envs, by
@@ -296,38 +325,41 @@ def train(agent: Any, env: Any, steps: int = 50_000, *, seed: int = 0, run_dir: 
     run_path = Path(run_dir) if run_dir is not None else None
     venv = SingleEnv(env, seed)
     scorer = single_scorer(env, seed, eval_episodes) if eval_every else None
-    trainer = Trainer(agent, venv, steps, env_id=env.spec.id if env.spec else "env", scorer=scorer,
-                      eval_every=eval_every, keep_best=keep_best, run_dirs=[run_path] if run_path else [],
-                      checkpoint_every=checkpoint_every if run_path else 0,
-                      checkpoint_path=run_path / ckpt.FILENAME if run_path else None, keep_final_checkpoint=True,
-                      hooks=callbacks, progress=progress)
+    trainer = Trainer(
+        agent,
+        venv,
+        steps,
+        env_id=env.spec.id if env.spec else "env",
+        scorer=scorer,
+        eval_every=eval_every,
+        keep_best=keep_best,
+        run_dirs=[run_path] if run_path else [],
+        checkpoint_every=checkpoint_every if run_path else 0,
+        checkpoint_path=run_path / ckpt.FILENAME if run_path else None,
+        keep_final_checkpoint=True,
+        hooks=callbacks,
+        progress=progress,
+    )
     return trainer.run(resume)
 
 
-def single_scorer(env: Any, seed: int, episodes: int) -> Scorer:
-    """Exact scoring for a tabular env; else ``episodes`` evaluation envs rebuilt from the env's spec."""
-    import gymnasium as gym
-
-    from qlearn.envs.tabular import TabularMDP
-    from qlearn.envs.vector import make_batched
-    from qlearn.training.scoring import EVAL_SEED_OFFSET
-
-    env_id = env.spec.id if env.spec else "env"
-    if hasattr(env.unwrapped, "P") and isinstance(env.observation_space, gym.spaces.Discrete):
-        return Scorer(env_id, mdp=TabularMDP.from_env(env))
-    if env.spec is None:
-        raise QlearnError("scoring by evaluation episodes rebuilds the env from its registered spec; this env has "
-                          "none: register it with gymnasium.register, or pass eval_every=0")
-    kwargs = dict(env.spec.kwargs or {})
-    if env.spec.max_episode_steps != gym.spec(env.spec.id).max_episode_steps:
-        kwargs["max_episode_steps"] = env.spec.max_episode_steps
-    return Scorer(env_id, eval_env=make_batched(env.spec.id, 1, episodes, seeds=[EVAL_SEED_OFFSET + seed], **kwargs))
-
-
-def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any = None, eval_every: int = 2_000,
-               eval_episodes: int = 20, keep_best: bool = True, run_dirs: Sequence[Path] | None = None,
-               progress: bool = True, aggregate_dir: Path | None = None, checkpoint_every: int = 0,
-               resume: dict[str, Any] | None = None, hooks: Sequence[Any] = ()) -> TrainResult:
+def train_many(
+    agent: Any,
+    venv: Any,
+    steps: int,
+    *,
+    env_id: str,
+    eval_env: Any = None,
+    eval_every: int = 2_000,
+    eval_episodes: int = 20,
+    keep_best: bool = True,
+    run_dirs: Sequence[Path] | None = None,
+    progress: bool = True,
+    aggregate_dir: Path | None = None,
+    checkpoint_every: int = 0,
+    resume: dict[str, Any] | None = None,
+    hooks: Sequence[Any] = (),
+) -> TrainResult:
     """Train K agents on a batched env of K x N environments for ``steps`` environment steps per agent.
 
     Tabular native envs are scored exactly (their ``.mdp``), others on ``eval_env`` (K x episodes envs).
@@ -341,8 +373,19 @@ def train_many(agent: Any, venv: Any, steps: int, *, env_id: str, eval_env: Any 
     if checkpoint_every and aggregate_dir is None:
         raise QlearnError("checkpoints of a many-seed run go to aggregate_dir: give one, or checkpoint_every=0")
     scorer = Scorer(env_id, mdp=mdp, eval_env=None if mdp is not None else eval_env) if eval_every else None
-    trainer = Trainer(agent, venv, steps, env_id=env_id, scorer=scorer, eval_every=eval_every, keep_best=keep_best,
-                      run_dirs=run_dirs or [], parent=aggregate_dir, checkpoint_every=checkpoint_every,
-                      checkpoint_path=aggregate_dir / ckpt.FILENAME if aggregate_dir is not None else None,
-                      hooks=hooks, progress=progress)
+    trainer = Trainer(
+        agent,
+        venv,
+        steps,
+        env_id=env_id,
+        scorer=scorer,
+        eval_every=eval_every,
+        keep_best=keep_best,
+        run_dirs=run_dirs or [],
+        parent=aggregate_dir,
+        checkpoint_every=checkpoint_every,
+        checkpoint_path=aggregate_dir / ckpt.FILENAME if aggregate_dir is not None else None,
+        hooks=hooks,
+        progress=progress,
+    )
     return trainer.run(resume)
