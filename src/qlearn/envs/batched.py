@@ -43,6 +43,7 @@ class BatchedEnv:
     not, so agent k's envs follow the same course alone as in any group."""
 
     start_dim = 1  # uniform draws per fresh start
+    state_dim: int | None = None  # per-env state: a vector of this many float64s, or (None) one state number
 
     def __init__(
         self,
@@ -64,7 +65,9 @@ class BatchedEnv:
         self.draws = Stream(self.seeds, salt=11, device=self.device)
         self.start_draws = Stream(self.seeds, salt=12, device=self.device)
         self.t = torch.zeros(self.k, self.n, dtype=torch.long, device=self.device)
-        self.state: torch.Tensor
+        shape = (self.k, self.n) if self.state_dim is None else (self.k, self.n, self.state_dim)
+        dtype = torch.long if self.state_dim is None else torch.float64
+        self.state = torch.zeros(shape, dtype=dtype, device=self.device)
 
     def _rand(self) -> torch.Tensor:
         """One uniform draw per env ``[K, N]`` for this step's dynamics (float64, on the env's device)."""
@@ -170,7 +173,6 @@ class TabularBatchedEnv(BatchedEnv):
         self.term = as_t(term, torch.bool)
         self.isd_cum = as_t(isd_cum, torch.float64)
         self.width = width
-        self.state = torch.zeros(self.k, self.n, dtype=torch.long, device=self.device)
         # The same tables flattened by (state, action) for the CPU step, which does its arithmetic in numpy:
         # a torch call costs 3-10 us of dispatch on a few hundred states, numpy's about 1 us.
         self._flat = (
@@ -244,18 +246,7 @@ class MountainCarBatched(BatchedEnv):
     force, gravity, max_speed = 0.001, 0.0025, 0.07
     min_position, max_position, goal_position, goal_velocity = -1.2, 0.6, 0.5, 0.0
 
-    def __init__(
-        self,
-        env: gym.Env,
-        k: int,
-        n: int,
-        *,
-        seed: int = 0,
-        seeds: Sequence[int] | None = None,
-        device: str | torch.device = "cpu",
-    ):
-        super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
-        self.state = torch.zeros(self.k, self.n, 2, dtype=torch.float64, device=self.device)
+    state_dim = 2
 
     def _starts(self, u: torch.Tensor) -> torch.Tensor:
         pos = -0.6 + 0.2 * u[:, 0]
@@ -289,18 +280,7 @@ class CartPoleBatched(BatchedEnv):
 
     start_dim = 4
 
-    def __init__(
-        self,
-        env: gym.Env,
-        k: int,
-        n: int,
-        *,
-        seed: int = 0,
-        seeds: Sequence[int] | None = None,
-        device: str | torch.device = "cpu",
-    ):
-        super().__init__(env, k, n, seed=seed, seeds=seeds, device=device)
-        self.state = torch.zeros(self.k, self.n, 4, dtype=torch.float64, device=self.device)
+    state_dim = 4
 
     def _starts(self, u: torch.Tensor) -> torch.Tensor:
         return -0.05 + 0.1 * u
