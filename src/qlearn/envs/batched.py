@@ -159,8 +159,8 @@ class TabularBatchedEnv(BatchedEnv):
         raw: Any = env.unwrapped  # a toy-text env: its table P and initial_state_distrib are not on gym.Env
         if not hasattr(raw, "P"):
             raise QlearnError("TabularBatchedEnv needs an env with a transition table (env.unwrapped.P)")
-        self.mdp = TabularMDP.from_env(env)  # the exact model of the same dynamics (for exact scoring)
         t = Transitions.from_env(env)
+        self.mdp = TabularMDP.from_env(env, t)  # the exact model of the same dynamics (for exact scoring)
         n_s, n_a, width = t.prob.shape
         probs, nxt, rew, term = t.prob, t.next_state, t.reward, t.terminated
         as_t = lambda x, dt: torch.as_tensor(x, dtype=dt, device=self.device)  # noqa: E731

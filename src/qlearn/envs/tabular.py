@@ -55,9 +55,10 @@ class TabularMDP:
         return self.cont.shape[1]
 
     @classmethod
-    def from_env(cls, env: gym.Env) -> TabularMDP:
-        """Read the model of a toy-text env (FrozenLake, CliffWalking, Taxi...) from ``unwrapped.P``."""
-        t = Transitions.from_env(env)
+    def from_env(cls, env: gym.Env, transitions: Transitions | None = None) -> TabularMDP:
+        """Read the model of a toy-text env (FrozenLake, CliffWalking, Taxi...) from ``unwrapped.P`` (or from its
+        ``transitions``, already read)."""
+        t = transitions if transitions is not None else Transitions.from_env(env)
         n_s, n_a = t.prob.shape[:2]
         reward = (t.prob * t.reward).sum(-1)
         cont = np.zeros((n_s, n_a, n_s))
