@@ -103,6 +103,8 @@ DQN_FIELDS = {
     # draw prioritized freely, so they draw the engines valid with every setting
     "engine": (st.sampled_from(["auto", "torch"]), text.filter(lambda s: s not in ("auto", "numpy", "torch")),
                wrong_literal, {}),
+    "network": (st.sampled_from(["auto", "mlp", "nature", "minatar"]),
+                text.filter(lambda s: s not in ("auto", "mlp", "nature", "minatar")), wrong_literal, {}),
 }
 
 TABULAR_FIELDS = {
@@ -216,7 +218,7 @@ TYPE_BUG = ("BUG: src/qlearn/config.py _check/__post_init__ (lines 22-24, 81-141
             "(int fields: int and not bool or integral float; bool: bool; float: int/float; tuple: tuple of elem) "
             "in one loop over dataclasses.fields before the range checks")
 # Literal fields already refuse any non-option value, so their wrong-type test passes.
-TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding"), (DQNConfig, "engine")}
+TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding"), (DQNConfig, "engine"), (DQNConfig, "network")}
 TYPE_CASES = [pytest.param(cls, name, id=f"{cls.__name__}.{name}",
                            marks=())
               for cls, name in ALL]

@@ -84,6 +84,10 @@ class DQNConfig:
     """Scale Box observations with finite bounds to [-1, 1]."""
     encoding: Literal["onehot", "scalar"] = "onehot"
     """For discrete observations: one-hot vectors (learns well) or the course's single normalised number."""
+    network: Literal["auto", "mlp", "nature", "minatar"] = "auto"
+    """The Q-network: ``mlp`` (hidden layers ``hidden``); for images ``nature`` (Mnih et al. 2015: 32x8x8/4,
+    64x4x4/2, 64x3x3/1, then ``hidden``) or ``minatar`` (Young and Tian 2019: 16x3x3/1, then ``hidden``);
+    ``auto``: an MLP for vectors, ``nature`` for frames of 36 pixels or more, ``minatar`` for smaller ones."""
     engine: Literal["auto", "numpy", "torch"] = "auto"
     """How a gradient step is computed. ``numpy``: a hand-written backward pass in numpy on views of the
     same torch tensors, several times faster for small networks on a CPU (CPU only, uniform replay);
@@ -125,6 +129,8 @@ class DQNConfig:
         _check(self.loss in ("mse", "huber"), "loss", "'mse' or 'huber'", self.loss)
         _check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)", self.max_grad_norm)
         _check(self.encoding in ("onehot", "scalar"), "encoding", "'onehot' or 'scalar'", self.encoding)
+        networks = ("auto", "mlp", "nature", "minatar")
+        _check(self.network in networks, "network", "one of " + ", ".join(networks), self.network)
 
 
 @dataclass(frozen=True)

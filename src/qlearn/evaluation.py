@@ -14,7 +14,8 @@ from dataclasses import asdict, dataclass
 import gymnasium as gym
 import numpy as np
 
-from qlearn.envs.make import success_of
+from qlearn.envs.make import discrete_size, success_of
+from qlearn.envs.pixels import horizon_of
 from qlearn.envs.tabular import TabularMDP, success_probability
 from qlearn.errors import QlearnError
 
@@ -74,23 +75,38 @@ def mean_ci(values: np.ndarray) -> tuple[float, float]:
 
 
 def evaluate(
-    agent, env: gym.Env, episodes: int = 100, max_steps: int | None = None, *, seed: int | None = None
+    agent,
+    env: gym.Env,
+    episodes: int = 100,
+    max_steps: int | None = None,
+    *,
+    seed: int | None = None,
+    epsilon: float = 0.0,
 ) -> EvalResult:
-    """Play ``episodes`` greedy episodes and summarise them.
+    """Play ``episodes`` greedy episodes and summarise them (raw game scores: a pixel protocol's clipped
+    rewards and lost lives are for learning only, so an Atari episode is a whole game).
 
-    ``max_steps`` caps each episode (default: the env's own time limit, or 10,000). Works with any agent
-    of the protocol, including the seed's per-step API.
+    ``max_steps`` caps each episode (default: the env's own time limit, Atari's frame cap, or 10,000).
+    ``epsilon``: a random action with this probability (the DQN papers evaluate Atari at 0.05, to keep an
+    agent from sticking in a game that waits for it). Works with any agent of the protocol, including the
+    seed's per-step API.
     """
     if episodes < 1:
         raise QlearnError(f"episodes must be >= 1, got {episodes}")
+    if not 0.0 <= epsilon <= 1.0:
+        raise QlearnError(f"epsilon must be a probability in [0, 1], got {epsilon}")
     env_id = env.spec.id if env.spec else ""
-    max_steps = max_steps or (env.spec.max_episode_steps if env.spec and env.spec.max_episode_steps else 10_000)
+    max_steps = max_steps or horizon_of(env) or 10_000
+    rng = np.random.default_rng(seed)
     returns, lengths, wins = [], [], 0
     for ep in range(episodes):
         state, _ = env.reset(seed=None if seed is None else seed + ep)
         total, term, trunc, steps = 0.0, False, False, 0
         while steps < max_steps:
-            action = int(agent.act(np.asarray(state)[None, None], greedy=True)[0, 0])
+            if epsilon > 0.0 and rng.random() < epsilon:
+                action = int(rng.integers(discrete_size(env.action_space)))
+            else:
+                action = int(agent.act(np.asarray(state)[None, None], greedy=True)[0, 0])
             state, reward, term, trunc, _ = env.step(action)
             total += float(reward)
             steps += 1

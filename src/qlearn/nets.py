@@ -14,9 +14,11 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 
@@ -119,6 +121,91 @@ class StackedMLP(nn.Module):
                 )
             w[agent].copy_(w_new)
             b[agent].copy_(b_new)
+
+
+CONV_NETWORKS = {
+    # (out channels, kernel, stride) per layer; the hidden widths after them come from DQNConfig.hidden
+    "nature": ((32, 8, 4), (64, 4, 2), (64, 3, 1)),  # Mnih et al. 2015, for 4x84x84 Atari frames
+    "minatar": ((16, 3, 1),),  # Young and Tian 2019, for 10x10xC MinAtar states
+}
+
+
+class StackedCNN(nn.Module):
+    """K independent convolutional Q-networks evaluated in one call per layer.
+
+    Convolution weights are ``[K, out, in, kh, kw]`` and run as one grouped convolution (``groups=K``) over
+    the K agents' images side by side in the channel dimension, so agents never mix; then ReLU
+    hidden layers and the output as in :class:`StackedMLP` (``dueling`` too). Input is ``[K, B, C, H, W]``
+    pixels (uint8 or bool), cast to float and multiplied by ``scale`` here: replay memory stays uint8.
+    Each agent is initialised like PyTorch's ``Conv2d``/``Linear`` from its own seed.
+    """
+
+    def __init__(
+        self,
+        in_shape: Sequence[int],
+        out_dim: int,
+        convs: Sequence[tuple[int, int, int]],
+        hidden: Sequence[int] = (512,),
+        *,
+        seeds: Sequence[int] = (0,),
+        dueling: bool = False,
+        scale: float = 1.0,
+    ) -> None:
+        super().__init__()
+        c, h, w = (int(x) for x in in_shape)
+        self.k, self.dueling, self.scale = len(seeds), dueling, float(scale)
+        self.strides = tuple(int(stride) for _, _, stride in convs)
+        self.conv_weights, self.conv_biases = nn.ParameterList(), nn.ParameterList()
+        for out, kernel, stride in convs:
+            self.conv_weights.append(nn.Parameter(torch.empty(self.k, out, c, kernel, kernel)))
+            self.conv_biases.append(nn.Parameter(torch.empty(self.k, out)))
+            c, h, w = out, (h - kernel) // stride + 1, (w - kernel) // stride + 1
+            if h < 1 or w < 1:
+                raise ValueError(f"images of shape {tuple(in_shape)} are too small for these convolutions")
+        self.flat = c * h * w
+        self.head = StackedMLP(self.flat, out_dim, hidden, seeds=seeds, dueling=dueling)
+        self.reset_parameters(seeds)
+
+    @torch.no_grad()
+    def reset_parameters(self, seeds: Sequence[int]) -> None:
+        for k, seed in enumerate(seeds):
+            gen = torch.Generator().manual_seed(int(seed) + 7_919)  # its own stream, apart from the head's
+            for w, b in zip(self.conv_weights, self.conv_biases):
+                bound = 1.0 / math.sqrt(w[0, 0].numel())
+                w[k].copy_(torch.rand(w.shape[1:], generator=gen) * 2 * bound - bound)
+                b[k].copy_(torch.rand(b.shape[1:], generator=gen) * 2 * bound - bound)
+
+    def features(self, x: torch.Tensor) -> torch.Tensor:
+        """``x[K, B, C, H, W]`` pixels -> the flattened convolution output ``[K, B, flat]``."""
+        k, b = x.shape[:2]
+        y = x.to(torch.float32).mul_(self.scale) if x.dtype != torch.float32 else x * self.scale
+        y = y.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # agents side by side in channels
+        for w, bias, stride in zip(self.conv_weights, self.conv_biases, self.strides):
+            y = torch.relu(F.conv2d(y, w.flatten(0, 1), bias.flatten(), stride=stride, groups=k))
+        return y.reshape(b, k, self.flat).transpose(0, 1)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x[K, B, C, H, W] -> q[K, B, out]``."""
+        return self.head(self.features(x))
+
+
+def make_q_network(
+    encoder: Any, n_actions: int, network: str, hidden: Sequence[int], seeds: Sequence[int], dueling: bool
+) -> StackedMLP | StackedCNN:
+    """The Q-network for ``encoder``'s observations: ``network`` is ``mlp``, ``nature``, ``minatar`` or
+    ``auto`` (a convolutional one for images: ``nature`` for frames of 36 pixels or more, else ``minatar``;
+    an MLP otherwise)."""
+    if network == "auto":
+        network = "mlp" if not encoder.image else ("nature" if min(encoder.shape[1:]) >= 36 else "minatar")
+    if network == "mlp":
+        if encoder.image:
+            raise ValueError("an MLP reads feature vectors; these observations are images: use network=auto")
+        return StackedMLP(encoder.dim, n_actions, hidden, seeds=seeds, dueling=dueling)
+    if not encoder.image:
+        raise ValueError(f"network={network} reads images of shape (C, H, W); these observations are vectors")
+    return StackedCNN(
+        encoder.shape, n_actions, CONV_NETWORKS[network], hidden, seeds=seeds, dueling=dueling, scale=encoder.scale
+    )
 
 
 def per_agent_grad_norm(params: Sequence[torch.Tensor]) -> torch.Tensor:

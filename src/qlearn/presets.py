@@ -11,6 +11,7 @@ environments per agent (``envs``).
 
 from __future__ import annotations
 
+import fnmatch
 import json
 from functools import lru_cache
 from importlib import resources
@@ -28,7 +29,7 @@ def all_presets() -> dict[str, Any]:
 def preset(env_id: str, agent: str, recipe: str | None = None) -> tuple[dict[str, Any], dict[str, Any]]:
     """``(agent_overrides, train_overrides)`` for ``env_id`` and agent kind (empty if none), with the named
     recipe's settings on top."""
-    entry = {k: v for k, v in all_presets().get(env_id, {}).items() if not k.startswith("_")}
+    entry = {k: v for k, v in preset_entry(env_id).items() if not k.startswith("_")}
     agent_over = {k: tuple(v) if isinstance(v, list) else v for k, v in entry.get(agent, {}).items()}
     train_over = dict(entry.get("train", {}).get(agent, {}))
     if recipe is not None:
@@ -43,9 +44,17 @@ def preset(env_id: str, agent: str, recipe: str | None = None) -> tuple[dict[str
     return agent_over, train_over
 
 
+def preset_entry(env_id: str) -> dict[str, Any]:
+    """``env_id``'s entry: its own, else the first pattern (``ALE/*``) that matches it, else empty."""
+    presets = all_presets()
+    if env_id in presets:
+        return presets[env_id]
+    return next((v for k, v in presets.items() if "*" in k and fnmatch.fnmatchcase(env_id, k)), {})
+
+
 def recipes(env_id: str) -> dict[str, Any]:
     """The named recipes of ``env_id``'s preset (name -> settings)."""
-    return dict(all_presets().get(env_id, {}).get("recipes", {}))
+    return dict(preset_entry(env_id).get("recipes", {}))
 
 
 def get_recipe(env_id: str, name: str) -> dict[str, Any]:

@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_checkpoint
+from qlearn.agents.dqn_memory import DQNMemory
 from qlearn.agents.dqn_state import DQNState
 from qlearn.agents.engine import make_engine
 from qlearn.agents.guard import DivergenceGuard
@@ -29,12 +30,13 @@ from qlearn.buffers.replay import Batch
 from qlearn.config import DQNConfig, from_dict
 from qlearn.envs.encoding import Encoder, make_encoder
 from qlearn.envs.make import discrete_size
+from qlearn.envs.pixels import frame_stack_of
 from qlearn.errors import DivergenceError, QlearnError
-from qlearn.nets import StackedMLP
+from qlearn.nets import StackedMLP, make_q_network
 from qlearn.rng import Stream
 
 
-class DQNAgent(SingleStepAPI, DQNState):
+class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
     """DQN with replay memory and a target network; ``seeds`` gives one independent agent per seed."""
 
     kind = "dqn"
@@ -56,9 +58,11 @@ class DQNAgent(SingleStepAPI, DQNState):
         self.device = torch.device(device)
         self.env_id = env_id
         cfg = self.config
-        self.net = StackedMLP(encoder.dim, self.n_actions, cfg.hidden, seeds=self.seeds, dueling=cfg.dueling).to(
-            self.device
-        )
+        try:
+            net = make_q_network(encoder, self.n_actions, cfg.network, cfg.hidden, self.seeds, cfg.dueling)
+        except ValueError as exc:
+            raise QlearnError(f"invalid config value network={cfg.network!r}: {exc}") from None
+        self.net = net.to(self.device)
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
         params = self._params = self._listed(self.net)
@@ -86,43 +90,6 @@ class DQNAgent(SingleStepAPI, DQNState):
     def _listed(net: torch.nn.Module) -> list[torch.Tensor]:
         return list(net.parameters())  # (as list[Tensor]: torch's _foreach_* stubs take no list[Parameter])
 
-    def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
-        cfg = self.config
-        common: dict[str, Any] = dict(k=self.k, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, device=self.device)
-        if cfg.prioritized:
-            return PrioritizedReplayBuffer(
-                cfg.buffer_size, self._stored_dim, alpha=cfg.per_alpha, seeds=list(self.seeds), **common
-            )
-        return ReplayBuffer(cfg.buffer_size, self._stored_dim, **common)
-
-    # Discrete observations with a feature table (one-hot) are stored as their state number and turned
-    # into features when a minibatch is drawn: 32 agents x 100k one-hot FrozenLake transitions took
-    # 410 MB of observations as 16 floats, twice, and take 26 MB as one number.
-    @property
-    def compact(self) -> bool:
-        """Whether replay memory keeps discrete observations as their state number (see above)."""
-        return self.encoder.table_np is not None and self.encoder.dim > 1
-
-    @property
-    def _stored_dim(self) -> int:
-        return 1 if self.compact else self.encoder.dim
-
-    def _stored(self, obs: np.ndarray) -> np.ndarray:
-        """What the replay memory keeps of raw observations ``[K, N, ...]``."""
-        if isinstance(obs, torch.Tensor):
-            k, n = obs.shape[:2]
-            return obs.reshape(k, n, 1) if self.compact else self.encoder.tensor(obs).reshape(k, n, self.encoder.dim)
-        if self.compact:
-            return np.asarray(obs, dtype=np.float32).reshape(*np.shape(obs)[:2], 1)
-        return self._np_features(obs)
-
-    def decode(self, batch):
-        """Features of a sampled minibatch's stored observations (numpy or torch, as the batch is)."""
-        if not self.compact:
-            return batch
-        features = self.encoder.np if isinstance(batch.obs, np.ndarray) else self.encoder.tensor
-        return batch._replace(obs=features(batch.obs[..., 0]), next_obs=features(batch.next_obs[..., 0]))
-
     @classmethod
     def for_env(
         cls,
@@ -135,7 +102,7 @@ class DQNAgent(SingleStepAPI, DQNState):
     ) -> DQNAgent:
         """An agent shaped for ``env``'s observation and action spaces."""
         config = config or DQNConfig()
-        encoder = make_encoder(env.observation_space, config.encoding, config.scale_obs)
+        encoder = make_encoder(env.observation_space, config.encoding, config.scale_obs, stack=frame_stack_of(env))
         return cls(
             encoder,
             discrete_size(env.action_space),
@@ -155,10 +122,6 @@ class DQNAgent(SingleStepAPI, DQNState):
         """Raw observations ``[K, N, ...]`` to features ``[K, N, dim]`` on the agent's device."""
         x = torch.from_numpy(np.ascontiguousarray(self._np_features(obs)))
         return x if self.device.type == "cpu" else x.to(self.device)
-
-    def _np_features(self, obs: np.ndarray) -> np.ndarray:
-        x = self.encoder.np(obs)
-        return x.reshape(x.shape[0], x.shape[1], self.encoder.dim)
 
     @torch.no_grad()
     def q_values(self, obs: np.ndarray) -> np.ndarray:
@@ -181,7 +144,7 @@ class DQNAgent(SingleStepAPI, DQNState):
             random_a = (u[..., 1] * self.n_actions).astype(np.int64)  # u < 1, so u * n < n: no clamp needed
             if explore.all():
                 return random_a
-        if self.device.type == "cpu":
+        if self.device.type == "cpu" and isinstance(self.net, StackedMLP):
             best = self.net.forward_numpy(self._np_features(obs)).argmax(-1)
         else:
             with torch.no_grad():
@@ -192,7 +155,9 @@ class DQNAgent(SingleStepAPI, DQNState):
     def _act_on_device(self, obs: torch.Tensor, greedy: bool) -> torch.Tensor:
         eps = 0.0 if greedy else self.epsilon
         shape = obs.shape[:2]
-        best = self.net(self.encoder.tensor(obs.to(self.device)).reshape(*shape, self.encoder.dim)).argmax(-1)
+        best = self.net(self.encoder.tensor(obs.to(self.device)).reshape(*shape, *self.encoder.feature_shape)).argmax(
+            -1
+        )
         if eps <= 0.0:
             return best
         u = self.explore_rng.uniform_torch(shape[1], 2)
@@ -208,8 +173,12 @@ class DQNAgent(SingleStepAPI, DQNState):
         next_obs: np.ndarray,
         terminated: np.ndarray,
         truncated: np.ndarray,
+        episode_end: np.ndarray | None = None,
     ) -> None:
-        """Store ``[K, N]`` transitions (numpy, or tensors on the agent's device) and train when due."""
+        """Store ``[K, N]`` transitions (numpy, or tensors on the agent's device) and train when due.
+
+        ``terminated`` is what learning treats as terminal (an Atari life lost included); ``episode_end``,
+        where it differs, says which envs really reset (image memory rebuilds frame stacks by episode)."""
         if not isinstance(actions, torch.Tensor):
             actions = np.asarray(actions)
         n = actions.shape[1]
@@ -220,7 +189,8 @@ class DQNAgent(SingleStepAPI, DQNState):
                 )
             del self.buffer  # free the empty memory first: two at once would double the peak
             self.buffer = self._make_buffer(n_envs=n)
-        self.buffer.store(self._stored(obs), actions, rewards, self._stored(next_obs), terminated, truncated)
+        extra = {} if episode_end is None or not self.encoder.image else {"episode_end": episode_end}
+        self.buffer.store(self._stored(obs), actions, rewards, self._stored(next_obs), terminated, truncated, **extra)
         self.steps += n
         if self.steps < self.config.learning_starts:
             return

@@ -18,7 +18,7 @@ from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
 from qlearn.config import DQNConfig, to_dict
 from qlearn.envs.encoding import Encoder
 from qlearn.errors import QlearnError
-from qlearn.nets import StackedMLP
+from qlearn.nets import StackedCNN, StackedMLP
 from qlearn.rng import Stream
 
 
@@ -32,8 +32,8 @@ class DQNState:
     n_actions: int
     seeds: tuple[int, ...]
     env_id: str | None
-    net: StackedMLP
-    target: StackedMLP
+    net: StackedMLP | StackedCNN
+    target: StackedMLP | StackedCNN
     optimizer: torch.optim.Optimizer
     engine: GradientEngine
     guard: DivergenceGuard

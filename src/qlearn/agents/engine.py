@@ -81,8 +81,12 @@ def make_engine(agent: Any, choice: str) -> GradientEngine:
     from qlearn.errors import QlearnError
 
     cfg = agent.config
-    fits = agent.device.type == "cpu" and not cfg.prioritized
+    from qlearn.nets import StackedMLP
+
+    mlp = isinstance(agent.net, StackedMLP)
+    fits = agent.device.type == "cpu" and not cfg.prioritized and mlp
     if choice == "numpy" and not fits:
         why = f"this agent is on {agent.device}" if agent.device.type != "cpu" else "prioritized replay is on"
-        raise QlearnError(f"engine=numpy needs the CPU and uniform replay, but {why}: use engine=auto or torch")
+        why = why if mlp else "its network is convolutional"
+        raise QlearnError(f"engine=numpy needs the CPU, uniform replay and an MLP, but {why}: use engine=auto or torch")
     return NumpyStep(agent) if fits and choice != "torch" else AutogradEngine(agent)

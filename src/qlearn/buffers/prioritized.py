@@ -34,8 +34,12 @@ class PrioritizedReplayBuffer:
         seed: int = 0,
         seeds: list[int] | None = None,
         device: str | torch.device = "cpu",
+        storage: ReplayBuffer | None = None,
     ) -> None:
-        self.storage = ReplayBuffer(capacity, obs_dim, k=k, n_envs=n_envs, n_step=n_step, gamma=gamma, device=device)
+        # ``storage``: the memory the transitions live in (a FrameReplayBuffer for images), else a uniform one.
+        if storage is None:
+            storage = ReplayBuffer(capacity, obs_dim, k=k, n_envs=n_envs, n_step=n_step, gamma=gamma, device=device)
+        self.storage = storage
         self.k, self.capacity, self.device = self.storage.k, self.storage.capacity, self.storage.device
         self.alpha, self.eps = float(alpha), float(eps)
         self.tree = SumTree(self.capacity, self.k)
@@ -55,8 +59,8 @@ class PrioritizedReplayBuffer:
     def size(self) -> int:
         return self.storage.size
 
-    def store(self, *transition) -> np.ndarray:
-        positions = self.storage.store(*transition)
+    def store(self, *transition, **extra) -> np.ndarray:
+        positions = self.storage.store(*transition, **extra)
         prio = np.repeat(self.max_priority[:, None] ** self.alpha, len(positions), axis=1)
         self.tree.update(np.broadcast_to(positions, (self.k, len(positions))), prio)
         return positions

@@ -19,6 +19,7 @@ from typing import Any, NamedTuple
 import numpy as np
 import torch
 
+from qlearn.buffers.memory import check_memory
 from qlearn.rng import Stream
 
 FIELDS = ("obs", "actions", "rewards", "next_obs", "terminated", "truncated")
@@ -71,6 +72,9 @@ class ReplayBuffer:
         self.k, self.n_step, self.gamma = int(k), int(n_step), float(gamma)
         self.device = torch.device(device)
         shape = (self.k, self.capacity)
+        check_memory(
+            ReplayBuffer.bytes_needed(capacity, obs_dim, k=k, n_envs=n_envs), self.device, "buffer_size", capacity
+        )
         self.obs = torch.zeros(*shape, obs_dim, device=self.device)
         self.next_obs = torch.zeros(*shape, obs_dim, device=self.device)
         self.actions = torch.zeros(shape, dtype=torch.long, device=self.device)
@@ -84,6 +88,13 @@ class ReplayBuffer:
         # On the CPU, numpy views of the same memory make per-step writes several times cheaper.
         self._np = {name: getattr(self, name).numpy() for name in FIELDS} if self.device.type == "cpu" else None
         self._powers = self.gamma ** torch.arange(self.n_step + 1, dtype=torch.float32, device=self.device)
+
+    @staticmethod
+    def bytes_needed(capacity: int, obs_dim: int, *, k: int = 1, n_envs: int = 1) -> int:
+        """Bytes this memory allocates: observations and next observations as float32, plus the
+        action (int64), reward, terminated and truncated (float32) of each transition."""
+        slots = k * -(-int(capacity) // int(n_envs)) * int(n_envs)
+        return slots * (2 * 4 * int(obs_dim) + 8 + 3 * 4)
 
     def __len__(self) -> int:
         return self.size
@@ -136,10 +147,10 @@ class ReplayBuffer:
         r = self._rows
         if self.n_step == 1:
             return Batch(
-                self.obs[r, idx],
+                self._obs_at(idx),
                 self.actions[r, idx],
                 self.rewards[r, idx],
-                self.next_obs[r, idx],
+                self._next_obs_at(idx),
                 self.terminated[r, idx],
                 self.truncated[r, idx],
                 self._powers[1].expand(idx.shape),
@@ -158,16 +169,24 @@ class ReplayBuffer:
         rewards = (self.rewards[rr, window] * self._powers[: self.n_step] * used).sum(-1)
         last = window.gather(-1, (m - 1).unsqueeze(-1)).squeeze(-1)
         return Batch(
-            self.obs[r, idx],
+            self._obs_at(idx),
             self.actions[r, idx],
             rewards,
-            self.next_obs[r, last],
+            self._next_obs_at(last),
             self.terminated[r, last],
             self.truncated[r, last],
             self._powers[m],
             weights,
             idx,
         )
+
+    def _obs_at(self, idx: torch.Tensor) -> torch.Tensor:
+        """Observations of the transitions at ring positions ``idx[K, B]``."""
+        return self.obs[self._rows, idx]
+
+    def _next_obs_at(self, idx: torch.Tensor) -> torch.Tensor:
+        """Next observations of the transitions at ring positions ``idx[K, B]``."""
+        return self.next_obs[self._rows, idx]
 
     def sample_numpy(self, batch_size: int, rng: Stream | np.random.Generator) -> Batch:
         """As :meth:`sample`, as numpy arrays read from the CPU memory's views (the numpy training step's

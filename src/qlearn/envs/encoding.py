@@ -3,6 +3,9 @@
 Discrete states are one-hot by default. The course feeds the state number itself through a
 normalisation layer (``scalar``); it is kept as an option so a user can see why one-hot learns better:
 with one number in, neighbouring states share almost all of the network's features.
+
+Images (``image``: a uint8 or boolean Box of shape ``(C, H, W)``) are not turned into features here: they
+stay uint8 through replay memory and are scaled by ``scale`` inside the convolutional network.
 """
 
 from __future__ import annotations
@@ -28,6 +31,12 @@ class Encoder:
     high: tuple[float, ...] | None = None
     """Box bounds: dimensions with finite bounds are scaled to [-1, 1] (MountainCar's velocity lives in
     ±0.07, its position in [-1.2, 0.6]: unscaled, the network barely sees the velocity)."""
+    shape: tuple[int, ...] | None = None
+    """Images: the observation's shape ``(C, H, W)``, channels first."""
+    scale: float = 1.0
+    """Images: the factor the network multiplies pixels by (1/255 for Atari's 0-255 frames)."""
+    stack: int = 1
+    """Images: how many of the C channels are stacked frames (4 for Atari; 1: the observation is one frame)."""
     # Derived in __post_init__ (not arguments, not compared): the feature table, and the box scaling.
     _table: torch.Tensor | None = field(init=False, repr=False, compare=False, default=None)
     _np_table: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
@@ -61,11 +70,23 @@ class Encoder:
         """Features of every discrete state ``[n_states, dim]`` as a numpy array (None for a Box)."""
         return self._np_table
 
+    @property
+    def image(self) -> bool:
+        """Whether observations are images (kept uint8, read by a convolutional network)."""
+        return self.kind == "image"
+
+    @property
+    def feature_shape(self) -> tuple[int, ...]:
+        """The shape of one observation as the network takes it: ``(C, H, W)`` for images, else ``(dim,)``."""
+        return tuple(self.shape) if self.image and self.shape else (self.dim,)
+
     def __call__(self, obs: np.ndarray | torch.Tensor) -> torch.Tensor:
         return torch.from_numpy(np.ascontiguousarray(self.np(np.asarray(obs))))
 
     def tensor(self, obs: torch.Tensor) -> torch.Tensor:
         """Features of observations already in a tensor, on its device (GPU rollouts never leave the GPU)."""
+        if self.image:
+            return obs if obs.dtype == torch.uint8 else obs.to(torch.uint8)
         table, shift, scale = self._on(obs.device)
         if table is not None:
             return table[obs.long()]
@@ -84,6 +105,8 @@ class Encoder:
         """Features as a float32 numpy array (cheap per call on the CPU hot path)."""
         if self._np_table is not None:
             return self._np_table[np.asarray(obs, dtype=np.int64)]
+        if self.image:
+            return np.asarray(obs, dtype=np.uint8)
         x = np.asarray(obs, dtype=np.float32)
         shift, scale = self._shift, self._scale
         if scale is not None and shift is not None:  # (set together)
@@ -97,6 +120,11 @@ class Encoder:
             "n_states": self.n_states,
             "low": None if self.low is None else list(self.low),
             "high": None if self.high is None else list(self.high),
+            **(
+                {"shape": list(self.shape), "scale": self.scale, "stack": self.stack}
+                if self.image and self.shape
+                else {}
+            ),
         }
 
     @classmethod
@@ -108,6 +136,9 @@ class Encoder:
             d.get("n_states"),
             None if low is None else tuple(low),
             None if high is None else tuple(high),
+            None if d.get("shape") is None else tuple(d["shape"]),
+            float(d.get("scale", 1.0)),
+            int(d.get("stack", 1)),
         )
 
     def all_states(self) -> torch.Tensor:
@@ -117,9 +148,20 @@ class Encoder:
         return self(np.arange(self.n_states))
 
 
-def make_encoder(space: spaces.Space, kind: str = "onehot", scale_box: bool = True) -> Encoder:
+def is_image(space: spaces.Space) -> bool:
+    """A Box of uint8 or booleans with three dimensions (``(C, H, W)``): read by a convolutional network."""
+    return isinstance(space, spaces.Box) and len(space.shape) == 3 and space.dtype in (np.uint8, np.bool_)
+
+
+def make_encoder(space: spaces.Space, kind: str = "onehot", scale_box: bool = True, stack: int = 1) -> Encoder:
     """Choose the encoder for an observation space (``kind`` applies to discrete spaces; ``scale_box``
-    maps finite Box bounds to [-1, 1])."""
+    maps finite Box bounds to [-1, 1]; ``stack``: frames stacked in an image's channels)."""
+    if is_image(space):
+        box = cast(spaces.Box, space)
+        high = float(np.max(box.high)) if np.all(np.isfinite(box.high)) else 255.0
+        return Encoder(
+            "image", int(np.prod(box.shape)), shape=tuple(box.shape), scale=1.0 / max(high, 1.0), stack=stack
+        )
     if isinstance(space, spaces.Discrete):
         if kind not in ("onehot", "scalar"):
             raise QlearnError(f"unknown encoding {kind!r}: use onehot or scalar")

@@ -11,6 +11,7 @@ import numpy as np
 from gymnasium import spaces
 
 from qlearn.envs.info import env_info
+from qlearn.envs.pixels import ensure_registered, family, make_atari, make_minatar
 from qlearn.errors import QlearnError, did_you_mean
 
 
@@ -34,7 +35,9 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
 
     ``env_id`` may be ``"module:EnvId"`` to import a user's module that registers its env first.
     ``kwargs`` go to ``gym.make`` (for FrozenLake: ``map_name="8x8"``, ``desc=[...]``,
-    ``is_slippery=False``). An unknown id suggests close registered names; an action space that is not
+    ``is_slippery=False``; for Atari the :class:`~qlearn.envs.pixels.AtariProtocol` fields). MinAtar's and
+    ale-py's ids are registered when first asked for, and built with their pixel pipelines
+    (:mod:`qlearn.envs.pixels`). An unknown id suggests close registered names; an action space that is not
     ``Discrete`` is refused, since Q-learning needs to take a max over actions.
     """
     if ":" in env_id:  # "my_package.envs:MyEnv-v0": import the module that registers the env (Gymnasium's syntax)
@@ -43,15 +46,22 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
             importlib.import_module(module)
         except ImportError as exc:
             raise QlearnError(f"cannot import module {module!r} to register {env_id}: {exc}") from None
+    ensure_registered(env_id)
     if env_id not in gym.registry:
         raise QlearnError(
             f"unknown environment {env_id!r}{did_you_mean(env_id, _registered_ids())}; "
             "list them with: python -c 'import gymnasium; gymnasium.pprint_registry()'"
         )
     try:
-        if render_mode is not None:
-            kwargs["render_mode"] = render_mode
-        env = gym.make(env_id, **kwargs)
+        kind = family(env_id)
+        if kind == "atari":
+            env = make_atari(env_id, render_mode, kwargs)
+        elif kind == "minatar":
+            env = make_minatar(env_id, render_mode, kwargs)
+        else:
+            if render_mode is not None:
+                kwargs["render_mode"] = render_mode
+            env = gym.make(env_id, **kwargs)
     except TypeError as exc:
         raise QlearnError(f"bad option for {env_id}: {exc}") from None
     except KeyError as exc:  # e.g. FrozenLake's map_name="5x5"

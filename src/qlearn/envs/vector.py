@@ -11,7 +11,6 @@ default next-step mode returns a reset step that would have to be skipped). ``st
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Sequence
 from typing import Any
 
@@ -21,44 +20,10 @@ import torch
 
 from qlearn.envs.batched import BatchedEnv, agent_seeds, native_batched
 from qlearn.envs.make import make_env
+from qlearn.envs.pixels import horizon_of
+from qlearn.envs.state import gym_env_state, set_gym_env_state
 
-# Attributes of a Gymnasium env (or wrapper) that are rebuilt, not saved: rendering handles, constants.
-_SKIP = {"screen", "clock", "window", "surf", "viewer", "render_mode", "P"}
-
-
-def _plain(v: Any) -> bool:
-    """Values an env's checkpointed state may hold: numbers, text, arrays, generators, containers of those."""
-    if v is None or isinstance(v, (bool, int, float, str, bytes, np.generic, np.random.Generator)):
-        return True
-    if isinstance(v, np.ndarray):
-        return v.dtype != object
-    if isinstance(v, (list, tuple)):
-        return all(_plain(x) for x in v)
-    if isinstance(v, dict):
-        return all(isinstance(k, (str, int)) and _plain(x) for k, x in v.items())
-    return False
-
-
-def gym_env_state(env: gym.Env) -> list[dict[str, Any]]:
-    """The plain-data attributes of a Gymnasium env and each wrapper around it, outermost first:
-    positions, counters, random generators. Gymnasium has no state API, so this is the one place that
-    reads an env's attributes; spaces, specs and rendering handles are rebuilt, not saved."""
-    states, layer = [], env
-    while True:
-        states.append({k: copy.deepcopy(v) for k, v in vars(layer).items() if k not in _SKIP and _plain(v)})
-        if not hasattr(layer, "env"):
-            return states
-        layer = layer.env
-
-
-def set_gym_env_state(env: gym.Env, states: list[dict[str, Any]]) -> None:
-    """Put back what :func:`gym_env_state` took."""
-    layer = env
-    for state in states:
-        vars(layer).update(copy.deepcopy(state))
-        if not hasattr(layer, "env"):
-            break
-        layer = layer.env
+__all__ = ["GymBatched", "SingleEnv", "gym_env_state", "make_batched", "set_gym_env_state"]
 
 
 class SingleEnv:
@@ -73,8 +38,9 @@ class SingleEnv:
     def __init__(self, env: gym.Env, seed: int = 0) -> None:
         self.env, self.seed = env, int(seed)
         self.observation_space, self.action_space, self.spec = env.observation_space, env.action_space, env.spec
-        self.horizon = env.spec.max_episode_steps if env.spec else None
+        self.horizon = horizon_of(env)
         self.obs: Any = None
+        self._learning: tuple[np.ndarray, np.ndarray] | None = None
 
     def reset(self) -> np.ndarray:
         self.env.action_space.seed(self.seed)
@@ -82,7 +48,8 @@ class SingleEnv:
         return np.asarray(self.obs)[None, None]
 
     def step(self, actions: Any) -> tuple[np.ndarray, ...]:
-        next_obs, reward, terminated, truncated, _ = self.env.step(int(np.asarray(actions).reshape(-1)[0]))
+        next_obs, reward, terminated, truncated, info = self.env.step(int(np.asarray(actions).reshape(-1)[0]))
+        self._learning = _signals(info, 1)
         final = np.asarray(next_obs)[None, None]
         if terminated or truncated:
             next_obs, _ = self.env.reset()
@@ -94,6 +61,11 @@ class SingleEnv:
             np.array([[truncated]]),
             final,
         )
+
+    def learning_signals(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """The last step's reward and terminal flag for learning where a pixel protocol sets them apart
+        from the game's (:class:`~qlearn.envs.pixels.TrainingSignals`); None elsewhere."""
+        return self._learning
 
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "single", "env": gym_env_state(self.env), "obs": self.obs}
@@ -130,7 +102,7 @@ class GymBatched:
         self.seeds = agent_seeds(k, seed, seeds)
         base = make_env(env_id, **kwargs)
         self.observation_space, self.action_space, self.spec = base.observation_space, base.action_space, base.spec
-        self.horizon = base.spec.max_episode_steps if base.spec else None
+        self.horizon = horizon_of(base)
         base.close()
         self.vec = gym.vector.SyncVectorEnv(
             [lambda: make_env(env_id, **kwargs) for _ in range(self.k * self.n)],
@@ -138,6 +110,7 @@ class GymBatched:
         )
         self.obs: torch.Tensor | None = None
         self._seeded = False
+        self._learning: tuple[np.ndarray, np.ndarray] | None = None
 
     def _shape(self, x: np.ndarray) -> torch.Tensor:
         return torch.as_tensor(np.asarray(x)).reshape(self.k, self.n, *np.shape(x)[1:])
@@ -155,6 +128,7 @@ class GymBatched:
     def step(self, actions: Any) -> tuple[torch.Tensor, ...]:
         acts = np.asarray(torch.as_tensor(actions).cpu()).reshape(-1)
         obs, reward, term, trunc, info = self.vec.step(acts)
+        self._learning = _signals(info, self.k * self.n, (self.k, self.n))
         final = np.array(obs, copy=True)
         done = np.logical_or(term, trunc)
         if done.any():
@@ -169,6 +143,10 @@ class GymBatched:
             self._shape(final),
         )
 
+    def learning_signals(self) -> tuple[np.ndarray, np.ndarray] | None:
+        """As :meth:`SingleEnv.learning_signals`, ``[K, N]``."""
+        return self._learning
+
     def state_dict(self) -> dict[str, Any]:
         return {"kind": "gym", "envs": [gym_env_state(e) for e in self.vec.envs], "seeded": self._seeded}
 
@@ -179,6 +157,15 @@ class GymBatched:
 
     def close(self) -> None:
         self.vec.close()
+
+
+def _signals(info: dict[str, Any], count: int, shape: tuple[int, int] = (1, 1)) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(reward, life_loss)`` for learning from a step's ``info`` (one env's, or a vector env's arrays)."""
+    if "train_reward" not in info:
+        return None
+    reward = np.asarray(info["train_reward"], dtype=np.float32).reshape(shape)
+    lost = np.asarray(info.get("life_loss", np.zeros(count, dtype=bool)), dtype=bool).reshape(shape)
+    return reward, lost
 
 
 def make_batched(

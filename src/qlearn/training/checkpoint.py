@@ -28,6 +28,7 @@ FILENAME = "checkpoint.pkl"
 # that would call os.system, say) is refused before it can run: loading never executes foreign code.
 _ALLOWED = {
     ("collections", "OrderedDict"),
+    ("collections", "deque"),
     ("numpy", "dtype"),
     ("numpy", "ndarray"),
     ("numpy._core.multiarray", "scalar"),

@@ -17,6 +17,7 @@ from typing import Any
 
 from qlearn.agents import agent_classes
 from qlearn.envs import make_env
+from qlearn.envs.pixels import protocol_of
 from qlearn.envs.vector import make_batched
 from qlearn.errors import QlearnError
 from qlearn.runs import new_run_dir, read_run, write_json
@@ -79,6 +80,8 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
         table, table_name = load_reference(spec.pretrain, env, spec.agent_config.gamma)
     threads = configure_threads()
     extra: dict[str, Any] = {"torch_threads": threads, "command": command}
+    if protocol_of(env) is not None:  # how a pixel game is played and scored (qlearn.envs.pixels)
+        extra["protocol"] = protocol_of(env)
     if not spec.lockstep:
         run_dir = new_run_dir(out, spec.env_id, spec.agent, spec.seeds[0])
         write_json(run_dir / "config.json", spec.record(**extra))

@@ -98,6 +98,7 @@ class Trainer:
             raise
         self.start = time.perf_counter()
         gpu = on_gpu(agent, venv)
+        learning_signals = getattr(venv, "learning_signals", lambda: None)
         bar = self._bar()
         diverged: DivergenceError | None = None
         try:
@@ -109,6 +110,8 @@ class Trainer:
                 self.obs = obs
                 if gpu:
                     agent.observe(o, actions, reward, final, term, trunc)
+                elif (signals := learning_signals()) is not None:  # a pixel protocol: clipped rewards, lives
+                    agent.observe(o, actions, signals[0], as_numpy(final), te | signals[1], tr, episode_end=te | tr)
                 else:
                     agent.observe(o, actions, r, as_numpy(final), te, tr)
                 self.step += n
