@@ -57,6 +57,7 @@ class FrameReplayBuffer(ReplayBuffer):
         self._ep_now = np.zeros((self.k, self.n_envs), dtype=np.int64)
         self.writes = 0  # frames written per agent so far (the frame ring's position)
         self.final: dict[tuple[int, int], torch.Tensor] = {}  # (agent, slot) -> final frame of a cut episode
+        self._empty: dict[int, np.ndarray] = {}  # zero-width observations for the base class's fields
 
     @staticmethod
     def bytes_needed(  # type: ignore[override]
@@ -79,20 +80,23 @@ class FrameReplayBuffer(ReplayBuffer):
         n = np.shape(actions)[1]
         if truncated is None:
             truncated = np.zeros(np.shape(actions), dtype=np.float32)
-        positions = super().store(
-            np.zeros((self.k, n, 0), np.float32),
-            actions,
-            rewards,
-            np.zeros((self.k, n, 0), np.float32),
-            terminated,
-            truncated,
-        )
-        slots = torch.as_tensor(positions, device=self.device)
-        frame_pos = (self.writes + torch.arange(n, device=self.device)) % self.n_frames
-        self.frames[:, frame_pos] = self._newest(obs)
-        self.frames[:, (frame_pos + n) % self.n_frames] = self._newest(next_obs)  # ahead, for the newest slot
-        self.frame_of[slots] = frame_pos
-        self.ep[:, slots] = torch.as_tensor(np.minimum(self._ep_now, self.stack), device=self.device)
+        empty = self._empty.get(n)
+        if empty is None:
+            empty = self._empty[n] = np.zeros((self.k, n, 0), np.float32)
+        positions = super().store(empty, actions, rewards, empty, terminated, truncated)
+        at = slice(int(positions[0]), int(positions[0]) + n)  # the n slots written: consecutive
+        first = self.writes
+        newest_next = self._newest(next_obs)
+        if first + 2 * n <= self.n_frames:  # contiguous frame positions (nearly always): slice writes
+            self.frames[:, first : first + n] = self._newest(obs)
+            self.frames[:, first + n : first + 2 * n] = newest_next  # ahead, for the newest slot
+            self.frame_of[at] = torch.arange(first, first + n, device=self.device)
+        else:
+            frame_pos = (first + torch.arange(n, device=self.device)) % self.n_frames
+            self.frames[:, frame_pos] = self._newest(obs)
+            self.frames[:, (frame_pos + n) % self.n_frames] = newest_next
+            self.frame_of[at] = frame_pos
+        self.ep[:, at] = torch.from_numpy(np.minimum(self._ep_now, self.stack)).to(self.device)
         self.writes = (self.writes + n) % self.n_frames
         end = np.asarray(_np(episode_end) if episode_end is not None else (_np(terminated) + _np(truncated)) > 0)
         cut = (_np(truncated) > 0) & (_np(terminated) == 0)
@@ -101,9 +105,8 @@ class FrameReplayBuffer(ReplayBuffer):
             for key in [key for key in self.final if key[1] in written]:
                 del self.final[key]  # those slots now hold new transitions
         if cut.any():
-            newest = self._newest(next_obs)
             for ki, j in zip(*np.nonzero(cut)):
-                self.final[(int(ki), int(positions[j]))] = newest[ki, j].clone()
+                self.final[(int(ki), int(positions[j]))] = newest_next[ki, j].clone()
         self._ep_now += 1
         self._ep_now[end.astype(bool)] = 0
         return positions
