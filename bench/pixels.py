@@ -15,8 +15,11 @@ Parts (each appends rows to ``bench/results/pixels.jsonl`` as it ends):
 3. ``memory``: a child process fills a 100k-transition Atari replay memory (4x84x84 frames) and trains
    on it; its replay bytes and the process's peak resident memory (VmHWM), and the bytes a 1M-transition
    memory needs (computed, not allocated).
+4. ``pong_capped`` (for a GPU: ``bash bench/gpu_pixels.sh``): the Atari preset on ALE/Pong-v5 for at most
+   ``--cap-s`` seconds of training, scored by 3 whole games every 25k env steps; the best score and when.
 
-Usage: ``python bench/pixels.py [--parts minatar,pong,memory]``; nothing else should run meanwhile.
+Usage: ``python bench/pixels.py [--parts minatar,pong,memory] [--device cuda]``; nothing else should run
+meanwhile.
 """
 
 from __future__ import annotations
@@ -82,20 +85,23 @@ def sb3_model(env_id: str, cfg: dict, total: int):
         policy, kwargs = "MlpPolicy", dict(features_extractor_class=MinAtarCNN, net_arch=[])
     else:
         policy, kwargs = "CnnPolicy", dict(net_arch=[])  # NatureCNN (3136 -> 512) then Linear(512, actions)
-    return DQN(policy, env, seed=0, device="cpu", verbose=0, policy_kwargs=kwargs, **sb3_settings(cfg, total))
+    return DQN(policy, env, seed=0, device=DEVICE, verbose=0, policy_kwargs=kwargs, **sb3_settings(cfg, total))
+
+
+DEVICE = "cpu"
 
 
 def window_qlearn(env_id: str, cfg: dict, warmup: int, window: int, k: int = 1) -> float:
     """Env steps/s (all K agents together) over ``window`` steps after ``warmup``."""
     if k == 1:
         env = make_env(env_id)
-        agent = DQNAgent.for_env(env, DQNConfig(**cfg), seed=0)
+        agent = DQNAgent.for_env(env, DQNConfig(**cfg), seed=0, device=DEVICE)
         train(agent, env, warmup, eval_every=0, keep_best=False, progress=False)
         t = time.perf_counter()
         train(agent, env, window, eval_every=0, keep_best=False, progress=False)
         return window / (time.perf_counter() - t)
     env = make_env(env_id)
-    agent = DQNAgent.for_env(env, DQNConfig(**cfg), seeds=range(k))
+    agent = DQNAgent.for_env(env, DQNConfig(**cfg), seeds=range(k), device=DEVICE)
     venv = make_batched(env_id, k, 1, seeds=list(range(k)))
     train_many(agent, venv, warmup, env_id=env_id, eval_every=0, keep_best=False, progress=False)
     t = time.perf_counter()
@@ -116,7 +122,7 @@ def part_minatar(args) -> list[dict]:
     q1 = window_qlearn(env_id, MINATAR, args.warmup, args.window)
     s1 = window_sb3(env_id, MINATAR, args.warmup, args.window)
     q8 = window_qlearn(env_id, MINATAR, args.warmup, args.window // 4, k=8)
-    row = {"part": "minatar", "env": env_id, "warmup": args.warmup, "window": args.window, "qlearn_sps": q1,
+    row = {"part": "minatar", "device": DEVICE, "env": env_id, "warmup": args.warmup, "window": args.window, "qlearn_sps": q1,
            "sb3_sps": s1, "ratio": q1 / s1, "qlearn_seeds8_total_sps": q8,
            "seeds8_vs_8_sb3_runs_in_a_row": q8 / s1, "settings": MINATAR}
     print(json.dumps(row), flush=True)
@@ -127,7 +133,7 @@ def part_pong(args) -> list[dict]:
     env_id = "ALE/Pong-v5"
     q = window_qlearn(env_id, PONG, args.warmup, args.pong_window)
     s = window_sb3(env_id, PONG, args.warmup, args.pong_window)
-    row = {"part": "pong", "env": env_id, "warmup": args.warmup, "window": args.pong_window, "qlearn_sps": q,
+    row = {"part": "pong", "device": DEVICE, "env": env_id, "warmup": args.warmup, "window": args.pong_window, "qlearn_sps": q,
            "sb3_sps": s, "ratio": q / s, "settings": PONG}
     print(json.dumps(row), flush=True)
     return [row]
@@ -178,17 +184,46 @@ def part_memory(args) -> list[dict]:
     return [row]
 
 
+def part_pong_capped(args) -> list[dict]:
+    """The Atari preset on Pong for at most ``args.cap_s`` seconds of training; the best whole-game score."""
+    from qlearn.presets import preset
+
+    over, _ = preset("ALE/Pong-v5", "dqn")
+    env = make_env("ALE/Pong-v5")
+    agent = DQNAgent.for_env(env, DQNConfig(**over), seed=0, device=DEVICE)
+    seen: list[dict] = []
+
+    class Cap:
+        def on_eval(self, row):
+            seen.append({"step": row["step"], "score": row["score"], "train_s": row["train_time"]})
+            print(json.dumps(seen[-1]), flush=True)
+            return row["train_time"] < args.cap_s
+
+    t = time.perf_counter()
+    res = train(agent, env, 10_000_000, eval_every=25_000, eval_episodes=3, callbacks=[Cap()], progress=False)
+    best = max(seen, key=lambda r: r["score"]) if seen else None
+    row = {"part": "pong_capped", "env": "ALE/Pong-v5", "device": DEVICE, "cap_s": args.cap_s, "steps": res.steps,
+           "wall_s": time.perf_counter() - t, "sps": res.steps / max(res.wall_time, 1e-9), "evals": seen,
+           "best_score": None if best is None else best["score"], "best_step": None if best is None else best["step"]}
+    print(json.dumps(row), flush=True)
+    return [row]
+
+
 def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--parts", default="minatar,pong,memory")
     p.add_argument("--warmup", type=int, default=2_000)
     p.add_argument("--window", type=int, default=8_000)
     p.add_argument("--pong-window", type=int, default=20_000)
+    p.add_argument("--device", default="cpu")
+    p.add_argument("--cap-s", type=float, default=120.0, help="pong_capped: seconds of training")
     args = p.parse_args()
+    global DEVICE
+    DEVICE = args.device
     configure_threads(1)
     torch.set_num_threads(1)
     np.seterr(all="ignore")
-    parts = {"minatar": part_minatar, "pong": part_pong, "memory": part_memory}
+    parts = {"minatar": part_minatar, "pong": part_pong, "memory": part_memory, "pong_capped": part_pong_capped}
     for name in args.parts.split(","):
         append("pixels", parts[name](args))
 

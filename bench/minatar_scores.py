@@ -1,0 +1,73 @@
+"""MinAtar scores at 500k env steps: qlearn's preset, one seed per process (a resumable job), against SB3's
+500k-step scores with the same network and settings (shared/MEASURED.md; not rerun here: 30-50 minutes a run).
+
+The preset (``qlearn presets``) is the MinAtar paper's settings with Adam at 2.5e-4 and Huber loss, no
+Double DQN: the settings SB3 ran with. The run trains through ``qlearn.run`` into ``--out`` (checkpoints
+every 50k steps; a killed job continues with ``--resume RUN_DIR``), then its last network plays
+``--episodes`` greedy games (sticky actions on, as in training; SB3's figures were scored the same way) and
+the delivered (best evaluated) one too. One row per seed is appended to ``bench/results/minatar_scores.jsonl``.
+
+    python bench/minatar_scores.py --game Breakout-v1 --seed 0
+    python bench/minatar_scores.py --resume runs/minatar/MinAtar-Breakout-v1__dqn__0__...
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from record import append  # noqa: E402
+
+import qlearn  # noqa: E402
+from qlearn.agents.dqn import DQNAgent  # noqa: E402
+from qlearn.envs.make import make_env  # noqa: E402
+from qlearn.evaluation import evaluate  # noqa: E402
+from qlearn.threads import configure_threads  # noqa: E402
+
+# SB3 DQN, same network and settings, seed 0, 500k env steps, 50 greedy episodes (shared/MEASURED.md)
+SB3_500K = {"Breakout-v1": (12.62, 10.7), "Freeway-v1": (46.94, 4.1)}
+
+
+def main() -> None:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--game", default="Breakout-v1")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--steps", type=int, default=500_000)
+    p.add_argument("--episodes", type=int, default=50)
+    p.add_argument("--out", default="runs/minatar")
+    p.add_argument("--resume", metavar="RUN_DIR")
+    args = p.parse_args()
+    configure_threads(1)
+    t = time.perf_counter()
+    if args.resume:
+        res = qlearn.resume(args.resume, progress=False)
+        config = json.loads((Path(args.resume) / "config.json").read_text())
+        env_id, args.seed = config["env_id"], int(config["train"]["seed"])
+    else:
+        env_id = f"MinAtar/{args.game}"
+        spec = qlearn.RunSpec.build(env_id, "dqn", seed=args.seed, steps=args.steps)  # the preset, then the steps
+        res = qlearn.run(spec, out=args.out, progress=False, command=" ".join(sys.argv))
+    run_dir = Path(res.run_dir)
+    env = make_env(env_id)
+    row = {"env": env_id, "seed": args.seed, "steps": res.steps, "train_wall_s": res.wall_time,
+           "sps": res.steps / max(res.wall_time, 1e-9), "run_dir": str(run_dir), "episodes": args.episodes}
+    for name in ("last", "agent"):
+        agent = DQNAgent.load(run_dir / f"{name}.pt", env)
+        ev = evaluate(agent, env, args.episodes, seed=12_345)
+        key = "final" if name == "last" else "delivered"
+        row.update({f"{key}_mean": ev.mean_return, f"{key}_std": ev.std_return, f"{key}_ci95": list(ev.ci95)})
+    row["best_eval_score"], row["best_eval_step"] = res.best_score, res.best_step
+    sb3 = SB3_500K.get(env_id.split("/")[1])
+    row["sb3_500k_mean"], row["sb3_500k_std"] = sb3 if sb3 else (None, None)
+    row["wall_s"] = time.perf_counter() - t
+    print(json.dumps(row), flush=True)
+    append("minatar_scores", [row])
+
+
+if __name__ == "__main__":
+    main()
