@@ -43,6 +43,9 @@ def main() -> None:
     p.add_argument("--resume", metavar="RUN_DIR")
     args = p.parse_args()
     configure_threads(1)
+    from record import commit_of
+
+    started = commit_of()  # the row's stamp is taken when it is written, an hour on: note what ran
     t = time.perf_counter()
     if args.resume:
         res = qlearn.resume(args.resume, progress=False)
@@ -65,6 +68,7 @@ def main() -> None:
     sb3 = SB3_500K.get(env_id.split("/")[1])
     row["sb3_500k_mean"], row["sb3_500k_std"] = sb3 if sb3 else (None, None)
     row["wall_s"] = time.perf_counter() - t
+    row["started_at_commit"], row["started_dirty"] = started
     print(json.dumps(row), flush=True)
     append("minatar_scores", [row])
 
