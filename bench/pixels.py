@@ -156,10 +156,10 @@ env = make_env("ALE/Pong-v5")
 agent = DQNAgent.for_env(env, DQNConfig(network="nature", hidden=(512,), buffer_size=cap, batch_size=32,
                                         learning_starts=0, train_freq=10**9), seed=0)
 rng = np.random.default_rng(0)
-chunk = 1000
+chunk = 100  # a run stores one transition a step: keep the filler's own arrays small
 agent.buffer = None
 agent.buffer = agent._make_buffer(n_envs=chunk)
-for _ in range(cap // chunk):  # fill every slot (touch every page) with frames of 1,000 envs a call
+for _ in range(cap // chunk):  # fill every slot (touch every page) with frames of 100 envs a call
     o = rng.integers(0, 256, (1, chunk, 4, 84, 84), dtype=np.uint8)
     agent.buffer.store(o, rng.integers(0, 6, (1, chunk)), np.zeros((1, chunk), np.float32), o,
                        np.zeros((1, chunk), np.float32), np.zeros((1, chunk), np.float32))
