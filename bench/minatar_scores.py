@@ -26,6 +26,7 @@ from record import append  # noqa: E402
 import qlearn  # noqa: E402
 from qlearn.agents.dqn import DQNAgent  # noqa: E402
 from qlearn.envs.make import make_env  # noqa: E402
+from qlearn.envs.pixels import protocol_of  # noqa: E402
 from qlearn.evaluation import evaluate  # noqa: E402
 from qlearn.threads import configure_threads  # noqa: E402
 
@@ -57,7 +58,7 @@ def main() -> None:
         res = qlearn.run(spec, out=args.out, progress=False, command=" ".join(sys.argv))
     run_dir = Path(res.run_dir)
     env = make_env(env_id)
-    row = {"env": env_id, "seed": args.seed, "steps": res.steps, "train_wall_s": res.wall_time,
+    row = {"env": env_id, "protocol": protocol_of(env), "seed": args.seed, "steps": res.steps, "train_wall_s": res.wall_time,
            "sps": res.steps / max(res.wall_time, 1e-9), "run_dir": str(run_dir), "episodes": args.episodes}
     for name in ("last", "agent"):
         agent = DQNAgent.load(run_dir / f"{name}.pt", env)

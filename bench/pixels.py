@@ -41,6 +41,7 @@ from qlearn.agents.dqn import DQNAgent  # noqa: E402
 from qlearn.buffers import FrameReplayBuffer  # noqa: E402
 from qlearn.config import DQNConfig  # noqa: E402
 from qlearn.envs.make import make_env  # noqa: E402
+from qlearn.envs.pixels import protocol_of  # noqa: E402
 from qlearn.envs.vector import make_batched  # noqa: E402
 from qlearn.threads import configure_threads  # noqa: E402
 from qlearn.training.trainer import train, train_many  # noqa: E402
@@ -124,7 +125,7 @@ def part_minatar(args) -> list[dict]:
     q8 = window_qlearn(env_id, MINATAR, args.warmup, args.window // 4, k=8)
     row = {"part": "minatar", "device": DEVICE, "env": env_id, "warmup": args.warmup, "window": args.window, "qlearn_sps": q1,
            "sb3_sps": s1, "ratio": q1 / s1, "qlearn_seeds8_total_sps": q8,
-           "seeds8_vs_8_sb3_runs_in_a_row": q8 / s1, "settings": MINATAR}
+           "seeds8_vs_8_sb3_runs_in_a_row": q8 / s1, "settings": MINATAR, "protocol": protocol_of(make_env(env_id))}
     print(json.dumps(row), flush=True)
     return [row]
 
@@ -134,7 +135,7 @@ def part_pong(args) -> list[dict]:
     q = window_qlearn(env_id, PONG, args.warmup, args.pong_window)
     s = window_sb3(env_id, PONG, args.warmup, args.pong_window)
     row = {"part": "pong", "device": DEVICE, "env": env_id, "warmup": args.warmup, "window": args.pong_window, "qlearn_sps": q,
-           "sb3_sps": s, "ratio": q / s, "settings": PONG}
+           "sb3_sps": s, "ratio": q / s, "settings": PONG, "protocol": protocol_of(make_env(env_id))}
     print(json.dumps(row), flush=True)
     return [row]
 

@@ -352,6 +352,49 @@ def speed_memory(data: dict) -> Table:
     return t
 
 
+def _pixels(data: dict, part: str) -> list[dict]:
+    return [r for r in data.get("pixels", []) if r["part"] == part]
+
+
+@table("pixels_sps")
+def pixels_sps(data: dict) -> Table:
+    rows = newest(_pixels(data, "minatar") + _pixels(data, "pong"), lambda r: r["env"])
+    t = Table("env (matched settings, bench/pixels.py)", "window", "qlearn env steps/s", "SB3 DQN env steps/s",
+              "qlearn : SB3", "qlearn --seeds 8, env steps/s in total", "--seeds 8 : 8 SB3 runs in a row")
+    for env, r in rows.items():
+        k8 = r.get("qlearn_seeds8_total_sps")
+        t.row([env, f"{r['window']:,} steps after {r['warmup']:,}", f"{r['qlearn_sps']:,.0f}", f"{r['sb3_sps']:,.0f}",
+               ratio(r["qlearn_sps"], r["sb3_sps"], 2), "" if k8 is None else f"{k8:,.0f}",
+               "" if k8 is None else ratio(k8, r["sb3_sps"], 2)], [r])
+    return t
+
+
+@table("pixels_memory")
+def pixels_memory(data: dict) -> Table:
+    rows = newest(_pixels(data, "memory"), lambda r: (r["env"], r["capacity"]))
+    t = Table("env", "transitions (4x84x84 frames)", "qlearn replay memory GB", "process peak (VmHWM) GB",
+              "1M transitions would need GB", "SB3: obs + next_obs GB", "SB3 optimize_memory_usage GB")
+    for (env, cap), r in rows.items():
+        t.row([env, f"{cap:,}", f"{r['replay_gb']:.3f}", f"{r['peak_rss_gb']:.3f}", f"{r['gb_1m']:.2f}",
+               f"{r['sb3_bytes_100k'] / 1e9:.2f}", f"{r['sb3_optimized_bytes_100k'] / 1e9:.2f}"], [r])
+    return t
+
+
+@table("minatar_scores")
+def minatar_scores(data: dict) -> Table:
+    rows = newest(data.get("minatar_scores", []), lambda r: (r["env"], r["seed"]))
+    t = Table("game", "seed", "env steps", "qlearn final network: mean score (95% CI)", "delivered (best evaluated)",
+              "SB3 at 500k (shared/MEASURED.md, seed 0)", "qlearn env steps/s (training)", "run started at")
+    for (env, seed), r in rows.items():
+        lo, hi = r["final_ci95"]
+        dlo, dhi = r["delivered_ci95"]
+        sb3 = "" if r["sb3_500k_mean"] is None else f"{r['sb3_500k_mean']:.2f} +- {r['sb3_500k_std']:.1f} (std)"
+        t.row([env, seed, f"{r['steps']:,}", f"{r['final_mean']:.2f} [{lo:.2f}, {hi:.2f}]",
+               f"{r['delivered_mean']:.2f} [{dlo:.2f}, {dhi:.2f}]", sb3, f"{r['sps']:,.0f}",
+               f"`{short(r['started_at_commit'])}`"], [r])
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))

@@ -113,3 +113,16 @@ def test_minatar_breakout_learns_with_its_preset():
     agent = DQNAgent.for_env(env, DQNConfig(**over), seed=0)
     result = train(agent, env, 100_000, eval_every=25_000, eval_episodes=20, progress=False)
     assert result.best_scores.max() >= 4.0
+
+
+def test_render_shows_each_frame_with_the_q_value_of_each_action():
+    from qlearn.render import action_names, play_frames
+
+    env = make_env("MinAtar/Breakout-v1", render_mode="rgb_array")
+    agent = DQNAgent.for_env(env, DQNConfig(**SMALL), seed=0)
+    frames, episodes = play_frames(agent, env, 1, max_frames=5)
+    assert action_names(env, 3) == ["noop", "left", "right"]
+    assert len(frames) >= 5 and all(f.dtype == np.uint8 and f.shape == frames[0].shape for f in frames)
+    h, w, _ = frames[0].shape
+    assert h >= 160 and w == h + 170  # the game enlarged to 160 pixels, the Q-value panel beside it
+    assert episodes[0]["steps"] >= 1

@@ -86,3 +86,14 @@ def test_bad_atari_options_are_one_line_errors():
         make_env("ALE/Pong-v5", frame_skip=0)
     with pytest.raises(QlearnError, match="sticky"):
         make_env("ALE/Pong-v5", sticky=1.5)
+
+
+def test_evaluation_envs_are_rebuilt_with_the_same_protocol():
+    from qlearn.training.scoring import single_scorer
+
+    env = make_env("ALE/Pong-v5", sticky=0.0, noop_max=5)
+    scorer = single_scorer(env, seed=0, episodes=1)
+    (rebuilt,) = scorer.eval_env.vec.envs
+    assert protocol_of(rebuilt)["sticky"] == 0.0 and protocol_of(rebuilt)["noop_max"] == 5
+    assert scorer.eval_env.horizon == 108_000 // 4 + 1  # whole games, up to the frame cap
+    scorer.close()

@@ -52,6 +52,9 @@ def action_names(env: Any, n_actions: int) -> list[str]:
     """The emulator's action names (Atari: NOOP, FIRE, ...), else ``a0, a1, ...``."""
     meanings = getattr(env.unwrapped, "get_action_meanings", None)
     names = list(meanings()) if callable(meanings) else []
+    action_set = getattr(env.unwrapped, "action_set", None)  # MinAtar: indices into its six actions
+    if not names and action_set is not None:
+        names = [("noop", "left", "up", "right", "down", "fire")[int(a)] for a in action_set]
     return names if len(names) == n_actions else [f"a{i}" for i in range(n_actions)]
 
 

@@ -144,7 +144,8 @@ class Encoder:
     def all_states(self) -> torch.Tensor:
         """Features of every discrete state ``[n_states, dim]`` (for ``q_table()``)."""
         if self.n_states is None:
-            raise QlearnError("this environment has continuous observations: there is no finite Q-table")
+            what = "image" if self.image else "continuous"
+            raise QlearnError(f"this environment has {what} observations: there is no finite Q-table")
         return self(np.arange(self.n_states))
 
 

@@ -52,6 +52,7 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
             f"unknown environment {env_id!r}{did_you_mean(env_id, _registered_ids())}; "
             "list them with: python -c 'import gymnasium; gymnasium.pprint_registry()'"
         )
+    given = dict(kwargs)
     try:
         kind = family(env_id)
         if kind == "atari":
@@ -76,6 +77,9 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
             f"{env_id} has a {type(env.action_space).__name__} action space; Q-learning needs "
             "discrete actions (choose an env with Discrete actions, e.g. CartPole-v1, MountainCar-v0)"
         )
+    # What rebuilds this env (evaluation envs): the id and options given here, not the base env's spec, which
+    # holds what a pixel pipeline passed to gym.make and none of the wrappers' options.
+    env.make_kwargs = given  # type: ignore[attr-defined]
     obs = env.observation_space
     if not isinstance(obs, (spaces.Discrete, spaces.Box)):
         env.close()

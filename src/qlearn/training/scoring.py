@@ -121,7 +121,8 @@ def single_scorer(env: Any, seed: int, episodes: int) -> Scorer:
             "scoring by evaluation episodes rebuilds the env from its registered spec; this env has "
             "none: register it with gymnasium.register, or pass eval_every=0"
         )
-    kwargs = dict(env.spec.kwargs or {})
+    given = getattr(env, "make_kwargs", None)  # an env from qlearn's make_env: the options it was made with
+    kwargs = dict(env.spec.kwargs or {}) if given is None else dict(given)
     if env.spec.max_episode_steps != gym.spec(env.spec.id).max_episode_steps:
         kwargs["max_episode_steps"] = env.spec.max_episode_steps
     return Scorer(env_id, eval_env=make_batched(env.spec.id, 1, episodes, seeds=[EVAL_SEED_OFFSET + seed], **kwargs))
