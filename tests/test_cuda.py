@@ -126,3 +126,18 @@ def test_lockstep_on_cuda_resumes_from_its_checkpoint(tmp_path):
     np.testing.assert_array_equal(np.array(again.eval_scores), np.array(full.eval_scores))
     for a, b in zip(full.agent.weights(), again.agent.weights()):
         assert torch.equal(a, b)
+
+
+def test_minatar_cnn_trains_on_cuda_with_its_frame_memory_there():
+    pytest.importorskip("minatar")
+    from qlearn.config import DQNConfig
+    from qlearn.training.trainer import train
+
+    env = make_env("MinAtar/Breakout-v1")
+    cfg = DQNConfig(network="minatar", hidden=(32,), batch_size=8, buffer_size=1_000, learning_starts=100,
+                    train_freq=1, prioritized=True, n_step=3)
+    agent = DQNAgent.for_env(env, cfg, seeds=(0,), device="cuda")
+    train(agent, env, 400, eval_every=200, eval_episodes=2, progress=False)
+    frames = agent.buffer.storage.frames
+    assert frames.is_cuda and frames.dtype == torch.uint8
+    assert agent.updates == 301 and np.isfinite(agent.metrics()["loss"])
