@@ -126,3 +126,19 @@ def test_render_shows_each_frame_with_the_q_value_of_each_action():
     h, w, _ = frames[0].shape
     assert h >= 160 and w == h + 170  # the game enlarged to 160 pixels, the Q-value panel beside it
     assert episodes[0]["steps"] >= 1
+
+
+def test_replay_memory_is_checked_at_construction_and_allocated_only_when_used(tmp_path):
+    from qlearn.errors import QlearnError
+
+    env = make_env("ALE/Pong-v5")
+    with pytest.raises(QlearnError, match="buffer_size=100000000 needs"):
+        DQNAgent.for_env(env, DQNConfig(network="nature", buffer_size=100_000_000), seed=0)
+    agent = DQNAgent.for_env(env, DQNConfig(network="nature", hidden=(16,), buffer_size=5_000), seed=0)
+    agent.save(tmp_path / "a.pt")
+    loaded = DQNAgent.load(tmp_path / "a.pt", env)  # to act or be evaluated: no replay memory
+    assert loaded._buffer is None and agent.select(0)._buffer is None
+    obs, _ = env.reset(seed=0)
+    agent.observe(obs[None, None], np.zeros((1, 1), np.int64), np.zeros((1, 1), np.float32), obs[None, None],
+                  np.zeros((1, 1)), np.zeros((1, 1)))
+    assert isinstance(agent.buffer, FrameReplayBuffer) and len(agent.buffer) == 1

@@ -26,6 +26,7 @@ from qlearn.agents.guard import DivergenceGuard
 from qlearn.agents.numpy_step import init_adam_state
 from qlearn.agents.update import Update
 from qlearn.buffers import PrioritizedReplayBuffer, ReplayBuffer
+from qlearn.buffers.memory import check_memory
 from qlearn.buffers.replay import Batch
 from qlearn.config import DQNConfig, from_dict
 from qlearn.envs.encoding import Encoder, make_encoder
@@ -73,7 +74,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
             self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
         init_adam_state(self.optimizer)  # every engine and the divergence guard see Adam's moments from the start
         self._update = Update(params, self.optimizer)
-        self.buffer = self._make_buffer(n_envs=1)
+        self._buffer = None  # allocated when first used (agents loaded to act or be evaluated never need one)
+        self._buffer_envs = 1
+        check_memory(self.replay_bytes(1), self.device, "buffer_size", cfg.buffer_size)  # refused before training
         # Each agent's draws from streams keyed by its own seed (qlearn.rng): a seed draws the same
         # exploration and minibatches alone as in a group, and both gradient engines draw the same indices.
         self.explore_rng = Stream(self.seeds, salt=2, device=self.device)
@@ -182,7 +185,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         if not isinstance(actions, torch.Tensor):
             actions = np.asarray(actions)
         n = actions.shape[1]
-        if n != self.buffer.n_envs:
+        if self._buffer is None:
+            self._buffer_envs = n  # allocated below for this many envs at once
+        elif n != self.buffer.n_envs:
             if len(self.buffer):
                 raise QlearnError(
                     f"this agent's replay memory holds transitions of {self.buffer.n_envs} envs per step, not {n}"

@@ -31,6 +31,35 @@ class DQNMemory:
         x = self.encoder.np(obs)
         return x.reshape(x.shape[0], x.shape[1], *self.encoder.feature_shape)
 
+    _buffer: ReplayBuffer | PrioritizedReplayBuffer | None
+    _buffer_envs: int
+
+    @property
+    def buffer(self) -> ReplayBuffer | PrioritizedReplayBuffer:
+        """The replay memory, allocated on first use for ``_buffer_envs`` envs per step."""
+        if self._buffer is None:
+            self._buffer = self._make_buffer(n_envs=self._buffer_envs)
+        return self._buffer
+
+    @buffer.setter
+    def buffer(self, value: ReplayBuffer | PrioritizedReplayBuffer | None) -> None:
+        self._buffer = value
+        if value is not None:
+            self._buffer_envs = value.n_envs
+
+    @buffer.deleter
+    def buffer(self) -> None:
+        self._buffer = None
+
+    def replay_bytes(self, n_envs: int) -> int:
+        """Bytes the replay memory of these K agents takes for ``n_envs`` envs per step (before allocating)."""
+        cfg, enc = self.config, self.encoder
+        if enc.image:
+            return FrameReplayBuffer.bytes_needed(
+                cfg.buffer_size, enc.feature_shape, stack=enc.stack, k=self.k, n_envs=n_envs
+            )
+        return ReplayBuffer.bytes_needed(cfg.buffer_size, self._stored_dim, k=self.k, n_envs=n_envs)
+
     def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
         cfg, enc = self.config, self.encoder
         common: dict[str, Any] = dict(k=self.k, n_envs=n_envs, n_step=cfg.n_step, gamma=cfg.gamma, device=self.device)

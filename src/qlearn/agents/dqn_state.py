@@ -37,19 +37,31 @@ class DQNState:
     optimizer: torch.optim.Optimizer
     engine: GradientEngine
     guard: DivergenceGuard
-    buffer: ReplayBuffer | PrioritizedReplayBuffer
     explore_rng: Stream
     sample_rng: Stream
     steps: int
     updates: int
     _since_train: int
     _last_loss: torch.Tensor | None
+    _buffer_envs: int
 
     @property
     def compact(self) -> bool:
         raise NotImplementedError
 
     def _make_buffer(self, n_envs: int) -> ReplayBuffer | PrioritizedReplayBuffer:
+        raise NotImplementedError
+
+    @property
+    def buffer(self) -> ReplayBuffer | PrioritizedReplayBuffer:
+        raise NotImplementedError
+
+    @buffer.setter
+    def buffer(self, value: ReplayBuffer | PrioritizedReplayBuffer | None) -> None:
+        raise NotImplementedError
+
+    @buffer.deleter
+    def buffer(self) -> None:
         raise NotImplementedError
 
     def _guarded(self) -> list[torch.Tensor]:
@@ -90,9 +102,9 @@ class DQNState:
         self._last_loss = state.get("last_loss")
         if "buffer" in state:
             n_envs = int(state["buffer"].get("n_envs", 1))
-            if n_envs != self.buffer.n_envs:
+            if n_envs != self._buffer_envs or getattr(self, "_buffer", None) is None:
                 del self.buffer  # free the old memory first, as observe() does
-                self.buffer = self._make_buffer(n_envs=n_envs)
+                self._buffer_envs = n_envs  # allocated for the saved memory's envs on the next line
             self.buffer.load_state_dict(self._legacy_buffer(state["buffer"]))
 
     def _legacy_buffer(self, state: dict[str, Any]) -> dict[str, Any]:
