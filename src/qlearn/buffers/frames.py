@@ -23,7 +23,6 @@ from typing import Any
 import numpy as np
 import torch
 
-from qlearn.buffers.memory import check_memory
 from qlearn.buffers.replay import ReplayBuffer
 
 
@@ -47,8 +46,7 @@ class FrameReplayBuffer(ReplayBuffer):
         if self.stack > 1 and self.obs_shape[0] != self.stack:
             raise ValueError(f"observations of shape {self.obs_shape} do not stack {self.stack} frames on axis 0")
         self.frame_shape = self.obs_shape[1:] if self.stack > 1 else self.obs_shape
-        needed = self.bytes_needed(capacity, self.obs_shape, stack=self.stack, k=k, n_envs=n_envs)
-        check_memory(needed, torch.device(device), "buffer_size", capacity)
+        # (the base class checks the size, through _needed, before it allocates anything)
         super().__init__(capacity, 0, k=k, n_envs=n_envs, n_step=n_step, gamma=gamma, device=device)
         self.n_frames = self.capacity + self.stack * self.n_envs
         self.frames = torch.zeros(self.k, self.n_frames, *self.frame_shape, dtype=torch.uint8, device=self.device)
@@ -67,6 +65,9 @@ class FrameReplayBuffer(ReplayBuffer):
         frame = int(np.prod(obs_shape[1:] if stack > 1 else obs_shape))
         slots = -(-int(capacity) // int(n_envs)) * int(n_envs)
         return k * ((slots + stack * n_envs) * frame + slots * (8 + 3 * 4 + 8)) + slots * 8
+
+    def _needed(self, capacity: int, obs_dim: int, k: int, n_envs: int) -> int:
+        return self.bytes_needed(capacity, self.obs_shape, stack=self.stack, k=k, n_envs=n_envs)
 
     def _newest(self, obs: Any) -> torch.Tensor:
         x = torch.as_tensor(np.asarray(obs) if not isinstance(obs, torch.Tensor) else obs)

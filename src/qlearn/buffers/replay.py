@@ -72,9 +72,7 @@ class ReplayBuffer:
         self.k, self.n_step, self.gamma = int(k), int(n_step), float(gamma)
         self.device = torch.device(device)
         shape = (self.k, self.capacity)
-        check_memory(
-            ReplayBuffer.bytes_needed(capacity, obs_dim, k=k, n_envs=n_envs), self.device, "buffer_size", capacity
-        )
+        check_memory(self._needed(capacity, obs_dim, k, n_envs), self.device, "buffer_size", capacity)
         self.obs = torch.zeros(*shape, obs_dim, device=self.device)
         self.next_obs = torch.zeros(*shape, obs_dim, device=self.device)
         self.actions = torch.zeros(shape, dtype=torch.long, device=self.device)
@@ -95,6 +93,10 @@ class ReplayBuffer:
         action (int64), reward, terminated and truncated (float32) of each transition."""
         slots = k * -(-int(capacity) // int(n_envs)) * int(n_envs)
         return slots * (2 * 4 * int(obs_dim) + 8 + 3 * 4)
+
+    def _needed(self, capacity: int, obs_dim: int, k: int, n_envs: int) -> int:
+        """What this memory will allocate (checked against the machine before anything is)."""
+        return ReplayBuffer.bytes_needed(capacity, obs_dim, k=k, n_envs=n_envs)
 
     def __len__(self) -> int:
         return self.size
