@@ -27,7 +27,7 @@ SMALL = dict(network="minatar", hidden=(32,), batch_size=8, buffer_size=2_000, l
 def test_minatar_trains_on_the_one_trainer_with_a_uint8_frame_memory():
     env = make_env("MinAtar/Breakout-v1")
     agent = DQNAgent.for_env(env, DQNConfig(**SMALL), seed=0)
-    assert isinstance(agent.net, StackedCNN) and agent.engine.name == "torch"
+    assert isinstance(agent.net, StackedCNN) and agent.engine.name == "numpy"  # MinAtar-sized convolutions
     result = train(agent, env, 600, eval_every=300, eval_episodes=2, progress=False)
     buf = agent.buffer
     assert isinstance(buf, FrameReplayBuffer) and buf.frames.dtype == torch.uint8 and buf.size == 600

@@ -284,3 +284,35 @@ def test_td_target_on_every_engine(engine, double):
                   np.zeros((1, 3), np.int64))
     loss = agent.train_step(batch)
     np.testing.assert_allclose(loss.numpy(), [np.mean((q - y) ** 2)], rtol=1e-5)
+
+
+CNN_VARIANTS = [dict(), dict(double=False, loss="huber"), dict(dueling=True), dict(n_step=3), dict(max_grad_norm=0.05)]
+
+
+@pytest.mark.parametrize("cfg", CNN_VARIANTS, ids=[str(v) or "default" for v in CNN_VARIANTS])
+@pytest.mark.parametrize("k", [1, 3])
+def test_numpy_step_matches_autograd_for_a_minatar_sized_cnn(cfg, k):
+    """Convolutions in numpy (qlearn.convolution) under the same contract: same losses, weights and moments."""
+    space = gym.spaces.Box(0, 1, (4, 10, 10), dtype=np.uint8)
+    enc = make_encoder(space, "onehot", False)
+    base = dict(network="minatar", hidden=(16,), batch_size=16, buffer_size=300, learning_starts=0,
+                target_update_interval=3)
+    a = DQNAgent(enc, 3, DQNConfig(engine="torch", **{**base, **cfg}), seeds=range(k))
+    b = DQNAgent(enc, 3, DQNConfig(**{**base, **cfg}), seeds=range(k))
+    assert a.engine.name == "torch" and b.engine.name == "numpy"  # auto picks numpy for small convolutions
+    rng = np.random.default_rng(0)
+    for _ in range(120):
+        obs, nxt = (rng.integers(0, 2, (k, 1, 4, 10, 10)).astype(np.uint8) for _ in range(2))
+        act, rew = rng.integers(0, 3, (k, 1)), rng.standard_normal((k, 1)).astype(np.float32)
+        term = (rng.random((k, 1)) < 0.1).astype(np.float32)
+        for ag in (a, b):
+            ag.buffer.store(obs, act, rew, nxt, term, np.zeros((k, 1), np.float32))
+    for _ in range(5):
+        batch = b.buffer.gather_numpy(rng.integers(0, len(b.buffer), (k, 16)))
+        np.testing.assert_allclose(b.train_step(batch).numpy(), a.train_step(batch).numpy(), rtol=1e-4, atol=1e-6)
+    for pa, pb in zip(a.net.parameters(), b.net.parameters()):
+        np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
+    for pa, pb in zip(a.target.parameters(), b.target.parameters()):
+        np.testing.assert_allclose(pb.detach().numpy(), pa.detach().numpy(), rtol=1e-4, atol=1e-6)
+    obs = rng.integers(0, 2, (k, 4, 4, 10, 10)).astype(np.uint8)
+    np.testing.assert_array_equal(b.act(obs, greedy=True), a.act(obs, greedy=True))  # numpy acting, torch acting

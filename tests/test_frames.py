@@ -83,6 +83,12 @@ def test_stacks_match_frame_stack_observation_across_episodes_truncations_and_wr
                 np.testing.assert_array_equal(batch.next_obs[ki, p].numpy(), nxt)
                 checked_cut += int(trunc)
     assert checked_cut > 0  # time-limit cuts were among them, bootstrapped from their true last frame
+    # the numpy engine's minibatch (the same reconstruction on numpy views) is the same batch
+    batch_np = buf.gather_numpy(idx.numpy())
+    live = batch.terminated.numpy() == 0
+    np.testing.assert_array_equal(batch_np.obs, batch.obs.numpy())
+    np.testing.assert_array_equal(batch_np.next_obs[live], batch.next_obs.numpy()[live])
+    np.testing.assert_array_equal(batch_np.rewards, batch.rewards.numpy())
 
 
 def test_frame_memory_n_step_returns_equal_the_plain_memory():
@@ -111,6 +117,11 @@ def test_frame_memory_n_step_returns_equal_the_plain_memory():
     torch.testing.assert_close(a.obs.reshape(k, 16, -1).float(), b.obs)
     live = a.terminated == 0
     torch.testing.assert_close(a.next_obs.reshape(k, 16, -1).float()[live], b.next_obs[live])
+    c = frames.gather_numpy(((idx + frames.pos) % cap).numpy())  # the numpy engine's view of the same windows
+    np.testing.assert_allclose(c.rewards, a.rewards.numpy(), rtol=1e-6)
+    np.testing.assert_allclose(c.discounts, a.discounts.numpy(), rtol=1e-6)
+    np.testing.assert_array_equal(c.obs, a.obs.numpy())
+    np.testing.assert_array_equal(c.next_obs[live.numpy()], a.next_obs.numpy()[live.numpy()])
 
 
 def test_prioritized_replay_on_frame_storage_samples_stacks_with_weights():

@@ -21,6 +21,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from qlearn.convolution import NumpyConv
+
 
 class StackedMLP(nn.Module):
     """K independent MLPs ``in -> hidden... -> out`` with ReLU, evaluated together.
@@ -123,6 +125,8 @@ class StackedMLP(nn.Module):
             b[agent].copy_(b_new)
 
 
+SMALL_PATCH_ELEMENTS = 16_384  # MinAtar's network gathers 2,304 per sample, the Nature network ~171k
+
 CONV_NETWORKS = {
     # (out channels, kernel, stride) per layer; the hidden widths after them come from DQNConfig.hidden
     "nature": ((32, 8, 4), (64, 4, 2), (64, 3, 1)),  # Mnih et al. 2015, for 4x84x84 Atari frames
@@ -154,11 +158,15 @@ class StackedCNN(nn.Module):
         super().__init__()
         c, h, w = (int(x) for x in in_shape)
         self.k, self.dueling, self.scale = len(seeds), dueling, float(scale)
+        self.in_shape = (c, h, w)
+        self.convs = tuple((int(out), int(kernel), int(stride)) for out, kernel, stride in convs)
         self.strides = tuple(int(stride) for _, _, stride in convs)
+        self.patch_elements = 0  # per sample, over the layers: what a gather-and-matmul convolution copies
         self.conv_weights, self.conv_biases = nn.ParameterList(), nn.ParameterList()
         for out, kernel, stride in convs:
             self.conv_weights.append(nn.Parameter(torch.empty(self.k, out, c, kernel, kernel)))
             self.conv_biases.append(nn.Parameter(torch.empty(self.k, out)))
+            self.patch_elements += c * kernel * kernel * ((h - kernel) // stride + 1) * ((w - kernel) // stride + 1)
             c, h, w = out, (h - kernel) // stride + 1, (w - kernel) // stride + 1
             if h < 1 or w < 1:
                 raise ValueError(f"images of shape {tuple(in_shape)} are too small for these convolutions")
@@ -187,6 +195,30 @@ class StackedCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x[K, B, C, H, W] -> q[K, B, out]``."""
         return self.head(self.features(x))
+
+    @property
+    def small(self) -> bool:
+        """Whether its convolutions are small enough (MinAtar's, not the Nature network's) that numpy's
+        gather-and-matmul form (:mod:`qlearn.convolution`) beats torch's convolution call on the CPU."""
+        return self.patch_elements <= SMALL_PATCH_ELEMENTS
+
+    def numpy_conv(self) -> NumpyConv:
+        """This network's convolutions in numpy (made once)."""
+        conv = self.__dict__.get("_numpy_conv")
+        if conv is None:
+            conv = self.__dict__["_numpy_conv"] = NumpyConv(self.in_shape, self.convs, self.scale)
+        return conv
+
+    def conv_arrays(self) -> list[tuple[np.ndarray, np.ndarray]]:
+        """Zero-copy numpy views ``(weight, bias)`` of the live CPU convolution parameters."""
+        return [(w.detach().numpy(), b.detach().numpy()) for w, b in zip(self.conv_weights, self.conv_biases)]
+
+    def forward_numpy(self, x: np.ndarray) -> np.ndarray:
+        """:meth:`forward` in numpy on views of the live CPU weights (acting: one small forward a step)."""
+        arrays = self.__dict__.get("_np_convs")
+        if arrays is None:
+            arrays = self.__dict__["_np_convs"] = self.conv_arrays()
+        return self.head.forward_numpy(self.numpy_conv().forward(arrays, x)[0])
 
 
 def make_q_network(

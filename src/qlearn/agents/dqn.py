@@ -147,7 +147,7 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
             random_a = (u[..., 1] * self.n_actions).astype(np.int64)  # u < 1, so u * n < n: no clamp needed
             if explore.all():
                 return random_a
-        if self.device.type == "cpu" and isinstance(self.net, StackedMLP):
+        if self.device.type == "cpu" and (isinstance(self.net, StackedMLP) or self.net.small):
             best = self.net.forward_numpy(self._np_features(obs)).argmax(-1)
         else:
             with torch.no_grad():

@@ -77,7 +77,8 @@ class AutogradEngine:
 
 
 def make_engine(agent: Any, choice: str) -> GradientEngine:
-    """``auto``: the numpy step where it applies (CPU, uniform replay), else autograd; ``torch``;
+    """``auto``: the numpy step where it applies (CPU, uniform replay, an MLP or MinAtar-sized
+    convolutions), else autograd; ``torch``;
     ``numpy`` (refused where it does not apply, with the reason)."""
     from qlearn.agents.numpy_step import NumpyStep
     from qlearn.errors import QlearnError
@@ -85,10 +86,13 @@ def make_engine(agent: Any, choice: str) -> GradientEngine:
     cfg = agent.config
     from qlearn.nets import StackedMLP
 
-    mlp = isinstance(agent.net, StackedMLP)
-    fits = agent.device.type == "cpu" and not cfg.prioritized and mlp
+    small = isinstance(agent.net, StackedMLP) or agent.net.small
+    fits = agent.device.type == "cpu" and not cfg.prioritized and small
     if choice == "numpy" and not fits:
         why = f"this agent is on {agent.device}" if agent.device.type != "cpu" else "prioritized replay is on"
-        why = why if mlp else "its network is convolutional"
-        raise QlearnError(f"engine=numpy needs the CPU, uniform replay and an MLP, but {why}: use engine=auto or torch")
+        why = why if small else "its convolutions are too large for it"
+        raise QlearnError(
+            f"engine=numpy needs the CPU, uniform replay and an MLP or small convolutions, but {why}: "
+            "use engine=auto or torch"
+        )
     return NumpyStep(agent) if fits and choice != "torch" else AutogradEngine(agent)

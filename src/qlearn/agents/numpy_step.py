@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from qlearn.buffers.replay import Batch
+from qlearn.nets import StackedCNN
 from qlearn.threads import limit_blas_threads
 
 
@@ -45,6 +46,7 @@ class NumpyStep:
     def __init__(self, agent: Any) -> None:
         self.agent = agent
         self._bound: tuple | None = None
+        self._conv: tuple | None = None
 
     # ------------------------------------------------------------------ views
     def invalidate(self) -> None:
@@ -57,12 +59,31 @@ class NumpyStep:
         for p in agent.parameters():
             if p.grad is None:
                 p.grad = torch.zeros_like(p)
-        online = [(w.detach().numpy(), b.detach().numpy()) for w, b in agent.net.layers]
-        target = [(w.detach().numpy(), b.detach().numpy()) for w, b in agent.target.layers]
-        g_layers = [(w.grad.numpy(), b.grad.numpy()) for w, b in agent.net.layers]
-        first = agent.net.layers[0][0]
+        conv = isinstance(agent.net, StackedCNN)
+        head, target_head = (agent.net.head, agent.target.head) if conv else (agent.net, agent.target)
+        online = [(w.detach().numpy(), b.detach().numpy()) for w, b in head.layers]
+        target = [(w.detach().numpy(), b.detach().numpy()) for w, b in target_head.layers]
+        g_layers = [(w.grad.numpy(), b.grad.numpy()) for w, b in head.layers]
+        # A convolutional network's convolutions (numpy's gather-and-matmul form), before the head.
+        self._conv = (
+            (
+                agent.net.numpy_conv(),
+                agent.net.conv_arrays(),
+                agent.target.conv_arrays(),
+                [(w.grad.numpy(), b.grad.numpy()) for w, b in zip(agent.net.conv_weights, agent.net.conv_biases)],
+            )
+            if conv
+            else None
+        )
+        first = agent.parameters()[0]
         self._bound = (online, target, g_layers, len(online), first.grad)
         return self._bound
+
+    def _features(self, x: np.ndarray, which: int) -> tuple[np.ndarray, list | None]:
+        """What the head reads: the convolutions' features of pixels (``which`` 1 online, 2 target), or ``x``."""
+        if self._conv is None:
+            return x, None
+        return self._conv[0].forward(self._conv[which], x)
 
     # --------------------------------------------------------------- forward
     def _buf(self, tag: Any, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
@@ -119,7 +140,7 @@ class NumpyStep:
 
     def _step(self, batch: Batch, check: Callable[[np.ndarray], None], table: np.ndarray | None) -> np.ndarray:
         bound = self._bound
-        if bound is None or self.agent.net.layers[0][0].grad is not bound[4]:
+        if bound is None or self.agent.parameters()[0].grad is not bound[4]:
             bound = self._bind()  # the gradient tensors were replaced (a load, set_to_none)
         online, target, g_layers, n_layers, _ = bound
         cfg = self.agent.config
@@ -143,12 +164,17 @@ class NumpyStep:
             # Forward: the online net on s, and on s' for Double DQN. Small batches go through in one set of
             # matrix products (fewer calls); large ones apart (a [K, 2B, H] activation falls out of cache).
             obs, next_obs = batch.obs, batch.next_obs
-            joint = cfg.double and k * b <= 2048
+            joint = cfg.double and k * b <= 2048 and self._conv is None
             x = np.concatenate([obs, next_obs], axis=1) if joint else obs
+            x, conv_cache = self._features(x, 1)
             q_all, inputs = self.forward(online, x, cfg.dueling, "online")
-            next_q_target, _ = self.forward(target, next_obs, cfg.dueling, "target")
+            next_q_target, _ = self.forward(target, self._features(next_obs, 2)[0], cfg.dueling, "target")
             if cfg.double:
-                next_online = q_all[:, b:] if joint else self.forward(online, next_obs, cfg.dueling, "next")[0]
+                next_online = (
+                    q_all[:, b:]
+                    if joint
+                    else self.forward(online, self._features(next_obs, 1)[0], cfg.dueling, "next")[0]
+                )
                 next_v = next_q_target[rows, cols, next_online.argmax(axis=-1)]
             else:
                 next_v = next_q_target.max(axis=-1)
@@ -196,6 +222,9 @@ class NumpyStep:
                 )
                 mask = np.greater(a_in, 0.0, out=self._buf(("mask", layer), a_in.shape, np.bool_))
                 delta *= mask
+            elif self._conv is not None:  # on into the convolutions (the features are post-ReLU already)
+                conv, conv_online, _, conv_grads = self._conv
+                conv.backward(conv_online, conv_cache, np.matmul(delta, online[0][0].transpose(0, 2, 1)), conv_grads)
         return loss_k
 
 

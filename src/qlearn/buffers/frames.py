@@ -137,8 +137,30 @@ class FrameReplayBuffer(ReplayBuffer):
                         nxt[ki, b] = frame
         return nxt
 
-    def sample_numpy(self, batch_size: int, rng: Any) -> Any:
-        raise ValueError("image replay memory is sampled as tensors (the autograd engine): use engine=auto or torch")
+    # The same reconstruction on the CPU memory's numpy views (the numpy gradient engine's minibatch).
+    def _stack_np(self, newest_frame: np.ndarray, ep: np.ndarray) -> np.ndarray:
+        back = np.minimum(np.arange(self.stack - 1, -1, -1), ep[..., None])
+        pos = (newest_frame[..., None] - back * self.n_envs) % self.n_frames
+        flat = (pos + self._np_rows[..., None] * self.n_frames).ravel()
+        frames = np.take(self.frames.numpy().reshape(self.k * self.n_frames, -1), flat, axis=0)
+        frames = frames.reshape(*newest_frame.shape, self.stack, *self.frame_shape)
+        return frames if self.stack > 1 else frames[:, :, 0]
+
+    def _obs_np(self, idx: np.ndarray) -> np.ndarray:
+        return self._stack_np(self.frame_of.numpy()[idx], self.ep.numpy()[self._np_rows, idx])
+
+    def _next_obs_np(self, idx: np.ndarray) -> np.ndarray:
+        frame_of, ep = self.frame_of.numpy()[idx], self.ep.numpy()[self._np_rows, idx]
+        nxt = self._stack_np((frame_of + self.n_envs) % self.n_frames, ep + 1)
+        if self.final:
+            for ki, b in zip(*np.nonzero(self.truncated.numpy()[self._np_rows, idx] > 0)):
+                frame = self.final.get((int(ki), int(idx[ki, b])))
+                if frame is not None:
+                    if self.stack > 1:
+                        nxt[ki, b, -1] = frame.numpy()
+                    else:
+                        nxt[ki, b] = frame.numpy()
+        return nxt
 
     def state_dict(self) -> dict:
         state = super().state_dict()

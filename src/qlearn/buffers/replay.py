@@ -210,18 +210,12 @@ class ReplayBuffer:
             raise ValueError("numpy sampling needs replay memory on the CPU")
         r = self._np_rows
         ones = np.ones(idx.shape, dtype=np.float32)
-        flat = (idx + r * self.capacity).ravel()  # one take() along rows is ~2x faster than [r, idx] here
-
-        def rows_of(name: str, at: np.ndarray = flat) -> np.ndarray:
-            arr = a[name]
-            return np.take(arr.reshape(-1, arr.shape[-1]), at, axis=0).reshape(*idx.shape, arr.shape[-1])
-
         if self.n_step == 1:
             return Batch(
-                rows_of("obs"),
+                self._obs_np(idx),
                 a["actions"][r, idx],
                 a["rewards"][r, idx],
-                rows_of("next_obs"),
+                self._next_obs_np(idx),
                 a["terminated"][r, idx],
                 a["truncated"][r, idx],
                 np.float32(self.gamma),
@@ -241,16 +235,29 @@ class ReplayBuffer:
         rewards = (a["rewards"][rr, window] * powers[: self.n_step] * used).sum(-1, dtype=np.float32)
         last = np.take_along_axis(window, (m - 1)[..., None], -1)[..., 0]
         return Batch(
-            rows_of("obs"),
+            self._obs_np(idx),
             a["actions"][r, idx],
             rewards,
-            rows_of("next_obs", (last + r * self.capacity).ravel()),
+            self._next_obs_np(last),
             a["terminated"][r, last],
             a["truncated"][r, last],
             powers[m],
             ones,
             idx,
         )
+
+    def _rows_np(self, name: str, idx: np.ndarray) -> np.ndarray:
+        arr = self._np[name]  # type: ignore[index]
+        flat = (idx + self._np_rows * self.capacity).ravel()  # one take() along rows is ~2x faster than [r, idx]
+        return np.take(arr.reshape(-1, arr.shape[-1]), flat, axis=0).reshape(*idx.shape, arr.shape[-1])
+
+    def _obs_np(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`_obs_at` on the CPU memory's numpy views."""
+        return self._rows_np("obs", idx)
+
+    def _next_obs_np(self, idx: np.ndarray) -> np.ndarray:
+        """:meth:`_next_obs_at` on the CPU memory's numpy views."""
+        return self._rows_np("next_obs", idx)
 
     def update_priorities(self, indices: torch.Tensor, td_errors: torch.Tensor) -> None:
         """Uniform replay keeps no priorities (same interface as the prioritized buffer)."""
