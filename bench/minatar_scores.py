@@ -7,7 +7,11 @@ every 50k steps; a killed job continues with ``--resume RUN_DIR``), then its las
 ``--episodes`` greedy games (sticky actions on, as in training; SB3's figures were scored the same way) and
 the delivered (best evaluated) one too. One row per seed is appended to ``bench/results/minatar_scores.jsonl``.
 
+``--seeds 0,1,2`` trains those seeds in lockstep in one process (``qlearn train --seeds``: each seed's
+draws are its own, as alone) and writes one row per seed.
+
     python bench/minatar_scores.py --game Breakout-v1 --seed 0
+    python bench/minatar_scores.py --game Freeway-v1 --seeds 0,1,2
     python bench/minatar_scores.py --resume runs/minatar/MinAtar-Breakout-v1__dqn__0__...
 """
 
@@ -38,6 +42,7 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--game", default="Breakout-v1")
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seeds", help="comma-separated seeds trained in lockstep in one process")
     p.add_argument("--steps", type=int, default=500_000)
     p.add_argument("--episodes", type=int, default=50)
     p.add_argument("--out", default="runs/minatar")
@@ -50,28 +55,35 @@ def main() -> None:
     t = time.perf_counter()
     if args.resume:
         res = qlearn.resume(args.resume, progress=False)
-        config = json.loads((Path(args.resume) / "config.json").read_text())
-        env_id, args.seed = config["env_id"], int(config["train"]["seed"])
     else:
-        env_id = f"MinAtar/{args.game}"
-        spec = qlearn.RunSpec.build(env_id, "dqn", seed=args.seed, steps=args.steps)  # the preset, then the steps
+        seeds = [int(x) for x in args.seeds.split(",")] if args.seeds else [args.seed]
+        spec = qlearn.RunSpec.build(  # the preset, then the steps
+            f"MinAtar/{args.game}", "dqn", seeds=seeds, lockstep=len(seeds) > 1, steps=args.steps
+        )
         res = qlearn.run(spec, out=args.out, progress=False, command=" ".join(sys.argv))
-    run_dir = Path(res.run_dir)
+    config = json.loads((Path(res.run_dirs[0]) / "config.json").read_text())
+    env_id = config["env_id"]
     env = make_env(env_id)
-    row = {"env": env_id, "protocol": protocol_of(env), "seed": args.seed, "steps": res.steps, "train_wall_s": res.wall_time,
-           "sps": res.steps / max(res.wall_time, 1e-9), "run_dir": str(run_dir), "episodes": args.episodes}
-    for name in ("last", "agent"):
-        agent = DQNAgent.load(run_dir / f"{name}.pt", env)
-        ev = evaluate(agent, env, args.episodes, seed=12_345)
-        key = "final" if name == "last" else "delivered"
-        row.update({f"{key}_mean": ev.mean_return, f"{key}_std": ev.std_return, f"{key}_ci95": list(ev.ci95)})
-    row["best_eval_score"], row["best_eval_step"] = res.best_score, res.best_step
-    sb3 = SB3_500K.get(env_id.split("/")[1])
-    row["sb3_500k_mean"], row["sb3_500k_std"] = sb3 if sb3 else (None, None)
-    row["wall_s"] = time.perf_counter() - t
-    row["started_at_commit"], row["started_dirty"] = started
-    print(json.dumps(row), flush=True)
-    append("minatar_scores", [row])
+    rows = []
+    for i, run_dir in enumerate(res.run_dirs):
+        summary = res.summary(i)
+        seed = int(res.agent.seeds[i])
+        row = {"env": env_id, "protocol": protocol_of(env), "seed": seed, "steps": res.steps,
+               "train_wall_s": res.wall_time, "sps": res.steps / max(res.wall_time, 1e-9), "run_dir": str(run_dir),
+               "episodes": args.episodes, "lockstep_seeds": [int(s) for s in res.agent.seeds]}
+        for name in ("last", "agent"):
+            agent = DQNAgent.load(Path(run_dir) / f"{name}.pt", env)
+            ev = evaluate(agent, env, args.episodes, seed=12_345)
+            key = "final" if name == "last" else "delivered"
+            row.update({f"{key}_mean": ev.mean_return, f"{key}_std": ev.std_return, f"{key}_ci95": list(ev.ci95)})
+        row["best_eval_score"], row["best_eval_step"] = summary["best_score"], summary["best_step"]
+        sb3 = SB3_500K.get(env_id.split("/")[1])
+        row["sb3_500k_mean"], row["sb3_500k_std"] = sb3 if sb3 else (None, None)
+        row["wall_s"] = time.perf_counter() - t
+        row["started_at_commit"], row["started_dirty"] = started
+        print(json.dumps(row), flush=True)
+        rows.append(row)
+    append("minatar_scores", rows)
 
 
 if __name__ == "__main__":

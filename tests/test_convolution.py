@@ -42,7 +42,7 @@ def test_agents_features_depend_only_on_their_own_images_and_filters():
     net = StackedCNN((4, 10, 10), 3, ((16, 3, 1),), (8,), seeds=range(3))
     conv, arrays = net.numpy_conv(), net.conv_arrays()
     x = np.random.default_rng(0).integers(0, 2, (3, 4, 4, 10, 10)).astype(np.uint8)
-    before, _ = conv.forward(arrays, x)
+    before = conv.forward(arrays, x)[0].copy()  # (the features live in a work array reused by the next call)
     x2 = x.copy()
     x2[1] = 1 - x2[1]
     after, _ = conv.forward(arrays, x2)

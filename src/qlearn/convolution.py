@@ -16,6 +16,7 @@ directly; the last one is transposed to torch's ``[K, B, O*P]`` order for the fu
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import Any
 
 import numpy as np
 
@@ -58,25 +59,43 @@ class NumpyConv:
     def _filters(w: np.ndarray) -> np.ndarray:
         return w.reshape(w.shape[0], w.shape[1], -1)  # [K, O, C*k*k], a view
 
-    def forward(self, weights: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray) -> tuple[np.ndarray, list]:
+    def _buf(self, tag: object, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+        """A work array reused from call to call: fresh megabyte arrays each step cost page faults that
+        take longer than the arithmetic."""
+        ws = self.__dict__.setdefault("_ws", {})
+        arr = ws.get(tag)
+        if arr is None or arr.shape != shape or arr.dtype != dtype:
+            arr = ws[tag] = np.empty(shape, dtype=dtype)
+        return arr
+
+    def forward(
+        self, weights: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray, tag: str = ""
+    ) -> tuple[np.ndarray, list]:
+        """Features ``[K, B, flat]`` and the cache for :meth:`backward`, both in work arrays named by ``tag``
+        (valid until the next forward with that tag)."""
         k, b = x.shape[:2]
         a = x.reshape(k, b, -1)
         cache = []
         for i, ((w, bias), index) in enumerate(zip(weights, self.index)):
-            patches = np.take(a, index, axis=2)  # [K, B, P, C*k*k]
-            if i == 0:
-                patches = patches.astype(np.float32, copy=False)
-                if self.scale != 1.0:
-                    patches *= np.float32(self.scale)
-            p = index.shape[0]
-            patches = patches.reshape(k, b * p, -1)
-            y = np.matmul(patches, self._filters(w).transpose(0, 2, 1))  # [K, B*P, O]
+            p, width = index.shape
+            taken = np.take(a, index, axis=2, out=self._buf((tag, "take", i), (k, b, p, width), a.dtype))
+            if taken.dtype == np.float32:
+                patches = taken.reshape(k, b * p, width)
+            else:  # the first layer's pixels: to float here (replay memory stays uint8)
+                patches = self._buf((tag, "patches", i), (k, b * p, width))
+                np.copyto(patches, taken.reshape(k, b * p, width), casting="unsafe")
+            if i == 0 and self.scale != 1.0:
+                patches *= np.float32(self.scale)
+            out = self._filters(w).transpose(0, 2, 1)
+            y = np.matmul(patches, out, out=self._buf((tag, "y", i), (k, b * p, out.shape[2])))  # [K, B*P, O]
             y += bias[:, None, :]
             np.maximum(y, 0.0, out=y)
             cache.append((patches, y))
             a = y.reshape(k, b, -1)  # position-major: what the next index reads
-        out = cache[-1][1]
-        features = out.reshape(k, b, self.positions, -1).transpose(0, 1, 3, 2).reshape(k, b, -1)
+        y = cache[-1][1]
+        o = y.shape[2]
+        features = self._buf((tag, "features"), (k, b, o * self.positions))
+        np.copyto(features.reshape(k, b, o, self.positions), y.reshape(k, b, self.positions, o).transpose(0, 1, 3, 2))
         return features, cache
 
     def backward(
@@ -86,12 +105,17 @@ class NumpyConv:
         d_features: np.ndarray,
         grads: Sequence[tuple[np.ndarray, np.ndarray]],
     ) -> None:
+        """Gradients of the filters and biases, given the features' gradient ``d_features[K, B, flat]``."""
         k, b = d_features.shape[:2]
         out = weights[-1][0].shape[1]
-        delta = d_features.reshape(k, b, out, self.positions).transpose(0, 1, 3, 2).reshape(k, -1, out)
+        delta = self._buf(("delta", len(self.index) - 1), (k, b * self.positions, out))
+        np.copyto(
+            delta.reshape(k, b, self.positions, out),
+            d_features.reshape(k, b, out, self.positions).transpose(0, 1, 3, 2),
+        )
         for i in range(len(self.index) - 1, -1, -1):
             patches, y = cache[i]
-            delta = delta * (y > 0.0)  # through the ReLU
+            delta *= np.greater(y, 0.0, out=self._buf(("mask", i), y.shape, np.bool_))  # through the ReLU
             g_w, g_b = grads[i]
             np.matmul(delta.transpose(0, 2, 1), patches, out=self._filters(g_w))
             np.sum(delta, axis=1, out=g_b)
@@ -99,7 +123,6 @@ class NumpyConv:
                 d_patches = np.matmul(delta, self._filters(weights[i][0]))  # [K, B*P, C*k*k]
                 prev = cache[i - 1][1]
                 size = prev.shape[1] * prev.shape[2] // b  # one sample's input
-                index = self.index[i]
-                where = (np.arange(k * b)[:, None, None] * size + index[None]).ravel()
+                where = (np.arange(k * b)[:, None, None] * size + self.index[i][None]).ravel()
                 summed = np.bincount(where, weights=d_patches.ravel(), minlength=k * b * size)
                 delta = summed.astype(np.float32).reshape(k, -1, prev.shape[2])

@@ -218,7 +218,7 @@ class StackedCNN(nn.Module):
         arrays = self.__dict__.get("_np_convs")
         if arrays is None:
             arrays = self.__dict__["_np_convs"] = self.conv_arrays()
-        return self.head.forward_numpy(self.numpy_conv().forward(arrays, x)[0])
+        return self.head.forward_numpy(self.numpy_conv().forward(arrays, x, "act")[0])
 
 
 def make_q_network(
