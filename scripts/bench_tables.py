@@ -363,10 +363,24 @@ def pixels_sps(data: dict) -> Table:
               "qlearn : SB3", "qlearn --seeds 8, env steps/s in total", "--seeds 8 : 8 SB3 runs in a row")
     for env, r in rows.items():
         k8 = r.get("qlearn_seeds8_total_sps")
-        t.row([env, f"{r['window']:,} steps after {r['warmup']:,}", f"{r['qlearn_sps']:,.0f}", f"{r['sb3_sps']:,.0f}",
-               ratio(r["qlearn_sps"], r["sb3_sps"], 2), "" if k8 is None else f"{k8:,.0f}",
-               "" if k8 is None else ratio(k8, r["sb3_sps"], 2)], [r])
+        rounds = r.get("rounds", [])
+        window = f"{r['window']:,} steps after {r['warmup']:,}"
+        if rounds:  # medians of interleaved rounds; each round's own ratios beside them
+            window += f", median of {len(rounds)} rounds"
+        t.row([env, window, f"{r['qlearn_sps']:,.0f}", f"{r['sb3_sps']:,.0f}",
+               _with_rounds(ratio(r["qlearn_sps"], r["sb3_sps"], 2), r, "ratio"),
+               "" if k8 is None else f"{k8:,.0f}",
+               "" if k8 is None else _with_rounds(ratio(k8, r["sb3_sps"], 2), r, "seeds8_vs_8_sb3_runs_in_a_row")],
+              [r])
     return t
+
+
+def _with_rounds(text: str, row: dict, key: str) -> str:
+    """A ratio; for a row of interleaved rounds, the median of the rounds' own ratios and each of them."""
+    rounds = row.get("rounds")
+    if not rounds:
+        return text
+    return f"{row[key]:.2f}x (rounds: {', '.join(f'{x[key]:.2f}' for x in rounds)})"
 
 
 @table("pixels_memory")

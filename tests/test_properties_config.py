@@ -105,6 +105,15 @@ DQN_FIELDS = {
                wrong_literal, {}),
     "network": (st.sampled_from(["auto", "mlp", "nature", "minatar"]),
                 text.filter(lambda s: s not in ("auto", "mlp", "nature", "minatar")), wrong_literal, {}),
+    "distributional": (st.sampled_from(["none", "c51", "qr"]), text.filter(lambda s: s not in ("none", "c51", "qr")),
+                       wrong_literal, {}),
+    "atoms": (st.integers(2, 1000), st.integers(max_value=1), wrong_int, {}),
+    "quantiles": (pos_int, below_one, wrong_int, {}),
+    # each bound beside a partner it is always on the right side of
+    "v_min": (st.none() | floats(-1e6, 1e6), st.sampled_from([NAN, INF, -INF]) | floats(lo=1e7, hi=1e9),
+              text | st.lists(floats(0, 1), max_size=2), {"v_max": 1e7}),
+    "v_max": (st.none() | floats(-1e6, 1e6), st.sampled_from([NAN, INF, -INF]) | floats(lo=-1e9, hi=-1e7),
+              text | st.lists(floats(0, 1), max_size=2), {"v_min": -1e7}),
 }
 
 TABULAR_FIELDS = {
@@ -218,7 +227,8 @@ TYPE_BUG = ("BUG: src/qlearn/config.py _check/__post_init__ (lines 22-24, 81-141
             "(int fields: int and not bool or integral float; bool: bool; float: int/float; tuple: tuple of elem) "
             "in one loop over dataclasses.fields before the range checks")
 # Literal fields already refuse any non-option value, so their wrong-type test passes.
-TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding"), (DQNConfig, "engine"), (DQNConfig, "network")}
+TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding"), (DQNConfig, "engine"), (DQNConfig, "network"),
+           (DQNConfig, "distributional")}
 TYPE_CASES = [pytest.param(cls, name, id=f"{cls.__name__}.{name}",
                            marks=())
               for cls, name in ALL]
@@ -250,6 +260,8 @@ def valid_config(draw, cls):
             kw["lr_end"] = draw(floats(0, kw["lr"]))
         batch = kw.get("batch_size", DEFAULT_BATCH)
         kw["buffer_size"] = max(kw.get("buffer_size", batch), batch)
+        if kw.get("v_min") is not None and kw.get("v_max") is not None:
+            kw["v_max"] = kw["v_min"] + draw(floats(1e-3, 1e6))  # above v_min
     if cls is TabularConfig:
         kw["alpha_end"] = min(kw.get("alpha_end", TabularConfig.alpha_end), kw.get("alpha", DEFAULT_ALPHA))
         n = draw(st.integers(0, 4))

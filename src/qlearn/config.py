@@ -88,6 +88,19 @@ class DQNConfig:
     """The Q-network: ``mlp`` (hidden layers ``hidden``); for images ``nature`` (Mnih et al. 2015: 32x8x8/4,
     64x4x4/2, 64x3x3/1, then ``hidden``) or ``minatar`` (Young and Tian 2019: 16x3x3/1, then ``hidden``);
     ``auto``: an MLP for vectors, ``nature`` for frames of 36 pixels or more, ``minatar`` for smaller ones."""
+    distributional: Literal["none", "c51", "qr"] = "none"
+    """Learn each action's return distribution, not only its mean: ``c51`` (Bellemare et al. 2017: a
+    categorical distribution on ``atoms`` evenly spaced returns in [v_min, v_max], cross-entropy to the
+    projected target) or ``qr`` (Dabney et al. 2018: ``quantiles`` quantiles, quantile Huber loss).
+    Q-values are the distribution's mean; ``loss`` then does not apply."""
+    atoms: int = 51
+    """C51: support points of the categorical distribution."""
+    v_min: float | None = None
+    """C51: the lowest return on the support; empty: from the env's rewards and gamma (FrozenLake: 0)."""
+    v_max: float | None = None
+    """C51: the highest return on the support; empty: from the env's rewards and gamma (FrozenLake: 1)."""
+    quantiles: int = 50
+    """QR-DQN: quantiles per action."""
     engine: Literal["auto", "numpy", "torch"] = "auto"
     """How a gradient step is computed. ``numpy``: a hand-written backward pass in numpy on views of the
     same torch tensors, several times faster for small networks on a CPU (CPU only, uniform replay);
@@ -131,6 +144,20 @@ class DQNConfig:
         _check(self.encoding in ("onehot", "scalar"), "encoding", "'onehot' or 'scalar'", self.encoding)
         networks = ("auto", "mlp", "nature", "minatar")
         _check(self.network in networks, "network", "one of " + ", ".join(networks), self.network)
+        kinds = ("none", "c51", "qr")
+        _check(self.distributional in kinds, "distributional", "'none', 'c51' or 'qr'", self.distributional)
+        _check(self.atoms >= 2, "atoms", ">= 2", self.atoms)
+        _check(self.quantiles >= 1, "quantiles", ">= 1", self.quantiles)
+        lo, hi = self.v_min, self.v_max
+        _check(lo is None or math.isfinite(lo), "v_min", "a finite number or empty (from the env)", lo)
+        _check(hi is None or math.isfinite(hi), "v_max", "a finite number or empty (from the env)", hi)
+        _check(lo is None or hi is None or lo < hi, "v_max", f"> v_min ({lo})", hi)
+        _check(
+            not (self.engine == "numpy" and self.distributional != "none"),
+            "engine",
+            "'auto' or 'torch' with a distributional head (the numpy step learns expected values only)",
+            self.engine,
+        )
 
 
 @dataclass(frozen=True)

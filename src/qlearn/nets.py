@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 from collections.abc import Sequence
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -22,6 +23,21 @@ import torch.nn.functional as F
 from torch import nn
 
 from qlearn.convolution import NumpyConv
+
+
+@dataclass(frozen=True)
+class Distribution:
+    """A distributional head: ``kind`` ``c51`` (``n`` atoms evenly spaced on [v_min, v_max]) or ``qr``
+    (``n`` quantiles)."""
+
+    kind: str
+    n: int
+    v_min: float = 0.0
+    v_max: float = 1.0
+
+    def support(self) -> torch.Tensor:
+        """C51's atoms ``z_i``, ``v_min`` to ``v_max``."""
+        return torch.linspace(self.v_min, self.v_max, self.n)
 
 
 class StackedMLP(nn.Module):
@@ -42,11 +58,16 @@ class StackedMLP(nn.Module):
         *,
         seeds: Sequence[int] = (0,),
         dueling: bool = False,
+        dist: Distribution | None = None,
     ) -> None:
         super().__init__()
-        self.dueling = dueling
-        # A dueling head has one extra output, the state value V(s), beside the advantages A(s, a).
-        self.sizes = [in_dim, *hidden, out_dim + int(dueling)]
+        self.dueling, self.dist = dueling, dist
+        self.n_out, self.atoms = out_dim, dist.n if dist is not None else 1
+        # A dueling head has one extra output, the state value V(s), beside the advantages A(s, a);
+        # a distributional head has ``atoms`` outputs for each.
+        self.sizes = [in_dim, *hidden, (out_dim + int(dueling)) * self.atoms]
+        if dist is not None and dist.kind == "c51":
+            self.register_buffer("atom_values", dist.support())
         self.k = len(seeds)
         self.weights = nn.ParameterList()
         self.biases = nn.ParameterList()
@@ -71,16 +92,42 @@ class StackedMLP(nn.Module):
                 w[k].copy_(torch.rand(w.shape[1:], generator=gen) * 2 * bound - bound)
                 b[k].copy_(torch.rand(b.shape[1:], generator=gen) * 2 * bound - bound)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x[K, B, in] -> q[K, B, out]``."""
+    def _last(self, x: torch.Tensor) -> torch.Tensor:
         *hidden, (w_out, b_out) = self._layers
         for w, b in hidden:
             x = torch.relu(torch.baddbmm(b, x, w))
-        out = torch.baddbmm(b_out, x, w_out)
+        return torch.baddbmm(b_out, x, w_out)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        """``x[K, B, in] -> q[K, B, out]`` (a distributional head's mean)."""
+        if self.dist is not None:
+            return self.expected(self.distribution(x))
+        out = self._last(x)
         if self.dueling:
             value, adv = out[..., :1], out[..., 1:]
             return value + adv - adv.mean(dim=-1, keepdim=True)
         return out
+
+    def distribution(self, x: torch.Tensor) -> torch.Tensor:
+        """A distributional head's ``[K, B, out, atoms]``: C51's logits or QR-DQN's quantiles (dueling:
+        ``V + A - mean_a A`` atom by atom, as in Rainbow)."""
+        out = self._last(x)
+        out = out.reshape(*out.shape[:-1], self.n_out + int(self.dueling), self.atoms)
+        if self.dueling:
+            value, adv = out[..., :1, :], out[..., 1:, :]
+            return value + adv - adv.mean(dim=-2, keepdim=True)
+        return out
+
+    @property
+    def support(self) -> torch.Tensor:
+        """C51's atoms ``z_i`` (a buffer: it moves with the network's device)."""
+        return self.get_buffer("atom_values")
+
+    def expected(self, dist: torch.Tensor) -> torch.Tensor:
+        """The mean return of each action's distribution ``[..., atoms] -> [...]``."""
+        if self.dist is not None and self.dist.kind == "c51":
+            return (torch.softmax(dist, dim=-1) * self.support).sum(-1)
+        return dist.mean(-1)
 
     def forward_numpy(self, x: np.ndarray) -> np.ndarray:
         """The same function in numpy, on views of the live CPU weights (no copies, no autograd).
@@ -96,6 +143,14 @@ class StackedMLP(nn.Module):
         for w, b in hidden:
             x = np.maximum(np.matmul(x, w) + b, 0.0)
         out = np.matmul(x, w_out) + b_out
+        if self.dist is not None:
+            out = out.reshape(*out.shape[:-1], self.n_out + int(self.dueling), self.atoms)
+            if self.dueling:
+                out = out[..., :1, :] + out[..., 1:, :] - out[..., 1:, :].mean(axis=-2, keepdims=True)
+            if self.dist.kind == "qr":
+                return out.mean(-1)
+            e = np.exp(out - out.max(axis=-1, keepdims=True))
+            return (e * self.support.numpy()).sum(-1) / e.sum(-1)
         if self.dueling:
             value, adv = out[..., :1], out[..., 1:]
             return value + adv - adv.mean(axis=-1, keepdims=True)
@@ -154,6 +209,7 @@ class StackedCNN(nn.Module):
         seeds: Sequence[int] = (0,),
         dueling: bool = False,
         scale: float = 1.0,
+        dist: Distribution | None = None,
     ) -> None:
         super().__init__()
         c, h, w = (int(x) for x in in_shape)
@@ -171,7 +227,7 @@ class StackedCNN(nn.Module):
             if h < 1 or w < 1:
                 raise ValueError(f"images of shape {tuple(in_shape)} are too small for these convolutions")
         self.flat = c * h * w
-        self.head = StackedMLP(self.flat, out_dim, hidden, seeds=seeds, dueling=dueling)
+        self.head = StackedMLP(self.flat, out_dim, hidden, seeds=seeds, dueling=dueling, dist=dist)
         self.reset_parameters(seeds)
 
     @torch.no_grad()
@@ -195,6 +251,18 @@ class StackedCNN(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """``x[K, B, C, H, W] -> q[K, B, out]``."""
         return self.head(self.features(x))
+
+    def distribution(self, x: torch.Tensor) -> torch.Tensor:
+        """A distributional head's ``[K, B, out, atoms]`` (:meth:`StackedMLP.distribution`)."""
+        return self.head.distribution(self.features(x))
+
+    def expected(self, dist: torch.Tensor) -> torch.Tensor:
+        return self.head.expected(dist)
+
+    @property
+    def support(self) -> torch.Tensor:
+        """C51's atoms (its head's)."""
+        return self.head.get_buffer("atom_values")
 
     @property
     def small(self) -> bool:
@@ -222,7 +290,13 @@ class StackedCNN(nn.Module):
 
 
 def make_q_network(
-    encoder: Any, n_actions: int, network: str, hidden: Sequence[int], seeds: Sequence[int], dueling: bool
+    encoder: Any,
+    n_actions: int,
+    network: str,
+    hidden: Sequence[int],
+    seeds: Sequence[int],
+    dueling: bool,
+    dist: Distribution | None = None,
 ) -> StackedMLP | StackedCNN:
     """The Q-network for ``encoder``'s observations: ``network`` is ``mlp``, ``nature``, ``minatar`` or
     ``auto`` (a convolutional one for images: ``nature`` for frames of 36 pixels or more, else ``minatar``;
@@ -232,11 +306,18 @@ def make_q_network(
     if network == "mlp":
         if encoder.image:
             raise ValueError("an MLP reads feature vectors; these observations are images: use network=auto")
-        return StackedMLP(encoder.dim, n_actions, hidden, seeds=seeds, dueling=dueling)
+        return StackedMLP(encoder.dim, n_actions, hidden, seeds=seeds, dueling=dueling, dist=dist)
     if not encoder.image:
         raise ValueError(f"network={network} reads images of shape (C, H, W); these observations are vectors")
     return StackedCNN(
-        encoder.shape, n_actions, CONV_NETWORKS[network], hidden, seeds=seeds, dueling=dueling, scale=encoder.scale
+        encoder.shape,
+        n_actions,
+        CONV_NETWORKS[network],
+        hidden,
+        seeds=seeds,
+        dueling=dueling,
+        scale=encoder.scale,
+        dist=dist,
     )
 
 

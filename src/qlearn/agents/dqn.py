@@ -19,6 +19,7 @@ import numpy as np
 import torch
 
 from qlearn.agents.base import SingleStepAPI, check_fits, linear_schedule, read_checkpoint
+from qlearn.agents.distributional import head_of, with_support
 from qlearn.agents.dqn_memory import DQNMemory
 from qlearn.agents.dqn_state import DQNState
 from qlearn.agents.engine import make_engine
@@ -60,7 +61,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         self.env_id = env_id
         cfg = self.config
         try:
-            net = make_q_network(encoder, self.n_actions, cfg.network, cfg.hidden, self.seeds, cfg.dueling)
+            net = make_q_network(
+                encoder, self.n_actions, cfg.network, cfg.hidden, self.seeds, cfg.dueling, head_of(cfg)
+            )
         except ValueError as exc:
             raise QlearnError(f"invalid config value network={cfg.network!r}: {exc}") from None
         self.net = net.to(self.device)
@@ -104,7 +107,7 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         device: str = "cpu",
     ) -> DQNAgent:
         """An agent shaped for ``env``'s observation and action spaces."""
-        config = config or DQNConfig()
+        config = with_support(config or DQNConfig(), env)  # C51's support from the env's returns
         encoder = make_encoder(env.observation_space, config.encoding, config.scale_obs, stack=frame_stack_of(env))
         return cls(
             encoder,
@@ -294,6 +297,21 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         states = self.encoder.all_states().to(self.device)
         q = self.net(states.unsqueeze(0).expand(self.k, *states.shape).contiguous()).cpu().numpy()
         return q if agent is None else q[agent]
+
+    @torch.no_grad()
+    def distribution(self, obs: Any, agent: int = 0) -> tuple[np.ndarray, np.ndarray]:
+        """Each action's learned return distribution at one observation, ``(returns[A, N], probs[A, N])``:
+        C51's atoms with their probabilities, or QR-DQN's quantiles with 1/N each."""
+        cfg = self.config
+        if cfg.distributional == "none":
+            raise QlearnError("this agent learns expected values only: train with --set distributional=c51 or qr")
+        one = np.asarray(obs)
+        x = self._features(np.broadcast_to(one, (self.k, 1, *one.shape)))
+        dist = self.net.distribution(x)[agent, 0]  # [A, N]
+        if cfg.distributional == "c51":
+            probs = torch.softmax(dist, dim=-1)
+            return self.net.support.expand_as(probs).cpu().numpy(), probs.cpu().numpy()
+        return dist.cpu().numpy(), np.full(tuple(dist.shape), 1.0 / dist.shape[-1])
 
     # ----------------------------------------------------------- many agents
     def _row(self, val: Any, index: int) -> Any:

@@ -18,6 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from qlearn.agents.distributional import distributional_loss
 from qlearn.agents.targets import td_target
 from qlearn.buffers.replay import Batch
 
@@ -51,18 +52,23 @@ class AutogradEngine:
         agent = self.agent
         cfg = agent.config
         batch = agent.decode(batch)
-        q = agent.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
-        with torch.no_grad():
-            next_online = agent.net(batch.next_obs) if cfg.double else None
-            gamma = cfg.gamma if cfg.n_step == 1 else batch.discounts
-            y = td_target(batch.rewards, batch.terminated, agent.target(batch.next_obs), gamma, next_online)
-        if cfg.loss == "huber":
-            per_sample = F.smooth_l1_loss(q, y, reduction="none")
+        if cfg.distributional != "none":
+            per_sample = distributional_loss(agent, batch)
+            error = per_sample.detach()  # Rainbow's priority: the distributional loss
         else:
-            per_sample = F.mse_loss(q, y, reduction="none")
+            q = agent.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
+            with torch.no_grad():
+                next_online = agent.net(batch.next_obs) if cfg.double else None
+                gamma = cfg.gamma if cfg.n_step == 1 else batch.discounts
+                y = td_target(batch.rewards, batch.terminated, agent.target(batch.next_obs), gamma, next_online)
+            if cfg.loss == "huber":
+                per_sample = F.smooth_l1_loss(q, y, reduction="none")
+            else:
+                per_sample = F.mse_loss(q, y, reduction="none")
+            error = q.detach() - y
         if cfg.prioritized:
             loss_k = (per_sample * batch.weights).mean(dim=1)
-            agent.buffer.update_priorities(batch.indices, q.detach() - y)
+            agent.buffer.update_priorities(batch.indices, error)
         else:
             loss_k = per_sample.mean(dim=1)
         finite = torch.isfinite(loss_k)
@@ -87,9 +93,10 @@ def make_engine(agent: Any, choice: str) -> GradientEngine:
     from qlearn.nets import StackedMLP
 
     small = isinstance(agent.net, StackedMLP) or agent.net.small
-    fits = agent.device.type == "cpu" and not cfg.prioritized and small
+    fits = agent.device.type == "cpu" and not cfg.prioritized and small and cfg.distributional == "none"
     if choice == "numpy" and not fits:
         why = f"this agent is on {agent.device}" if agent.device.type != "cpu" else "prioritized replay is on"
+        why = why if cfg.distributional == "none" else "its head is distributional"
         why = why if small else "its convolutions are too large for it"
         raise QlearnError(
             f"engine=numpy needs the CPU, uniform replay and an MLP or small convolutions, but {why}: "

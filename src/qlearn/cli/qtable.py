@@ -40,7 +40,11 @@ def run(args: argparse.Namespace) -> int:
     mask = ~mdp.terminal if mdp is not None else np.ones(len(q), dtype=bool)
     cmp = compare_tables(q, ref, mask)
     if args.json:
-        emit_json({"q_table": q.tolist(), "reference": ref.tolist(), "reference_name": ref_name, **cmp})
+        out = {"q_table": q.tolist(), "reference": ref.tolist(), "reference_name": ref_name, **cmp}
+        if getattr(agent.config, "distributional", "none") != "none":
+            out["distributional"] = agent.config.distributional
+            out["learned_distribution"] = learned_distributions(agent, len(q))
+        emit_json(out)
         return 0
     names, width = action_columns(env, q.shape[1])
     head = " ".join(f"{n:>{width}}" for n in names)
@@ -65,3 +69,12 @@ def run(args: argparse.Namespace) -> int:
         for a, b in zip(grid.draw(desc, greedy_policy(q)), grid.draw(desc, greedy_policy(ref))):
             print(f"  {a:<24}  {b}")
     return 0
+
+
+def learned_distributions(agent: Any, n_states: int) -> list[list[list[list[float]]]]:
+    """For each state and action the learned return distribution as ``[return, probability]`` pairs."""
+    out = []
+    for state in range(n_states):
+        returns, probs = agent.distribution(state)
+        out.append([[[float(r), float(p)] for r, p in zip(returns[a], probs[a])] for a in range(len(returns))])
+    return out
