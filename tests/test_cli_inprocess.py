@@ -116,6 +116,33 @@ def test_optimal_json(capsys):
     assert len(out["q_table"]) == 9 and out["horizon"] == 100 and 0 < out["success_probability"] <= 1
 
 
+def test_optimal_distribution_json_and_text(capsys):
+    assert main(["optimal", "FrozenLake-v1", "--distribution", "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    dist = data["return_distribution"]
+    assert len(dist) == 16 and data["return_distribution_exact"] is True
+    for s in range(16):  # each state's pairs sum to 1 and their mean is V*(s)
+        assert sum(p for _, p in dist[s]) == pytest.approx(1.0)
+        assert sum(r * p for r, p in dist[s]) == pytest.approx(data["v"][s], abs=1e-5)
+    assert main(["optimal", "FrozenLake-v1", "--distribution"]) == 0
+    out = capsys.readouterr().out
+    assert "return distribution from state 0" in out and "exact" in out and "P(G = 0.0000)" in out
+
+
+def test_qtable_compares_a_distributional_run_with_the_exact_distributions(capsys, tmp_path):
+    assert main(["train", "FrozenLake-v1", "--set", "distributional=qr", "--set", "quantiles=8", "--steps", "2000",
+                 "--out", str(tmp_path), "--no-plots"]) == 0
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    capsys.readouterr()
+    assert main(["qtable", str(run_dir), "--json"]) == 0
+    data = json.loads(capsys.readouterr().out)
+    assert data["distributional"] == "qr" and len(data["learned_distribution"][0][0]) == 8
+    w1, floor = data["return_distribution_w1"], data["return_distribution_w1_floor"]
+    assert len(w1) == 16 and all(f <= d + 1e-9 for d, f in zip(w1, floor))  # nothing beats the floor
+    assert main(["qtable", str(run_dir)]) == 0
+    assert "return distributions (qr) against the exact ones" in capsys.readouterr().out
+
+
 def test_optimal_of_an_env_without_a_model_is_a_one_line_error(capsys):
     assert main(["optimal", "CartPole-v1"]) == EXIT_USAGE
     assert "transition model" in one_error_line(capsys.readouterr().err)

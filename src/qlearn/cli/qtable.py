@@ -10,7 +10,8 @@ import numpy as np
 
 from qlearn.cli.common import action_columns, emit_json
 from qlearn.envs.info import env_info, grid_map
-from qlearn.envs.tabular import TabularMDP, greedy_policy
+from qlearn.envs.tabular import TabularMDP, Transitions, greedy_policy
+from qlearn.exact_returns import distances, return_distributions
 from qlearn.reference import compare_tables, load_reference, optimal_under
 from qlearn.runs import read_run
 
@@ -39,11 +40,15 @@ def run(args: argparse.Namespace) -> int:
     mdp = TabularMDP.from_env(env) if hasattr(env.unwrapped, "P") else None
     mask = ~mdp.terminal if mdp is not None else np.ones(len(q), dtype=bool)
     cmp = compare_tables(q, ref, mask)
+    kind = getattr(agent.config, "distributional", "none")
+    check = distribution_check(agent, env, q) if kind != "none" and mdp is not None else None
     if args.json:
         out = {"q_table": q.tolist(), "reference": ref.tolist(), "reference_name": ref_name, **cmp}
-        if getattr(agent.config, "distributional", "none") != "none":
-            out["distributional"] = agent.config.distributional
+        if kind != "none":
+            out["distributional"] = kind
             out["learned_distribution"] = learned_distributions(agent, len(q))
+        if check is not None:
+            out["return_distribution_w1"], out["return_distribution_w1_floor"] = check[0].tolist(), check[1].tolist()
         emit_json(out)
         return 0
     names, width = action_columns(env, q.shape[1])
@@ -62,6 +67,14 @@ def run(args: argparse.Namespace) -> int:
         f"non-terminal states: max |diff| {cmp['max_abs_diff']:.3f}, mean |diff| {cmp['mean_abs_diff']:.3f}, "
         f"greedy action is optimal under the reference on {cmp['greedy_agree']}/{cmp['states_compared']}"
     )
+    if check is not None and mdp is not None:
+        start = int(np.argmax(mdp.isd))
+        w1, floor = check[0][mask], check[1][mask]
+        print(
+            f"return distributions ({kind}) against the exact ones of this greedy policy, Wasserstein-1: start state "
+            f"{check[0][start]:.4f} (floor {check[1][start]:.4f}); over non-terminal states max {w1.max():.4f}, "
+            f"mean {w1.mean():.4f} (floor mean {floor.mean():.4f})"
+        )
     desc = grid_map(env) if mdp is not None else None
     grid = env_info(env).grid
     if desc is not None and grid is not None:
@@ -78,3 +91,14 @@ def learned_distributions(agent: Any, n_states: int) -> list[list[list[list[floa
         returns, probs = agent.distribution(state)
         out.append([[[float(r), float(p)] for r, p in zip(returns[a], probs[a])] for a in range(len(returns))])
     return out
+
+
+def distribution_check(agent: Any, env: Any, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """Per state: Wasserstein-1 of the greedy action's learned return distribution from the exact one of
+    the agent's own greedy policy, and the floor (the exact one's distance from its best representation)."""
+    exact = return_distributions(Transitions.from_env(env), greedy_policy(q), agent.config.gamma)
+    learned = []
+    for state, action in enumerate(greedy_policy(q)):
+        returns, probs = agent.distribution(state)
+        learned.append((returns[action], probs[action]))
+    return distances(learned, exact, agent.config.distributional)

@@ -37,10 +37,16 @@ def reward_range(env: Any) -> tuple[float, float] | None:
     return REWARD_RANGES.get(base_name(env_id))
 
 
-def model_return_range(env: Any, gamma: float, tol: float = 1e-9, max_iter: int = 100_000) -> tuple[float, float]:
+def model_return_range(env: Any, gamma: float) -> tuple[float, float]:
     """The lowest and highest discounted return any run of ``env``'s model ``P`` can have from any state
     (every outcome of positive probability counts: a slippery lake's luckiest path reaches the goal)."""
-    t = Transitions.from_env(env)
+    return transitions_return_range(Transitions.from_env(env), gamma)
+
+
+def transitions_return_range(
+    t: Transitions, gamma: float, tol: float = 1e-9, max_iter: int = 100_000
+) -> tuple[float, float]:
+    """:func:`model_return_range` of a model already read."""
     possible = t.prob > 0
     cont = np.where(possible & ~t.terminated, gamma, 0.0)
     lo, hi = np.zeros(t.prob.shape[0]), np.zeros(t.prob.shape[0])
