@@ -141,6 +141,8 @@ def test_qtable_compares_a_distributional_run_with_the_exact_distributions(capsy
     assert len(w1) == 16 and all(f <= d + 1e-9 for d, f in zip(w1, floor))  # nothing beats the floor
     assert main(["qtable", str(run_dir)]) == 0
     assert "return distributions (qr) against the exact ones" in capsys.readouterr().out
+    assert main(["plot", str(run_dir)]) == 0
+    assert (run_dir / "return_distributions.png").stat().st_size > 10_000  # learned beside exact, two states
 
 
 def test_optimal_of_an_env_without_a_model_is_a_one_line_error(capsys):

@@ -14,8 +14,9 @@ import numpy as np
 
 from qlearn import plotting
 from qlearn.envs.info import grid_map
-from qlearn.envs.tabular import TabularMDP, value_iteration
+from qlearn.envs.tabular import TabularMDP, Transitions, greedy_policy, value_iteration
 from qlearn.errors import QlearnError
+from qlearn.exact_returns import distances, return_distributions
 from qlearn.runs import RunInfo, read_run
 
 
@@ -69,7 +70,33 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
         fig.savefig(out, dpi=110)
         plt.close(fig)
         written.append(out)
+    if ref is not None and getattr(agent.config, "distributional", "none") != "none":
+        written.append(_distribution_plot(run, agent, env, q))
     return written, skipped
+
+
+def _distribution_plot(run: RunInfo, agent, env, q: np.ndarray) -> Path:
+    """Learned against exact return distributions of the start state and of the non-terminal state
+    where they differ most."""
+    policy = greedy_policy(q)
+    exact = return_distributions(Transitions.from_env(env), policy, agent.config.gamma)
+    learned = []
+    for state, action in enumerate(policy):
+        returns, probs = agent.distribution(state)
+        learned.append((returns[action], probs[action]))
+    w1, floor = distances(learned, exact, agent.config.distributional)
+    mdp = TabularMDP.from_env(env)
+    start = int(np.argmax(mdp.isd))
+    other = int(np.argmax(np.where(mdp.terminal | (np.arange(len(w1)) == start), -1.0, w1)))
+    panels = [
+        {"state": s, "learned": learned[s], "exact": (exact.returns[s], exact.probs[s]), "w1": w1[s], "floor": floor[s]}
+        for s in (start, other)
+    ]
+    fig = plotting.return_distributions(panels, agent.config.distributional)
+    out = run.path / "return_distributions.png"
+    fig.savefig(out, dpi=110)
+    plt.close(fig)
+    return out
 
 
 def _grid_bounds(agent, space) -> tuple[np.ndarray, np.ndarray]:

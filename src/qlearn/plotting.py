@@ -3,6 +3,8 @@
 * :func:`learning_curve`: episode return and success rate (smoothed), and the evaluation score.
 * :func:`q_table_heatmap`: the Q-table as a heatmap beside the lake, with the greedy policy drawn as
   arrows on the map (holes and goal marked), optionally beside a reference table.
+* :func:`return_distributions`: a distributional agent's learned return distributions beside the exact
+  ones, as CDFs (their Wasserstein-1 distance is the area between the curves).
 """
 
 from __future__ import annotations
@@ -103,6 +105,27 @@ def seeds_curve(aggregate: dict) -> Figure:
     ax.set_ylabel("greedy score")
     ax.legend(loc="lower right", fontsize=8)
     ax.set_title("learning curve across seeds")
+    return fig
+
+
+def return_distributions(panels: list[dict[str, Any]], kind: str) -> Figure:
+    """One panel per state: the learned distribution of the greedy action and the exact one of the greedy
+    policy, as CDFs. ``panels``: dicts with ``state``, ``learned`` and ``exact`` ``(returns, probs)``,
+    ``w1`` and ``floor``."""
+    fig, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels), 3.8), constrained_layout=True, squeeze=False)
+    for ax, panel in zip(axes[0], panels):
+        for (returns, probs), label, style in (
+            (panel["exact"], "exact (from the model P)", dict(color="black", lw=2)),
+            (panel["learned"], f"learned ({kind})", dict(color="tab:blue", lw=1.5)),
+        ):
+            order = np.argsort(returns)
+            x, c = np.asarray(returns)[order], np.cumsum(np.asarray(probs)[order])
+            ax.step(np.concatenate([[x[0]], x]), np.concatenate([[0.0], c]), where="post", label=label, **style)
+        ax.set_xlabel("discounted return G")
+        ax.set_ylabel("P(return <= G)")
+        ax.set_ylim(-0.02, 1.02)
+        ax.set_title(f"state {panel['state']}: Wasserstein-1 {panel['w1']:.3f} (floor {panel['floor']:.3f})")
+        ax.legend(loc="upper left", fontsize=8)
     return fig
 
 
