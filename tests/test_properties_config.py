@@ -109,6 +109,8 @@ DQN_FIELDS = {
                        wrong_literal, {}),
     "atoms": (st.integers(2, 1000), st.integers(max_value=1), wrong_int, {}),
     "quantiles": (pos_int, below_one, wrong_int, {}),
+    "noisy": (bools, st.nothing(), wrong_bool, {}),
+    "sigma0": (floats(0, 10, exclude_min=True), floats(hi=0) | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
     # each bound beside a partner it is always on the right side of
     "v_min": (st.none() | floats(-1e6, 1e6), st.sampled_from([NAN, INF, -INF]) | floats(lo=1e7, hi=1e9),
               text | st.lists(floats(0, 1), max_size=2), {"v_max": 1e7}),

@@ -89,18 +89,18 @@ class DQNConfig:
     64x4x4/2, 64x3x3/1, then ``hidden``) or ``minatar`` (Young and Tian 2019: 16x3x3/1, then ``hidden``);
     ``auto``: an MLP for vectors, ``nature`` for frames of 36 pixels or more, ``minatar`` for smaller ones."""
     distributional: Literal["none", "c51", "qr"] = "none"
-    """Learn each action's return distribution, not only its mean: ``c51`` (Bellemare et al. 2017: a
-    categorical distribution on ``atoms`` evenly spaced returns in [v_min, v_max], cross-entropy to the
-    projected target) or ``qr`` (Dabney et al. 2018: ``quantiles`` quantiles, quantile Huber loss).
-    Q-values are the distribution's mean; ``loss`` then does not apply."""
+    """Learn each action's return distribution: ``c51`` (Bellemare et al. 2017: ``atoms`` returns evenly
+    spaced in [v_min, v_max]) or ``qr`` (Dabney et al. 2018: ``quantiles``); Q is its mean, ``loss`` unused."""
     atoms: int = 51
-    """C51: support points of the categorical distribution."""
     v_min: float | None = None
-    """C51: the lowest return on the support; empty: from the env's rewards and gamma (FrozenLake: 0)."""
+    """C51's support, ``v_min`` to ``v_max``; empty: from the env's rewards and gamma (FrozenLake: 0 to 1)."""
     v_max: float | None = None
-    """C51: the highest return on the support; empty: from the env's rewards and gamma (FrozenLake: 1)."""
     quantiles: int = 50
-    """QR-DQN: quantiles per action."""
+    noisy: bool = False
+    """Noisy networks (Fortunato et al. 2018): learned factorised Gaussian noise per agent in the head's
+    layers explores in place of epsilon (then unused); greedy acting and evaluation use the mean weights."""
+    sigma0: float = 0.5
+    """Noisy networks: the initial noise scale (``sigma0 / sqrt(fan_in)`` per weight)."""
     engine: Literal["auto", "numpy", "torch"] = "auto"
     """How a gradient step is computed. ``numpy``: a hand-written backward pass in numpy on views of the
     same torch tensors, several times faster for small networks on a CPU (CPU only, uniform replay);
@@ -109,11 +109,17 @@ class DQNConfig:
     def __post_init__(self) -> None:
         _validate_common(self)
         _check(self.engine in ("auto", "numpy", "torch"), "engine", "'auto', 'numpy' or 'torch'", self.engine)
+        lacks = [
+            what
+            for what, on in (
+                ("prioritized=true (the numpy step replays uniformly)", self.prioritized),
+                ("a distributional head", self.distributional != "none"),
+                ("noisy=true", self.noisy),
+            )
+            if on
+        ]
         _check(
-            not (self.engine == "numpy" and self.prioritized),
-            "engine",
-            "'auto' or 'torch' with prioritized=true (the numpy step replays uniformly)",
-            self.engine,
+            self.engine != "numpy" or not lacks, "engine", f"'auto' or 'torch' with {(lacks or [''])[0]}", self.engine
         )
         _check(self.lr > 0, "lr", "> 0", self.lr)
         _check(
@@ -144,6 +150,7 @@ class DQNConfig:
         _check(self.encoding in ("onehot", "scalar"), "encoding", "'onehot' or 'scalar'", self.encoding)
         networks = ("auto", "mlp", "nature", "minatar")
         _check(self.network in networks, "network", "one of " + ", ".join(networks), self.network)
+        _check(self.sigma0 > 0 and math.isfinite(self.sigma0), "sigma0", "a finite number > 0", self.sigma0)
         kinds = ("none", "c51", "qr")
         _check(self.distributional in kinds, "distributional", "'none', 'c51' or 'qr'", self.distributional)
         _check(self.atoms >= 2, "atoms", ">= 2", self.atoms)
@@ -152,12 +159,6 @@ class DQNConfig:
         _check(lo is None or math.isfinite(lo), "v_min", "a finite number or empty (from the env)", lo)
         _check(hi is None or math.isfinite(hi), "v_max", "a finite number or empty (from the env)", hi)
         _check(lo is None or hi is None or lo < hi, "v_max", f"> v_min ({lo})", hi)
-        _check(
-            not (self.engine == "numpy" and self.distributional != "none"),
-            "engine",
-            "'auto' or 'torch' with a distributional head (the numpy step learns expected values only)",
-            self.engine,
-        )
 
 
 @dataclass(frozen=True)

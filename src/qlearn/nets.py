@@ -23,6 +23,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from qlearn.convolution import NumpyConv
+from qlearn.noisy import AgentNoise, sigma_init
 
 
 @dataclass(frozen=True)
@@ -59,6 +60,7 @@ class StackedMLP(nn.Module):
         seeds: Sequence[int] = (0,),
         dueling: bool = False,
         dist: Distribution | None = None,
+        sigma0: float | None = None,
     ) -> None:
         super().__init__()
         self.dueling, self.dist = dueling, dist
@@ -77,6 +79,16 @@ class StackedMLP(nn.Module):
         self.reset_parameters(seeds)
         # Plain tuple for the hot path: indexing a ParameterList costs more than the matmul here.
         self._layers = tuple(zip(self.weights, self.biases))
+        self.noise: AgentNoise | None = None  # noisy layers (sigma0 given): learned noise scales per weight
+        if sigma0 is not None:
+            self.noise = AgentNoise(seeds)
+            self.sigma_weights = nn.ParameterList(
+                nn.Parameter(torch.full_like(w, sigma_init(w.shape[1], sigma0))) for w in self.weights
+            )
+            self.sigma_biases = nn.ParameterList(
+                nn.Parameter(torch.full_like(b, sigma_init(w.shape[1], sigma0)))
+                for w, b in zip(self.weights, self.biases)
+            )
 
     @property
     def layers(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
@@ -92,26 +104,34 @@ class StackedMLP(nn.Module):
                 w[k].copy_(torch.rand(w.shape[1:], generator=gen) * 2 * bound - bound)
                 b[k].copy_(torch.rand(b.shape[1:], generator=gen) * 2 * bound - bound)
 
-    def _last(self, x: torch.Tensor) -> torch.Tensor:
-        *hidden, (w_out, b_out) = self._layers
+    def _noisy_layers(self) -> tuple[tuple[torch.Tensor, torch.Tensor], ...]:
+        assert self.noise is not None
+        return tuple(
+            self.noise.layer(w, sw, b, sb)
+            for (w, b), sw, sb in zip(self._layers, self.sigma_weights, self.sigma_biases)
+        )
+
+    def _last(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
+        *hidden, (w_out, b_out) = self._noisy_layers() if noisy and self.noise is not None else self._layers
         for w, b in hidden:
             x = torch.relu(torch.baddbmm(b, x, w))
         return torch.baddbmm(b_out, x, w_out)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x[K, B, in] -> q[K, B, out]`` (a distributional head's mean)."""
+    def forward(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
+        """``x[K, B, in] -> q[K, B, out]`` (a distributional head's mean); ``noisy``: with a fresh draw of
+        noisy layers' noise (else their mean weights)."""
         if self.dist is not None:
-            return self.expected(self.distribution(x))
-        out = self._last(x)
+            return self.expected(self.distribution(x, noisy))
+        out = self._last(x, noisy)
         if self.dueling:
             value, adv = out[..., :1], out[..., 1:]
             return value + adv - adv.mean(dim=-1, keepdim=True)
         return out
 
-    def distribution(self, x: torch.Tensor) -> torch.Tensor:
+    def distribution(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
         """A distributional head's ``[K, B, out, atoms]``: C51's logits or QR-DQN's quantiles (dueling:
         ``V + A - mean_a A`` atom by atom, as in Rainbow)."""
-        out = self._last(x)
+        out = self._last(x, noisy)
         out = out.reshape(*out.shape[:-1], self.n_out + int(self.dueling), self.atoms)
         if self.dueling:
             value, adv = out[..., :1, :], out[..., 1:, :]
@@ -210,6 +230,7 @@ class StackedCNN(nn.Module):
         dueling: bool = False,
         scale: float = 1.0,
         dist: Distribution | None = None,
+        sigma0: float | None = None,
     ) -> None:
         super().__init__()
         c, h, w = (int(x) for x in in_shape)
@@ -227,7 +248,7 @@ class StackedCNN(nn.Module):
             if h < 1 or w < 1:
                 raise ValueError(f"images of shape {tuple(in_shape)} are too small for these convolutions")
         self.flat = c * h * w
-        self.head = StackedMLP(self.flat, out_dim, hidden, seeds=seeds, dueling=dueling, dist=dist)
+        self.head = StackedMLP(self.flat, out_dim, hidden, seeds=seeds, dueling=dueling, dist=dist, sigma0=sigma0)
         self.reset_parameters(seeds)
 
     @torch.no_grad()
@@ -248,13 +269,17 @@ class StackedCNN(nn.Module):
             y = torch.relu(F.conv2d(y, w.flatten(0, 1), bias.flatten(), stride=stride, groups=k))
         return y.reshape(b, k, self.flat).transpose(0, 1)
 
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """``x[K, B, C, H, W] -> q[K, B, out]``."""
-        return self.head(self.features(x))
+    def forward(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
+        """``x[K, B, C, H, W] -> q[K, B, out]`` (``noisy``: the head's noisy layers with fresh noise)."""
+        return self.head(self.features(x), noisy)
 
-    def distribution(self, x: torch.Tensor) -> torch.Tensor:
+    def distribution(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
         """A distributional head's ``[K, B, out, atoms]`` (:meth:`StackedMLP.distribution`)."""
-        return self.head.distribution(self.features(x))
+        return self.head.distribution(self.features(x), noisy)
+
+    @property
+    def noise(self) -> AgentNoise | None:
+        return self.head.noise
 
     def expected(self, dist: torch.Tensor) -> torch.Tensor:
         return self.head.expected(dist)
@@ -297,6 +322,7 @@ def make_q_network(
     seeds: Sequence[int],
     dueling: bool,
     dist: Distribution | None = None,
+    sigma0: float | None = None,
 ) -> StackedMLP | StackedCNN:
     """The Q-network for ``encoder``'s observations: ``network`` is ``mlp``, ``nature``, ``minatar`` or
     ``auto`` (a convolutional one for images: ``nature`` for frames of 36 pixels or more, else ``minatar``;
@@ -306,7 +332,7 @@ def make_q_network(
     if network == "mlp":
         if encoder.image:
             raise ValueError("an MLP reads feature vectors; these observations are images: use network=auto")
-        return StackedMLP(encoder.dim, n_actions, hidden, seeds=seeds, dueling=dueling, dist=dist)
+        return StackedMLP(encoder.dim, n_actions, hidden, seeds=seeds, dueling=dueling, dist=dist, sigma0=sigma0)
     if not encoder.image:
         raise ValueError(f"network={network} reads images of shape (C, H, W); these observations are vectors")
     return StackedCNN(
@@ -318,6 +344,7 @@ def make_q_network(
         dueling=dueling,
         scale=encoder.scale,
         dist=dist,
+        sigma0=sigma0,
     )
 
 

@@ -75,10 +75,11 @@ def distributional_loss(agent: Any, batch: Any) -> torch.Tensor:
     """Per-sample loss ``[K, B]`` of the agent's distributional head on a decoded ``batch``."""
     cfg = agent.config
     net, target = agent.net, agent.target
-    current = taken(net.distribution(batch.obs), batch.actions)
+    noisy = cfg.noisy
+    current = taken(net.distribution(batch.obs, noisy), batch.actions)
     with torch.no_grad():
-        next_dist = target.distribution(batch.next_obs)
-        chooser = net.distribution(batch.next_obs) if cfg.double else next_dist
+        next_dist = target.distribution(batch.next_obs, noisy)
+        chooser = net.distribution(batch.next_obs, noisy) if cfg.double else next_dist
         best = net.expected(chooser).argmax(dim=-1)
         next_taken = taken(next_dist, best)
         gamma = batch.discounts if cfg.n_step > 1 else torch.full_like(batch.rewards, cfg.gamma)

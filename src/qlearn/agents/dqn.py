@@ -62,13 +62,22 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         cfg = self.config
         try:
             net = make_q_network(
-                encoder, self.n_actions, cfg.network, cfg.hidden, self.seeds, cfg.dueling, head_of(cfg)
+                encoder,
+                self.n_actions,
+                cfg.network,
+                cfg.hidden,
+                self.seeds,
+                cfg.dueling,
+                head_of(cfg),
+                cfg.sigma0 if cfg.noisy else None,
             )
         except ValueError as exc:
             raise QlearnError(f"invalid config value network={cfg.network!r}: {exc}") from None
         self.net = net.to(self.device)
         self.target = copy.deepcopy(self.net)
         self.target.requires_grad_(False)
+        if self.target.noise is not None:
+            self.target.noise.reseed(self.seeds, salt=1)  # the target network's noise apart from the online's
         params = self._params = self._listed(self.net)
         self._target_params = self._listed(self.target)
         try:
@@ -122,6 +131,8 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
     @property
     def epsilon(self) -> float:
         c = self.config
+        if c.noisy:  # the noisy layers explore
+            return 0.0
         return linear_schedule(c.epsilon_start, c.epsilon_end, c.epsilon_decay_steps, self.steps)
 
     def _features(self, obs: np.ndarray) -> torch.Tensor:
@@ -143,6 +154,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
             return self._act_on_device(obs, greedy)
         obs = np.asarray(obs)
         shape = obs.shape[:2]
+        if self.config.noisy and not greedy:  # explore with a fresh draw of the noisy layers
+            with torch.no_grad():
+                return self.net(self._features(obs), noisy=True).argmax(-1).cpu().numpy()
         eps = 0.0 if greedy else self.epsilon
         if eps > 0.0:  # greedy acting draws nothing: evaluating must not shift the exploration stream
             u = self.explore_rng.uniform(shape[1], 2)
@@ -161,9 +175,8 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
     def _act_on_device(self, obs: torch.Tensor, greedy: bool) -> torch.Tensor:
         eps = 0.0 if greedy else self.epsilon
         shape = obs.shape[:2]
-        best = self.net(self.encoder.tensor(obs.to(self.device)).reshape(*shape, *self.encoder.feature_shape)).argmax(
-            -1
-        )
+        x = self.encoder.tensor(obs.to(self.device)).reshape(*shape, *self.encoder.feature_shape)
+        best = self.net(x, self.config.noisy and not greedy).argmax(-1)
         if eps <= 0.0:
             return best
         u = self.explore_rng.uniform_torch(shape[1], 2)

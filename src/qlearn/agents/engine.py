@@ -56,11 +56,13 @@ class AutogradEngine:
             per_sample = distributional_loss(agent, batch)
             error = per_sample.detach()  # Rainbow's priority: the distributional loss
         else:
-            q = agent.net(batch.obs).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
+            noisy = cfg.noisy  # a fresh draw of the noise for each network and each forward
+            q = agent.net(batch.obs, noisy).gather(2, batch.actions.unsqueeze(2)).squeeze(2)
             with torch.no_grad():
-                next_online = agent.net(batch.next_obs) if cfg.double else None
+                next_online = agent.net(batch.next_obs, noisy) if cfg.double else None
                 gamma = cfg.gamma if cfg.n_step == 1 else batch.discounts
-                y = td_target(batch.rewards, batch.terminated, agent.target(batch.next_obs), gamma, next_online)
+                next_target = agent.target(batch.next_obs, noisy)
+                y = td_target(batch.rewards, batch.terminated, next_target, gamma, next_online)
             if cfg.loss == "huber":
                 per_sample = F.smooth_l1_loss(q, y, reduction="none")
             else:
@@ -93,10 +95,11 @@ def make_engine(agent: Any, choice: str) -> GradientEngine:
     from qlearn.nets import StackedMLP
 
     small = isinstance(agent.net, StackedMLP) or agent.net.small
-    fits = agent.device.type == "cpu" and not cfg.prioritized and small and cfg.distributional == "none"
+    plain = cfg.distributional == "none" and not cfg.noisy
+    fits = agent.device.type == "cpu" and not cfg.prioritized and small and plain
     if choice == "numpy" and not fits:
         why = f"this agent is on {agent.device}" if agent.device.type != "cpu" else "prioritized replay is on"
-        why = why if cfg.distributional == "none" else "its head is distributional"
+        why = why if plain else "its head is distributional or noisy"
         why = why if small else "its convolutions are too large for it"
         raise QlearnError(
             f"engine=numpy needs the CPU, uniform replay and an MLP or small convolutions, but {why}: "
