@@ -352,7 +352,9 @@ def test_recipe_fast_trains_a_linear_q_network_that_reaches_070(tmp_path):
 def test_unknown_recipe_names_the_known_ones(tmp_path):
     assert_user_error(qlearn("train", "FrozenLake-v1", "--recipe", "batchd", "--out", str(tmp_path)),
                       "batchd", "did you mean batched")
-    assert_user_error(qlearn("train", "MountainCar-v0", "--recipe", "batched", "--out", str(tmp_path)), "no recipes")
+    assert_user_error(qlearn("train", "MountainCar-v0", "--recipe", "batched", "--out", str(tmp_path)),
+                      "recipes for MountainCar-v0: rainbow")
+    assert_user_error(qlearn("train", "Pendulum-v1", "--recipe", "rainbow", "--out", str(tmp_path)), "no recipes")
     assert_user_error(qlearn("train", "FrozenLake-v1", "--agent", "tabular", "--recipe", "batched",
                              "--out", str(tmp_path)), "--agent dqn")
     assert not any(tmp_path.iterdir())  # nothing written for a mistake

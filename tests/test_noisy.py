@@ -73,3 +73,25 @@ def test_target_network_draws_noise_apart_from_the_online_network():
 def test_bad_noisy_settings_are_refused(bad):
     with pytest.raises(QlearnError, match="invalid config value"):
         DQNConfig(**bad)
+
+
+def test_rainbow_recipe_is_derived_from_every_dqn_preset_by_its_rules():
+    import qlearn
+    from qlearn.presets import all_presets, recipes
+
+    with_dqn = [env for env, entry in all_presets().items() if "dqn" in entry]
+    assert "CartPole-v1" in with_dqn and "ALE/*" in with_dqn
+    for env in with_dqn:
+        entry = all_presets()[env]
+        r = recipes(env)["rainbow"]["dqn"]
+        assert r["lr"] == pytest.approx(entry["dqn"].get("lr", DQNConfig.lr) / 4)
+        assert (r["distributional"], r["atoms"], r["noisy"], r["dueling"], r["double"], r["n_step"]) == (
+            "c51", 51, True, True, True, 3)
+        assert r["prioritized"] and (r["per_alpha"], r["per_beta"], r["adam_eps"]) == (0.5, 0.4, 1.5e-4)
+    spec = qlearn.RunSpec.build("MountainCar-v0", "dqn", recipe="rainbow")
+    cfg, preset_cfg = spec.agent_config, qlearn.RunSpec.build("MountainCar-v0", "dqn").agent_config
+    assert cfg.noisy and cfg.distributional == "c51" and cfg.per_beta_steps == spec.train.steps
+    assert (cfg.buffer_size, cfg.batch_size, cfg.target_update_interval, cfg.gamma) == (
+        preset_cfg.buffer_size, preset_cfg.batch_size, preset_cfg.target_update_interval, preset_cfg.gamma)
+    with pytest.raises(QlearnError, match="recipe"):
+        qlearn.RunSpec.build("Pendulum-v1", "dqn", recipe="rainbow")  # no preset, nothing to derive it from

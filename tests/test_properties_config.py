@@ -110,6 +110,7 @@ DQN_FIELDS = {
     "atoms": (st.integers(2, 1000), st.integers(max_value=1), wrong_int, {}),
     "quantiles": (pos_int, below_one, wrong_int, {}),
     "noisy": (bools, st.nothing(), wrong_bool, {}),
+    "adam_eps": (floats(0, 1, exclude_min=True), floats(hi=0) | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
     "sigma0": (floats(0, 10, exclude_min=True), floats(hi=0) | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
     # each bound beside a partner it is always on the right side of
     "v_min": (st.none() | floats(-1e6, 1e6), st.sampled_from([NAN, INF, -INF]) | floats(lo=1e7, hi=1e9),

@@ -38,11 +38,12 @@ class DQNConfig:
     lr: float = 3e-4
     """Adam learning rate. 1e-3 learns FrozenLake faster but ends unstable for a third of seeds."""
     lr_end: float | None = None
-    """If set, the learning rate decays linearly from ``lr`` to this over ``lr_decay_steps`` env steps
-    (a decaying rate lets the final network settle instead of oscillating around the optimum)."""
+    """If set, the learning rate decays linearly to it over ``lr_decay_steps`` env steps (the final network settles)."""
     lr_decay_steps: int = 50_000
+    adam_eps: float = 1e-8
+    """Adam's epsilon (Rainbow's 1.5e-4 steadies the steps of rarely updated weights)."""
     batch_size: int = 256
-    """Minibatch size. On small networks a step costs about the same at 64 or 256, so larger is free."""
+    """Minibatch size (on small networks a step costs about the same at 64 or 256)."""
     hidden: tuple[int, ...] = (64, 64)
     """Hidden layer widths of the MLP Q-network; empty (``--set hidden=``) for a linear Q-function, which on a
     one-hot state (FrozenLake) is a table of Q-values learned by gradient steps."""
@@ -122,6 +123,7 @@ class DQNConfig:
             self.engine != "numpy" or not lacks, "engine", f"'auto' or 'torch' with {(lacks or [''])[0]}", self.engine
         )
         _check(self.lr > 0, "lr", "> 0", self.lr)
+        _check(self.adam_eps > 0 and math.isfinite(self.adam_eps), "adam_eps", "a finite number > 0", self.adam_eps)
         _check(
             self.lr_end is None or 0 <= self.lr_end <= self.lr, "lr_end", f"empty or in [0, lr={self.lr}]", self.lr_end
         )

@@ -52,9 +52,42 @@ def preset_entry(env_id: str) -> dict[str, Any]:
     return next((v for k, v in presets.items() if "*" in k and fnmatch.fnmatchcase(env_id, k)), {})
 
 
+RAINBOW_DOC = (
+    "Rainbow (Hessel et al. 2018) from this env's DQN preset: C51 with 51 atoms on the env's range of returns, "
+    "noisy layers (sigma0 0.5) in place of epsilon-greedy, dueling, Double DQN, 3-step returns, prioritized "
+    "replay (alpha 0.5, beta 0.4 to 1 over the run's steps), Adam epsilon 1.5e-4. Rules from the preset: the "
+    "learning rate (and its end) a quarter of the preset's, as the paper's 6.25e-5 is of DQN's 2.5e-4; buffer, "
+    "warm-up, batch, target interval, gamma and steps as the preset's."
+)
+
+
+def rainbow(entry: dict[str, Any]) -> dict[str, Any] | None:
+    """The ``rainbow`` recipe of a preset entry with DQN settings (None without them)."""
+    dqn = entry.get("dqn")
+    if dqn is None:
+        return None
+    from qlearn.config import DQNConfig, TrainConfig
+
+    steps = entry.get("train", {}).get("dqn", {}).get("steps", TrainConfig.steps)
+    settings: dict[str, Any] = dict(
+        distributional="c51", atoms=51, noisy=True, sigma0=0.5, dueling=True, double=True, n_step=3,
+        prioritized=True, per_alpha=0.5, per_beta=0.4, per_beta_steps=steps, adam_eps=1.5e-4,
+        lr=dqn.get("lr", DQNConfig.lr) / 4,
+    )  # fmt: skip
+    if dqn.get("lr_end") is not None:
+        settings["lr_end"] = dqn["lr_end"] / 4
+    return {"_doc": RAINBOW_DOC, "dqn": settings}
+
+
 def recipes(env_id: str) -> dict[str, Any]:
-    """The named recipes of ``env_id``'s preset (name -> settings)."""
-    return dict(preset_entry(env_id).get("recipes", {}))
+    """The named recipes of ``env_id``'s preset (name -> settings); every preset with DQN settings has
+    ``rainbow``, derived from them by :func:`rainbow`'s rules."""
+    entry = preset_entry(env_id)
+    out = dict(entry.get("recipes", {}))
+    derived = rainbow(entry)
+    if derived is not None and "rainbow" not in out:
+        out["rainbow"] = derived
+    return out
 
 
 def get_recipe(env_id: str, name: str) -> dict[str, Any]:

@@ -81,9 +81,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         params = self._params = self._listed(self.net)
         self._target_params = self._listed(self.target)
         try:
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, fused=True)
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps, fused=True)
         except (RuntimeError, TypeError):  # fused Adam unavailable on this device/build
-            self.optimizer = torch.optim.Adam(params, lr=cfg.lr)
+            self.optimizer = torch.optim.Adam(params, lr=cfg.lr, eps=cfg.adam_eps)
         init_adam_state(self.optimizer)  # every engine and the divergence guard see Adam's moments from the start
         self._update = Update(params, self.optimizer)
         self._buffer = None  # allocated when first used (agents loaded to act or be evaluated never need one)

@@ -8,7 +8,7 @@ from typing import Any
 
 from qlearn.cli.common import emit_json
 from qlearn.errors import QlearnError, did_you_mean
-from qlearn.presets import all_presets
+from qlearn.presets import all_presets, recipes
 
 
 def add_parser(sub: Any) -> None:
@@ -37,7 +37,7 @@ def run(args: argparse.Namespace) -> int:
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}
                 print(f"  {agent:8} " + " ".join(f"{k}={v}" for k, v in settings.items()))
-        for name, recipe in entry.get("recipes", {}).items():
+        for name, recipe in recipes(env_id).items():
             print(f"  recipe {name} (--recipe {name}): {recipe.get('_doc', '')}")
             for agent in ("dqn", "tabular"):
                 if agent in recipe:
