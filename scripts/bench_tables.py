@@ -409,6 +409,19 @@ def minatar_scores(data: dict) -> Table:
     return t
 
 
+@table("distributional_frozenlake")
+def distributional_frozenlake(data: dict) -> Table:
+    rows = newest([r for r in data.get("distributional", []) if r["part"] == "frozenlake"], lambda r: r["kind"])
+    t = Table("head (FrozenLake-v1 preset, 5 seeds in lockstep)", "seeds >= 0.70 exact success",
+              "exact success per seed", "start state Wasserstein-1 per seed (floor)", "<= 0.05", "wall s")
+    for kind, r in rows.items():
+        seeds = r["seeds"]
+        t.row([kind, f"{r['solved']}/{len(seeds)}", " ".join(f"{s['exact_success']:.3f}" for s in seeds),
+               " ".join(f"{s['w1_start']:.3f} ({s['floor_start']:.3f})" for s in seeds),
+               f"{r['within_0.05']}/{len(seeds)}", f"{r['wall_s']:.0f}"], [r])
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))
