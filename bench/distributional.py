@@ -25,15 +25,15 @@ from record import append  # noqa: E402
 
 import qlearn  # noqa: E402
 from qlearn.envs.make import make_env  # noqa: E402
-from qlearn.envs.tabular import TabularMDP, Transitions, greedy_policy, success_probability  # noqa: E402
-from qlearn.exact_returns import distances, return_distributions  # noqa: E402
+from qlearn.envs.tabular import TabularMDP, success_probability  # noqa: E402
+from qlearn.exact_returns import compare_agent  # noqa: E402
 from qlearn.threads import configure_threads  # noqa: E402
 
 
 def part_frozenlake(args) -> list[dict]:
     rows = []
     env = make_env("FrozenLake-v1")
-    mdp, model = TabularMDP.from_env(env), Transitions.from_env(env)
+    mdp = TabularMDP.from_env(env)
     for kind in args.kinds.split(","):
         spec = qlearn.RunSpec.build("FrozenLake-v1", "dqn", seeds=range(args.seeds), lockstep=True,
                                     sets=[f"distributional={kind}"])
@@ -44,10 +44,7 @@ def part_frozenlake(args) -> list[dict]:
         for i in range(args.seeds):
             agent = res.agent.select(i)
             q = agent.q_table(0)
-            policy = greedy_policy(q)
-            exact = return_distributions(model, policy, agent.config.gamma)
-            learned = [(r[a], p[a]) for (r, p), a in ((agent.distribution(s), policy[s]) for s in range(16))]
-            w1, floor = distances(learned, exact, kind)
+            _, _, w1, floor, _ = compare_agent(agent, env)
             start = int(mdp.isd.argmax())
             seeds.append({"seed": i, "exact_success": success_probability(mdp, q), "w1_start": float(w1[start]),
                           "floor_start": float(floor[start]), "w1_max_nonterminal": float(w1[~mdp.terminal].max())})

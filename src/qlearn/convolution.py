@@ -21,6 +21,15 @@ from typing import Any
 import numpy as np
 
 
+def work_array(store: dict, tag: object, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
+    """A work array kept in ``store`` under ``tag`` and reused while its shape and dtype hold: fresh
+    megabyte arrays every step cost page faults that take longer than the arithmetic."""
+    arr = store.get(tag)
+    if arr is None or arr.shape != shape or arr.dtype != dtype:
+        arr = store[tag] = np.empty(shape, dtype=dtype)
+    return arr
+
+
 def patch_index(
     in_shape: tuple[int, int, int], kernel: int, stride: int, channels_last: bool
 ) -> tuple[np.ndarray, tuple[int, int]]:
@@ -60,13 +69,7 @@ class NumpyConv:
         return w.reshape(w.shape[0], w.shape[1], -1)  # [K, O, C*k*k], a view
 
     def _buf(self, tag: object, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
-        """A work array reused from call to call: fresh megabyte arrays each step cost page faults that
-        take longer than the arithmetic."""
-        ws = self.__dict__.setdefault("_ws", {})
-        arr = ws.get(tag)
-        if arr is None or arr.shape != shape or arr.dtype != dtype:
-            arr = ws[tag] = np.empty(shape, dtype=dtype)
-        return arr
+        return work_array(self.__dict__.setdefault("_ws", {}), tag, shape, dtype)
 
     def forward(
         self, weights: Sequence[tuple[np.ndarray, np.ndarray]], x: np.ndarray, tag: str = ""

@@ -19,11 +19,12 @@ truncation implies.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Any
 
 import numpy as np
 
 from qlearn.envs.returns import transitions_return_range
-from qlearn.envs.tabular import Transitions
+from qlearn.envs.tabular import Transitions, greedy_policy
 
 
 @dataclass(frozen=True)
@@ -174,3 +175,18 @@ def distances(
             n = len(returns)
             floor[s] = wasserstein1(project_quantiles(xs, ps, n), np.full(n, 1.0 / n), xs, ps)
     return w1, floor
+
+
+def compare_agent(agent: Any, env: Any) -> tuple[list, ReturnDistributions, np.ndarray, np.ndarray, np.ndarray]:
+    """A distributional agent against the truth on ``env``'s model: ``(learned, exact, w1, floor, policy)``,
+    per state the greedy action's learned ``(returns, probs)``, the exact distributions of the agent's own
+    greedy policy, and :func:`distances`."""
+    q = agent.q_table(0)
+    policy = greedy_policy(q)
+    exact = return_distributions(Transitions.from_env(env), policy, agent.config.gamma)
+    learned = []
+    for state, action in enumerate(policy):
+        returns, probs = agent.distribution(state)
+        learned.append((returns[action], probs[action]))
+    w1, floor = distances(learned, exact, agent.config.distributional)
+    return learned, exact, w1, floor, policy

@@ -14,9 +14,9 @@ import numpy as np
 
 from qlearn import plotting
 from qlearn.envs.info import grid_map
-from qlearn.envs.tabular import TabularMDP, Transitions, greedy_policy, value_iteration
+from qlearn.envs.tabular import TabularMDP, value_iteration
 from qlearn.errors import QlearnError
-from qlearn.exact_returns import distances, return_distributions
+from qlearn.exact_returns import compare_agent
 from qlearn.runs import RunInfo, read_run
 
 
@@ -71,20 +71,14 @@ def write_plots(run: RunInfo) -> tuple[list[Path], list[str]]:
         plt.close(fig)
         written.append(out)
     if ref is not None and getattr(agent.config, "distributional", "none") != "none":
-        written.append(_distribution_plot(run, agent, env, q))
+        written.append(_distribution_plot(run, agent, env))
     return written, skipped
 
 
-def _distribution_plot(run: RunInfo, agent, env, q: np.ndarray) -> Path:
+def _distribution_plot(run: RunInfo, agent, env) -> Path:
     """Learned against exact return distributions of the start state and of the non-terminal state
     where they differ most."""
-    policy = greedy_policy(q)
-    exact = return_distributions(Transitions.from_env(env), policy, agent.config.gamma)
-    learned = []
-    for state, action in enumerate(policy):
-        returns, probs = agent.distribution(state)
-        learned.append((returns[action], probs[action]))
-    w1, floor = distances(learned, exact, agent.config.distributional)
+    learned, exact, w1, floor, _ = compare_agent(agent, env)
     mdp = TabularMDP.from_env(env)
     start = int(np.argmax(mdp.isd))
     other = int(np.argmax(np.where(mdp.terminal | (np.arange(len(w1)) == start), -1.0, w1)))

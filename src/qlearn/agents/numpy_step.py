@@ -31,6 +31,7 @@ import numpy as np
 import torch
 
 from qlearn.buffers.replay import Batch
+from qlearn.convolution import work_array
 from qlearn.nets import StackedCNN
 from qlearn.threads import limit_blas_threads
 
@@ -87,13 +88,8 @@ class NumpyStep:
 
     # --------------------------------------------------------------- forward
     def _buf(self, tag: Any, shape: tuple[int, ...], dtype: Any = np.float32) -> np.ndarray:
-        """A reusable work array. Fresh multi-megabyte arrays every step cost page faults that, at K=32,
-        took longer than the matrix products; these are allocated once per shape."""
-        ws = self.__dict__.setdefault("_ws", {})
-        arr = ws.get(tag)
-        if arr is None or arr.shape != shape or arr.dtype != dtype:
-            arr = ws[tag] = np.empty(shape, dtype=dtype)
-        return arr
+        """A reusable work array (:func:`qlearn.convolution.work_array`)."""
+        return work_array(self.__dict__.setdefault("_ws", {}), tag, shape, dtype)
 
     def forward(self, layers: list, x: np.ndarray, dueling: bool, tag: str = "") -> tuple[np.ndarray, list[np.ndarray]]:
         """Q-values ``[K, B, A]`` and each layer's input (post-ReLU activations) for the backward pass.

@@ -10,8 +10,8 @@ import numpy as np
 
 from qlearn.cli.common import action_columns, emit_json
 from qlearn.envs.info import env_info, grid_map
-from qlearn.envs.tabular import TabularMDP, Transitions, greedy_policy
-from qlearn.exact_returns import distances, return_distributions
+from qlearn.envs.tabular import TabularMDP, greedy_policy
+from qlearn.exact_returns import compare_agent
 from qlearn.reference import compare_tables, load_reference, optimal_under
 from qlearn.runs import read_run
 
@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
     mask = ~mdp.terminal if mdp is not None else np.ones(len(q), dtype=bool)
     cmp = compare_tables(q, ref, mask)
     kind = getattr(agent.config, "distributional", "none")
-    check = distribution_check(agent, env, q) if kind != "none" and mdp is not None else None
+    check = compare_agent(agent, env)[2:4] if kind != "none" and mdp is not None else None
     if args.json:
         out = {"q_table": q.tolist(), "reference": ref.tolist(), "reference_name": ref_name, **cmp}
         if kind != "none":
@@ -91,14 +91,3 @@ def learned_distributions(agent: Any, n_states: int) -> list[list[list[list[floa
         returns, probs = agent.distribution(state)
         out.append([[[float(r), float(p)] for r, p in zip(returns[a], probs[a])] for a in range(len(returns))])
     return out
-
-
-def distribution_check(agent: Any, env: Any, q: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
-    """Per state: Wasserstein-1 of the greedy action's learned return distribution from the exact one of
-    the agent's own greedy policy, and the floor (the exact one's distance from its best representation)."""
-    exact = return_distributions(Transitions.from_env(env), greedy_policy(q), agent.config.gamma)
-    learned = []
-    for state, action in enumerate(greedy_policy(q)):
-        returns, probs = agent.distribution(state)
-        learned.append((returns[action], probs[action]))
-    return distances(learned, exact, agent.config.distributional)
