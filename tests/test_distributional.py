@@ -59,6 +59,25 @@ def test_quantile_huber_loss_on_hand_worked_numbers():
     assert float(quantile_huber_loss(pred, torch.tensor([[[-2.0]]]))) == pytest.approx(1.5)
     # both targets: mean over targets, sum over quantiles -> (0.125 + 1.125) / 2 + (0.375 + 0.375) / 2
     assert float(quantile_huber_loss(pred, torch.tensor([[[1.0, -2.0]]]))) == pytest.approx(1.0)
+    # kappa 0.5: above by 1 is past the threshold, 0.5 * (1 - 0.25) = 0.375, weights summing to 1 as above
+    assert float(quantile_huber_loss(pred, torch.tensor([[[1.0]]]), kappa=0.5)) == pytest.approx(0.375)
+
+
+def test_the_kappa_setting_reaches_the_qr_loss():
+    from qlearn.agents.distributional import distributional_loss
+
+    losses = []
+    for kappa in (1.0, 0.01):
+        env = make_env("CartPole-v1")
+        cfg = DQNConfig(distributional="qr", kappa=kappa, learning_starts=1000, batch_size=8)
+        agent = DQNAgent.for_env(env, cfg, seed=0)
+        train(agent, env, 40, eval_every=0, keep_best=False, progress=False)  # fills memory, no update yet
+        batch = agent.decode(agent.buffer.sample(8, agent.sample_rng))
+        with torch.no_grad():
+            losses.append(float(distributional_loss(agent, batch).mean()))
+    assert losses[1] < losses[0] / 5  # a smaller threshold scales the loss down, so it was used
+    with pytest.raises(QlearnError, match="kappa"):
+        DQNConfig(distributional="qr", kappa=0.0)
 
 
 def test_quantile_regression_finds_the_quantiles_of_a_sample():

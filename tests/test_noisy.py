@@ -91,7 +91,29 @@ def test_rainbow_recipe_is_derived_from_every_dqn_preset_by_its_rules():
     spec = qlearn.RunSpec.build("MountainCar-v0", "dqn", recipe="rainbow")
     cfg, preset_cfg = spec.agent_config, qlearn.RunSpec.build("MountainCar-v0", "dqn").agent_config
     assert cfg.noisy and cfg.distributional == "c51" and cfg.per_beta_steps == spec.train.steps
-    assert (cfg.buffer_size, cfg.batch_size, cfg.target_update_interval, cfg.gamma) == (
-        preset_cfg.buffer_size, preset_cfg.batch_size, preset_cfg.target_update_interval, preset_cfg.gamma)
+    # scaled by the ratios of Rainbow's settings to Nature DQN's, written in the recipe's description
+    assert cfg.lr == pytest.approx(preset_cfg.lr / 4) and "x 1/4" in recipes("MountainCar-v0")["rainbow"]["_doc"]
+    assert cfg.learning_starts == max(round(preset_cfg.learning_starts * 0.4), preset_cfg.batch_size)
+    assert cfg.target_update_interval == round(preset_cfg.target_update_interval * 0.8)
+    assert (cfg.buffer_size, cfg.batch_size, cfg.gamma) == (
+        preset_cfg.buffer_size, preset_cfg.batch_size, preset_cfg.gamma)
+    minatar = qlearn.RunSpec.build("MinAtar/Breakout-v1", "dqn", recipe="rainbow").agent_config
+    assert (minatar.learning_starts, minatar.target_update_interval) == (2000, 800)  # 5000 x 0.4, 1000 x 0.8
     with pytest.raises(QlearnError, match="recipe"):
         qlearn.RunSpec.build("Pendulum-v1", "dqn", recipe="rainbow")  # no preset, nothing to derive it from
+
+
+def test_noisy_nets_say_that_epsilon_settings_are_unused(tmp_path, capsys):
+    """noisy=true does not silently ignore epsilon: config.json names the unused settings, and a run says so."""
+    import json
+
+    import qlearn
+
+    assert qlearn.RunSpec.build("CartPole-v1", "dqn").to_dict().get("unused_settings") is None
+    spec = qlearn.RunSpec.build("CartPole-v1", "dqn", sets=["noisy=true", "learning_starts=10"], steps=50)
+    unused = spec.to_dict()["unused_settings"]
+    assert set(unused) == {"epsilon_start", "epsilon_end", "epsilon_decay_steps"} and "noisy" in unused["epsilon_end"]
+    res = qlearn.run(spec, out=str(tmp_path), progress=False)
+    assert "unused: epsilon_start, epsilon_end, epsilon_decay_steps" in capsys.readouterr().err
+    assert json.loads((res.run_dir / "config.json").read_text())["unused_settings"] == unused
+    assert qlearn.RunSpec.from_dict(json.loads((res.run_dir / "config.json").read_text())).agent_config.noisy

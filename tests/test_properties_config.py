@@ -112,6 +112,7 @@ DQN_FIELDS = {
     "noisy": (bools, st.nothing(), wrong_bool, {}),
     "adam_eps": (floats(0, 1, exclude_min=True), floats(hi=0) | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
     "sigma0": (floats(0, 10, exclude_min=True), floats(hi=0) | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
+    "kappa": (floats(0, 100, exclude_min=True), floats(hi=0) | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
     # each bound beside a partner it is always on the right side of
     "v_min": (st.none() | floats(-1e6, 1e6), st.sampled_from([NAN, INF, -INF]) | floats(lo=1e7, hi=1e9),
               text | st.lists(floats(0, 1), max_size=2), {"v_max": 1e7}),

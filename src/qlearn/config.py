@@ -8,20 +8,12 @@ wrong type or range is a :class:`~qlearn.errors.QlearnError`, never a silently i
 from __future__ import annotations
 
 import dataclasses
-import functools
-import json
 import math
-import types
-import typing
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, Literal, TypeVar
+from typing import Any, Literal
 
-from qlearn.errors import QlearnError, did_you_mean
-
-if TYPE_CHECKING:
-    from _typeshed import DataclassInstance
-
-C = TypeVar("C", bound="DataclassInstance")
+from qlearn.errors import QlearnError
+from qlearn.settings import check_types, field_names, from_dict, parse_sets, to_dict, with_overrides
 
 
 def _check(cond: bool, name: str, what: str, value: Any) -> None:
@@ -97,6 +89,9 @@ class DQNConfig:
     """C51's support, ``v_min`` to ``v_max``; empty: from the env's rewards and gamma (FrozenLake: 0 to 1)."""
     v_max: float | None = None
     quantiles: int = 50
+    kappa: float = 1.0
+    """QR's quantile Huber threshold: errors below it are squared, above it absolute (1: the QR-DQN paper's and
+    sb3-contrib's; near 0 the loss is plain quantile regression)."""
     noisy: bool = False
     """Noisy networks (Fortunato et al. 2018): learned factorised Gaussian noise per agent in the head's
     layers explores in place of epsilon (then unused); greedy acting and evaluation use the mean weights."""
@@ -157,10 +152,22 @@ class DQNConfig:
         _check(self.distributional in kinds, "distributional", "'none', 'c51' or 'qr'", self.distributional)
         _check(self.atoms >= 2, "atoms", ">= 2", self.atoms)
         _check(self.quantiles >= 1, "quantiles", ">= 1", self.quantiles)
+        _check(self.kappa > 0, "kappa", "> 0", self.kappa)
         lo, hi = self.v_min, self.v_max
         _check(lo is None or math.isfinite(lo), "v_min", "a finite number or empty (from the env)", lo)
         _check(hi is None or math.isfinite(hi), "v_max", "a finite number or empty (from the env)", hi)
         _check(lo is None or hi is None or lo < hi, "v_max", f"> v_min ({lo})", hi)
+
+    def unused(self) -> dict[str, str]:
+        """Settings that other settings make unused (name -> why), said in ``config.json`` and when a run
+        starts rather than ignored silently."""
+        out = {}
+        if self.noisy:
+            why = "noisy=true: the noisy layers explore, epsilon is 0"
+            out.update(dict.fromkeys(("epsilon_start", "epsilon_end", "epsilon_decay_steps"), why))
+        if self.distributional != "none":
+            out["loss"] = f"distributional={self.distributional} has its own loss"
+        return out
 
 
 @dataclass(frozen=True)
@@ -185,6 +192,10 @@ class TabularConfig:
     epsilon_decay_steps: int = 50_000
     """Linear epsilon-greedy schedule over environment steps."""
 
+    def unused(self) -> dict[str, str]:
+        """Settings that other settings make unused: none for the tabular agent."""
+        return {}
+
     def __post_init__(self) -> None:
         _validate_common(self)
         _check(0 < self.alpha <= 1, "alpha", "in (0, 1]", self.alpha)
@@ -205,56 +216,9 @@ class TabularConfig:
         )
 
 
-def _matches(value: Any, hint: Any) -> bool:
-    origin = typing.get_origin(hint)
-    if hint is bool:
-        return isinstance(value, bool)
-    if hint is int:
-        return isinstance(value, int) and not isinstance(value, bool)
-    if hint is float:
-        return isinstance(value, (int, float)) and not isinstance(value, bool)
-    if hint is str:
-        return isinstance(value, str)
-    if origin is Literal:
-        return value in typing.get_args(hint)
-    if origin is tuple:
-        return isinstance(value, tuple) and all(_matches(v, typing.get_args(hint)[0]) for v in value)
-    if origin in (types.UnionType, typing.Union):
-        return any(value is None if a is type(None) else _matches(value, a) for a in typing.get_args(hint))
-    return True
-
-
-def _describe(hint: Any) -> str:
-    origin = typing.get_origin(hint)
-    if origin is Literal:
-        return "one of " + ", ".join(map(repr, typing.get_args(hint)))
-    if origin is tuple:
-        elem = typing.get_args(hint)[0]
-        return "a list of " + {int: "integers", float: "numbers", str: "texts"}.get(elem, str(elem))
-    if origin in (types.UnionType, typing.Union):
-        return " or ".join("empty" if a is type(None) else _describe(a) for a in typing.get_args(hint))
-    return {bool: "true or false", int: "an integer", float: "a number", str: "text"}.get(hint, str(hint))
-
-
-@functools.cache
-def _hints(cls: type) -> dict[str, Any]:
-    """A config class's field types (resolved once: resolving string annotations costs ~0.5 ms a config)."""
-    return typing.get_type_hints(cls)
-
-
-def _check_types(cfg: Any) -> None:
-    """Each field must have its declared type (a string where a number belongs fails here, clearly)."""
-    cls: type = type(cfg)
-    hints = _hints(cls)
-    for f in dataclasses.fields(cfg):
-        value = getattr(cfg, f.name)
-        if not _matches(value, hints[f.name]):
-            raise QlearnError(f"invalid config value {f.name}={value!r}: must be {_describe(hints[f.name])}")
-
-
 def _finite_floats(cfg: Any) -> None:
     """Every float setting must be a finite number (NaN or infinity would only surface mid-run)."""
-    _check_types(cfg)
+    check_types(cfg)
     for f in dataclasses.fields(cfg):
         value = getattr(cfg, f.name)
         if isinstance(value, float) and not math.isfinite(value):
@@ -296,105 +260,13 @@ class TrainConfig:
         _check(self.checkpoint_every >= 0, "checkpoint_every", ">= 0 (0 disables)", self.checkpoint_every)
 
 
-def _parse_value(name: str, raw: str, annotation: Any) -> Any:
-    """Convert the text of ``--set name=raw`` to the field's declared type."""
-    hint = annotation
-    origin = typing.get_origin(hint)
-    try:
-        if hint is bool:
-            low = raw.strip().lower()
-            if low in ("1", "true", "yes", "on"):
-                return True
-            if low in ("0", "false", "no", "off"):
-                return False
-            raise ValueError
-        if hint is int:
-            val = float(raw)
-            if not val.is_integer():
-                raise ValueError
-            return int(val)
-        if hint is float:
-            return float(raw)
-        if hint is str:
-            return raw
-        if origin is Literal:
-            options = typing.get_args(hint)
-            if raw not in options:
-                raise QlearnError(f"invalid value for {name}: {raw!r}; choose one of {', '.join(map(str, options))}")
-            return raw
-        if origin is tuple:
-            elem = typing.get_args(hint)[0]
-            parts = [p for p in raw.replace("x", ",").split(",") if p.strip()]
-            return tuple(elem(float(p)) if elem is int and float(p).is_integer() else elem(p) for p in parts)
-        if origin in (types.UnionType, typing.Union):
-            inner = [a for a in typing.get_args(hint) if a is not type(None)]
-            if raw.strip().lower() in ("none", "null", ""):
-                return None
-            return _parse_value(name, raw, inner[0])
-    except QlearnError:
-        raise
-    except (ValueError, TypeError, json.JSONDecodeError):
-        kind = {bool: "true or false", int: "an integer", float: "a number"}.get(hint, "e.g. 64,64")
-        raise QlearnError(f"invalid value for {name}: {raw!r} is not {kind}") from None
-    return raw
-
-
-def field_names(cls: type) -> list[str]:
-    return [f.name for f in dataclasses.fields(cls)]
-
-
-def with_overrides(cfg: C, overrides: dict[str, Any] | None = None, **kwargs: Any) -> C:
-    """Return a copy of ``cfg`` with fields replaced; unknown keys are a clear error."""
-    changes = {**(overrides or {}), **kwargs}
-    names = field_names(type(cfg))
-    for key in changes:
-        if key not in names:
-            raise QlearnError(f"unknown setting {key!r} for {type(cfg).__name__}{did_you_mean(key, names)}")
-    try:
-        return dataclasses.replace(cfg, **changes)
-    except TypeError as exc:  # pragma: no cover - defensive
-        raise QlearnError(str(exc)) from None
-
-
-def parse_sets(items: list[str], *classes: type) -> list[dict[str, Any]]:
-    """Split ``["lr=1e-3", "steps=20000"]`` into one typed dict per dataclass in ``classes``.
-
-    A key belongs to the first class that declares it; a key no class declares is an error that lists
-    the closest known keys.
-    """
-    out: list[dict[str, Any]] = [{} for _ in classes]
-    hints = [typing.get_type_hints(c) for c in classes]
-    known = [n for c in classes for n in field_names(c)]
-    for item in items:
-        if "=" not in item:
-            raise QlearnError(f"bad --set {item!r}: expected key=value, e.g. --set lr=0.001")
-        key, raw = item.split("=", 1)
-        key = key.strip()
-        for i, cls in enumerate(classes):
-            if key in hints[i] and key in field_names(cls):
-                out[i][key] = _parse_value(key, raw.strip(), hints[i][key])
-                break
-        else:
-            raise QlearnError(
-                f"unknown setting {key!r} in --set{did_you_mean(key, known)}; known: {', '.join(sorted(set(known)))}"
-            )
-    return out
-
-
-def to_dict(cfg: Any) -> dict[str, Any]:
-    """JSON-ready dict of a config dataclass (tuples become lists)."""
-    return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(cfg).items()}
-
-
-def from_dict(cls: type[C], data: dict[str, Any]) -> C:
-    """Rebuild a config from :func:`to_dict` output, with the same validation."""
-    hints = typing.get_type_hints(cls)
-    names = field_names(cls)
-    unknown = [k for k in data if k not in names]
-    if unknown:
-        raise QlearnError(f"unknown setting {unknown[0]!r} in saved {cls.__name__}{did_you_mean(unknown[0], names)}")
-    fixed = {k: tuple(v) if typing.get_origin(hints[k]) is tuple else v for k, v in data.items()}
-    return cls(**fixed)
-
-
-__all__ = ["DQNConfig", "TabularConfig", "TrainConfig", "with_overrides", "parse_sets", "to_dict", "from_dict"]
+__all__ = [
+    "DQNConfig",
+    "TabularConfig",
+    "TrainConfig",
+    "field_names",
+    "with_overrides",
+    "parse_sets",
+    "to_dict",
+    "from_dict",
+]

@@ -55,14 +55,19 @@ def preset_entry(env_id: str) -> dict[str, Any]:
 RAINBOW_DOC = (
     "Rainbow (Hessel et al. 2018) from this env's DQN preset: C51 with 51 atoms on the env's range of returns, "
     "noisy layers (sigma0 0.5) in place of epsilon-greedy, dueling, Double DQN, 3-step returns, prioritized "
-    "replay (alpha 0.5, beta 0.4 to 1 over the run's steps), Adam epsilon 1.5e-4. Rules from the preset: the "
-    "learning rate (and its end) a quarter of the preset's, as the paper's 6.25e-5 is of DQN's 2.5e-4; buffer, "
-    "warm-up, batch, target interval, gamma and steps as the preset's."
+    "replay (alpha 0.5, beta 0.4 to 1 over the run's steps), Adam epsilon 1.5e-4. Rules from the preset, each the "
+    "ratio of Rainbow's setting to Nature DQN's: learning rate (and its end) x 1/4 (6.25e-5 against 2.5e-4); "
+    "warm-up x 0.4 (80K frames against 200K: prioritized replay can start sooner), at least one batch; target "
+    "interval x 0.8 (32K frames against 10K agent steps = 40K frames); buffer x 1 (1M transitions in both); "
+    "batch, gamma and steps as the preset's."
 )
+RAINBOW_SCALE = {"lr": 1 / 4, "lr_end": 1 / 4, "learning_starts": 0.4, "target_update_interval": 0.8, "buffer_size": 1}
+"""Rainbow's settings over Nature DQN's, each the factor :func:`rainbow` applies to a preset's value."""
 
 
 def rainbow(entry: dict[str, Any]) -> dict[str, Any] | None:
-    """The ``rainbow`` recipe of a preset entry with DQN settings (None without them)."""
+    """The ``rainbow`` recipe of a preset entry with DQN settings (None without them): fixed Rainbow parts,
+    and the preset's values scaled by :data:`RAINBOW_SCALE`."""
     dqn = entry.get("dqn")
     if dqn is None:
         return None
@@ -72,10 +77,14 @@ def rainbow(entry: dict[str, Any]) -> dict[str, Any] | None:
     settings: dict[str, Any] = dict(
         distributional="c51", atoms=51, noisy=True, sigma0=0.5, dueling=True, double=True, n_step=3,
         prioritized=True, per_alpha=0.5, per_beta=0.4, per_beta_steps=steps, adam_eps=1.5e-4,
-        lr=dqn.get("lr", DQNConfig.lr) / 4,
     )  # fmt: skip
-    if dqn.get("lr_end") is not None:
-        settings["lr_end"] = dqn["lr_end"] / 4
+    for key, factor in RAINBOW_SCALE.items():
+        value = dqn.get(key, getattr(DQNConfig, key))
+        if value is not None:
+            settings[key] = value * factor if isinstance(value, float) else max(1, round(value * factor))
+    batch = dqn.get("batch_size", DQNConfig.batch_size)
+    settings["learning_starts"] = max(settings["learning_starts"], batch)
+    settings["buffer_size"] = max(settings["buffer_size"], batch)
     return {"_doc": RAINBOW_DOC, "dqn": settings}
 
 

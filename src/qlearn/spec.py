@@ -139,6 +139,9 @@ class RunSpec:
         }
         if self.lockstep:
             out.update({"n_envs": self.n_envs, "lockstep_seeds": list(self.seeds), "native": self.native})
+        unused = self.agent_config.unused()
+        if unused:
+            out["unused_settings"] = unused
         return out
 
     def record(self, seed: int | None = None, **extra: Any) -> dict[str, Any]:

@@ -90,7 +90,7 @@ def distributional_loss(agent: Any, batch: Any) -> torch.Tensor:
             goal = batch.rewards.unsqueeze(-1) + discounts.unsqueeze(-1) * next_taken
     if cfg.distributional == "c51":
         return c51_loss(current, goal)
-    return quantile_huber_loss(current, goal)
+    return quantile_huber_loss(current, goal, cfg.kappa)
 
 
 DEFAULT_SUPPORT = (-10.0, 10.0)  # the C51 paper's, for an env whose returns qlearn cannot bound

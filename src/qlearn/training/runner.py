@@ -78,6 +78,7 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
         from qlearn.reference import load_reference
 
         table, table_name = load_reference(spec.pretrain, env, spec.agent_config.gamma)
+    say_unused(spec.agent_config.unused())
     threads = configure_threads()
     extra: dict[str, Any] = {"torch_threads": threads, "command": command}
     if protocol_of(env) is not None:  # how a pixel game is played and scored (qlearn.envs.pixels)
@@ -98,6 +99,15 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
         write_json(d / "config.json", spec.record(s, batched_env=type(venv).__name__, **extra))
         run_dirs.append(d)
     return _train_group(spec, agent, venv, eval_env, parent, run_dirs, progress)
+
+
+def say_unused(unused: dict[str, str]) -> None:
+    """One stderr line per reason that leaves settings unused (also in ``config.json``)."""
+    by_reason: dict[str, list[str]] = {}
+    for name, why in unused.items():
+        by_reason.setdefault(why, []).append(name)
+    for why, names in by_reason.items():
+        print(f"note: {why}; unused: {', '.join(names)}", file=sys.stderr)
 
 
 def _parts(spec: RunSpec) -> tuple[Any, Any, Any, Any]:
