@@ -422,6 +422,20 @@ def distributional_frozenlake(data: dict) -> Table:
     return t
 
 
+@table("distributional_peer")
+def distributional_peer(data: dict) -> Table:
+    rows = newest([r for r in data.get("distributional", []) if r["part"] == "peer"],
+                  lambda r: (r["env"], r["lib"], r["kind"]))
+    t = Table("env", "library, head", "seeds solved (final; qlearn delivered)", "final mean return per seed",
+              "wall s (5 seeds)", "sb3-contrib : qlearn wall")
+    for (env, lib, kind), r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1] != "sb3-contrib", kv[0][2])):
+        seeds = r["seeds"]
+        solved = f"{r['solved']}/{len(seeds)}" + (f" ({r['solved_delivered']}/{len(seeds)})" if lib == "qlearn" else "")
+        t.row([env, f"{lib} {kind}", solved, " ".join(f"{s['final_mean']:.1f}" for s in seeds), f"{r['wall_s']:.0f}",
+               f"{r['speedup_vs_peer']:.2f}x" if lib == "qlearn" else "1 (5 commands in a row)"], [r])
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))
