@@ -436,6 +436,21 @@ def distributional_peer(data: dict) -> Table:
     return t
 
 
+@table("rainbow_ablation")
+def rainbow_ablation(data: dict) -> Table:
+    rows = newest(data.get("rainbow_ablation", []), lambda r: (r["env"], r["config"]))
+    goal = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
+    t = Table("env", "configuration (5 seeds in lockstep)", "final IQM (95% CI)", "final per seed",
+              "mean of the IQM curve", "first evaluation with IQM >= goal", "wall s")
+    for (env, name), r in rows.items():
+        hit = next((s for s, v in zip(r["eval_steps"], r["iqm"]) if env in goal and v >= goal[env]), None)
+        lo, hi = r["final_iqm_ci95"]
+        t.row([env, name, f"{r['final_iqm']:.1f} [{lo:.1f}, {hi:.1f}]", " ".join(f"{x:.0f}" for x in r["final_scores"]),
+               f"{sum(r['iqm']) / max(len(r['iqm']), 1):.1f}", f"{hit:,}" if hit is not None else "not reached",
+               f"{r['wall_s']:.0f}"], [r])
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))
