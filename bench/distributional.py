@@ -31,7 +31,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from classic_control import ZOO, SB3Greedy  # noqa: E402
+from classic_control import THRESHOLD, ZOO, SB3Greedy  # noqa: E402
 from record import append  # noqa: E402
 
 import qlearn  # noqa: E402
@@ -70,7 +70,6 @@ def part_frozenlake(args) -> list[dict]:
 
 
 N_QUANTILES = {"CartPole-v1": 10, "MountainCar-v0": 25}  # rl-baselines3-zoo hyperparams/qrdqn.yml
-THRESHOLD = {"CartPole-v1": 475.0, "MountainCar-v0": -110.0}
 EPISODES, EVAL_SEED = 100, 50_000
 
 

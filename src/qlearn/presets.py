@@ -84,7 +84,6 @@ def rainbow(entry: dict[str, Any]) -> dict[str, Any] | None:
             settings[key] = value * factor if isinstance(value, float) else max(1, round(value * factor))
     batch = dqn.get("batch_size", DQNConfig.batch_size)
     settings["learning_starts"] = max(settings["learning_starts"], batch)
-    settings["buffer_size"] = max(settings["buffer_size"], batch)
     return {"_doc": RAINBOW_DOC, "dqn": settings}
 
 
