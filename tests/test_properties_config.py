@@ -128,7 +128,8 @@ TABULAR_FIELDS = {
                   | st.sampled_from([NAN, INF, -INF]), wrong_float, {}),
     "alpha_decay_steps": (pos_int, below_one, wrong_int, {}),
     "bins": (st.lists(st.integers(1, 1000), max_size=4).map(tuple),
-             st.lists(st.integers(-5, 1000), min_size=1, max_size=4).filter(lambda b: min(b) < 1).map(tuple),
+             st.tuples(st.lists(st.integers(1, 1000), max_size=3), st.integers(-5, 0))
+             .flatmap(lambda t: st.permutations([*t[0], t[1]])).map(tuple),  # built bad, not filtered (health check)
              wrong_tuple_int, {}),
     # bin_low/bin_high are checked together (same length); each alone is paired with a valid partner
     "bin_low": (st.lists(floats(-1e6, 1e6), max_size=4).map(tuple), st.nothing(),
