@@ -6,7 +6,8 @@ import numpy as np
 import pytest
 import torch
 
-from qlearn.nets import StackedMLP, clip_grad_norm_per_agent, per_agent_grad_norm
+from qlearn.gradients import clip_grad_norm_per_agent, per_agent_grad_norm
+from qlearn.nets import StackedMLP
 
 
 def _x(k: int, b: int = 5, d: int = 3, seed: int = 0) -> torch.Tensor:

@@ -216,6 +216,80 @@ class TabularConfig:
         )
 
 
+@dataclass(frozen=True)
+class PQNConfig:
+    """Hyperparameters of PQN (Gallici et al. 2024): Q(lambda) on short rollouts of N envs per agent, several
+    epochs over minibatches of each rollout, LayerNorm in the Q-network, and neither replay memory nor a target
+    network. Defaults are CleanRL's ``pqn.py``."""
+
+    gamma: float = 0.99
+    """Discount factor."""
+    lr: float = 2.5e-4
+    """RAdam learning rate, annealed linearly to ``lr_end`` over ``lr_decay_steps``."""
+    lr_end: float = 0.0
+    lr_decay_steps: int | None = None
+    """Env steps per agent of the annealing; empty: the run's steps (CleanRL's ``anneal_lr``)."""
+    rollout_steps: int = 128
+    """T: steps of each env between updates; an update learns from the T x N transitions of one rollout."""
+    epochs: int = 4
+    """Passes over each rollout."""
+    minibatches: int = 4
+    """Minibatches per pass (each of T x N / minibatches transitions)."""
+    q_lambda: float = 0.65
+    """Q(lambda): a return mixes ``(1 - lambda)`` of the bootstrap ``max_a Q(s', a)`` with ``lambda`` of the next
+    step's return, within the rollout and the episode (0: one-step Q-learning targets)."""
+    max_grad_norm: float = 10.0
+    """Gradient clipping per agent (0 disables)."""
+    epsilon_start: float = 1.0
+    epsilon_end: float = 0.05
+    epsilon_decay_steps: int | None = None
+    """Linear epsilon-greedy schedule over env steps per agent; empty: half the run's steps."""
+    hidden: tuple[int, ...] = (120, 84)
+    """Hidden layer widths (CleanRL's), each followed by LayerNorm and ReLU."""
+    layer_norm: bool = True
+    """LayerNorm after every hidden layer: what keeps TD learning stable without a target network."""
+    network: Literal["auto", "mlp", "nature", "minatar"] = "auto"
+    """As DQN's ``network``."""
+    encoding: Literal["onehot", "scalar"] = "onehot"
+    scale_obs: bool = True
+
+    # What the Q-network code shared with DQN asks of a config, fixed for PQN (not settings).
+    dueling = False
+    noisy = False
+    distributional = "none"
+    prioritized = False
+    sigma0 = 0.5
+
+    def __post_init__(self) -> None:
+        _finite_floats(self)
+        _check(0 <= self.gamma <= 1, "gamma", "in [0, 1]", self.gamma)
+        _check(self.lr > 0, "lr", "> 0", self.lr)
+        _check(0 <= self.lr_end <= self.lr, "lr_end", f"in [0, lr={self.lr}]", self.lr_end)
+        for name in ("lr_decay_steps", "epsilon_decay_steps"):
+            value = getattr(self, name)
+            _check(value is None or value >= 1, name, ">= 1 or empty (from the run's steps)", value)
+        _check(self.rollout_steps >= 1, "rollout_steps", ">= 1", self.rollout_steps)
+        _check(self.epochs >= 1, "epochs", ">= 1", self.epochs)
+        _check(self.minibatches >= 1, "minibatches", ">= 1", self.minibatches)
+        _check(0 <= self.q_lambda <= 1, "q_lambda", "in [0, 1]", self.q_lambda)
+        _check(self.max_grad_norm >= 0, "max_grad_norm", ">= 0 (0 disables clipping)", self.max_grad_norm)
+        _check(0 <= self.epsilon_start <= 1, "epsilon_start", "in [0, 1]", self.epsilon_start)
+        _check(0 <= self.epsilon_end <= 1, "epsilon_end", "in [0, 1]", self.epsilon_end)
+        _check(
+            all(h >= 1 for h in self.hidden),
+            "hidden",
+            "positive layer widths, e.g. 120,84 (empty for a linear Q-function)",
+            self.hidden,
+        )
+        _check(self.encoding in ("onehot", "scalar"), "encoding", "'onehot' or 'scalar'", self.encoding)
+        networks = ("auto", "mlp", "nature", "minatar")
+        _check(self.network in networks, "network", "one of " + ", ".join(networks), self.network)
+
+    def unused(self) -> dict[str, str]:
+        """Settings that other settings make unused: none for PQN."""
+        return {}
+
+
 def _finite_floats(cfg: Any) -> None:
     """Every float setting must be a finite number (NaN or infinity would only surface mid-run)."""
     check_types(cfg)
@@ -262,6 +336,7 @@ class TrainConfig:
 
 __all__ = [
     "DQNConfig",
+    "PQNConfig",
     "TabularConfig",
     "TrainConfig",
     "field_names",

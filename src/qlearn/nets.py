@@ -61,9 +61,10 @@ class StackedMLP(nn.Module):
         dueling: bool = False,
         dist: Distribution | None = None,
         sigma0: float | None = None,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
-        self.dueling, self.dist = dueling, dist
+        self.dueling, self.dist, self.layer_norm = dueling, dist, layer_norm
         self.n_out, self.atoms = out_dim, dist.n if dist is not None else 1
         # A dueling head has one extra output, the state value V(s), beside the advantages A(s, a);
         # a distributional head has ``atoms`` outputs for each.
@@ -79,6 +80,12 @@ class StackedMLP(nn.Module):
         self.reset_parameters(seeds)
         # Plain tuple for the hot path: indexing a ParameterList costs more than the matmul here.
         self._layers = tuple(zip(self.weights, self.biases))
+        # LayerNorm after every hidden layer (PQN's stabiliser), each agent with its own gain and shift.
+        self.norms: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
+        if layer_norm:
+            self.ln_gains = nn.ParameterList(nn.Parameter(torch.ones(self.k, 1, h)) for h in hidden)
+            self.ln_shifts = nn.ParameterList(nn.Parameter(torch.zeros(self.k, 1, h)) for h in hidden)
+            self.norms = tuple(zip(self.ln_gains, self.ln_shifts))
         self.noise: AgentNoise | None = None  # noisy layers (sigma0 given): learned noise scales per weight
         if sigma0 is not None:
             self.noise = AgentNoise(seeds)
@@ -113,8 +120,12 @@ class StackedMLP(nn.Module):
 
     def _last(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
         *hidden, (w_out, b_out) = self._noisy_layers() if noisy and self.noise is not None else self._layers
-        for w, b in hidden:
-            x = torch.relu(torch.baddbmm(b, x, w))
+        for i, (w, b) in enumerate(hidden):
+            x = torch.baddbmm(b, x, w)
+            if self.norms:
+                gain, shift = self.norms[i]
+                x = torch.addcmul(shift, F.layer_norm(x, x.shape[-1:]), gain)
+            x = torch.relu(x)
         return torch.baddbmm(b_out, x, w_out)
 
     def forward(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
@@ -159,9 +170,15 @@ class StackedMLP(nn.Module):
         if layers is None:
             layers = [(w.detach().numpy(), b.detach().numpy()) for w, b in self._layers]
             self.__dict__["_np_layers"] = layers
+            self.__dict__["_np_norms"] = [(g.detach().numpy(), s.detach().numpy()) for g, s in self.norms]
         *hidden, (w_out, b_out) = layers
-        for w, b in hidden:
-            x = np.maximum(np.matmul(x, w) + b, 0.0)
+        norms = self.__dict__["_np_norms"]
+        for i, (w, b) in enumerate(hidden):
+            x = np.matmul(x, w) + b
+            if norms:
+                mean, var = x.mean(-1, keepdims=True), x.var(-1, keepdims=True)
+                x = (x - mean) / np.sqrt(var + 1e-5) * norms[i][0] + norms[i][1]
+            x = np.maximum(x, 0.0)
         out = np.matmul(x, w_out) + b_out
         if self.dist is not None:
             out = out.reshape(*out.shape[:-1], self.n_out + int(self.dueling), self.atoms)
@@ -231,9 +248,11 @@ class StackedCNN(nn.Module):
         scale: float = 1.0,
         dist: Distribution | None = None,
         sigma0: float | None = None,
+        layer_norm: bool = False,
     ) -> None:
         super().__init__()
         c, h, w = (int(x) for x in in_shape)
+        self.layer_norm = layer_norm
         self.k, self.dueling, self.scale = len(seeds), dueling, float(scale)
         self.in_shape = (c, h, w)
         self.convs = tuple((int(out), int(kernel), int(stride)) for out, kernel, stride in convs)
@@ -248,7 +267,15 @@ class StackedCNN(nn.Module):
             if h < 1 or w < 1:
                 raise ValueError(f"images of shape {tuple(in_shape)} are too small for these convolutions")
         self.flat = c * h * w
-        self.head = StackedMLP(self.flat, out_dim, hidden, seeds=seeds, dueling=dueling, dist=dist, sigma0=sigma0)
+        self.head = StackedMLP(
+            self.flat, out_dim, hidden, seeds=seeds, dueling=dueling, dist=dist, sigma0=sigma0, layer_norm=layer_norm
+        )
+        self.conv_norms: tuple[tuple[torch.Tensor, torch.Tensor], ...] = ()
+        if layer_norm:  # over each sample's (channels, height, width), with a gain and shift per agent
+            shapes = [(int(wt.shape[1]), *self._out_hw(i)) for i, wt in enumerate(self.conv_weights)]
+            self.conv_gains = nn.ParameterList(nn.Parameter(torch.ones(self.k, *sh)) for sh in shapes)
+            self.conv_shifts = nn.ParameterList(nn.Parameter(torch.zeros(self.k, *sh)) for sh in shapes)
+            self.conv_norms = tuple(zip(self.conv_gains, self.conv_shifts))
         self.reset_parameters(seeds)
 
     @torch.no_grad()
@@ -265,9 +292,21 @@ class StackedCNN(nn.Module):
         k, b = x.shape[:2]
         y = x.to(torch.float32).mul_(self.scale) if x.dtype != torch.float32 else x * self.scale
         y = y.transpose(0, 1).reshape(b, k * x.shape[2], *x.shape[3:])  # agents side by side in channels
-        for w, bias, stride in zip(self.conv_weights, self.conv_biases, self.strides):
-            y = torch.relu(F.conv2d(y, w.flatten(0, 1), bias.flatten(), stride=stride, groups=k))
+        for i, (w, bias, stride) in enumerate(zip(self.conv_weights, self.conv_biases, self.strides)):
+            y = F.conv2d(y, w.flatten(0, 1), bias.flatten(), stride=stride, groups=k)
+            if self.conv_norms:
+                gain, shift = self.conv_norms[i]
+                z = y.reshape(b, k, *gain.shape[1:])
+                y = torch.addcmul(shift, F.layer_norm(z, z.shape[2:]), gain).reshape(y.shape)
+            y = torch.relu(y)
         return y.reshape(b, k, self.flat).transpose(0, 1)
+
+    def _out_hw(self, layer: int) -> tuple[int, int]:
+        """Height and width after convolution ``layer``."""
+        h, w = self.in_shape[1:]
+        for _, kernel, stride in self.convs[: layer + 1]:
+            h, w = (h - kernel) // stride + 1, (w - kernel) // stride + 1
+        return h, w
 
     def forward(self, x: torch.Tensor, noisy: bool = False) -> torch.Tensor:
         """``x[K, B, C, H, W] -> q[K, B, out]`` (``noisy``: the head's noisy layers with fresh noise)."""
@@ -292,8 +331,9 @@ class StackedCNN(nn.Module):
     @property
     def small(self) -> bool:
         """Whether its convolutions are small enough (MinAtar's, not the Nature network's) that numpy's
-        gather-and-matmul form (:mod:`qlearn.convolution`) beats torch's convolution call on the CPU."""
-        return self.patch_elements <= SMALL_PATCH_ELEMENTS
+        gather-and-matmul form (:mod:`qlearn.convolution`) beats torch's convolution call on the CPU (that
+        form has no LayerNorm)."""
+        return self.patch_elements <= SMALL_PATCH_ELEMENTS and not self.layer_norm
 
     def numpy_conv(self) -> NumpyConv:
         """This network's convolutions in numpy (made once)."""
@@ -323,16 +363,26 @@ def make_q_network(
     dueling: bool,
     dist: Distribution | None = None,
     sigma0: float | None = None,
+    layer_norm: bool = False,
 ) -> StackedMLP | StackedCNN:
     """The Q-network for ``encoder``'s observations: ``network`` is ``mlp``, ``nature``, ``minatar`` or
     ``auto`` (a convolutional one for images: ``nature`` for frames of 36 pixels or more, else ``minatar``;
-    an MLP otherwise)."""
+    an MLP otherwise); ``layer_norm``: LayerNorm after every hidden layer."""
     if network == "auto":
         network = "mlp" if not encoder.image else ("nature" if min(encoder.shape[1:]) >= 36 else "minatar")
     if network == "mlp":
         if encoder.image:
             raise ValueError("an MLP reads feature vectors; these observations are images: use network=auto")
-        return StackedMLP(encoder.dim, n_actions, hidden, seeds=seeds, dueling=dueling, dist=dist, sigma0=sigma0)
+        return StackedMLP(
+            encoder.dim,
+            n_actions,
+            hidden,
+            seeds=seeds,
+            dueling=dueling,
+            dist=dist,
+            sigma0=sigma0,
+            layer_norm=layer_norm,
+        )
     if not encoder.image:
         raise ValueError(f"network={network} reads images of shape (C, H, W); these observations are vectors")
     return StackedCNN(
@@ -345,26 +395,5 @@ def make_q_network(
         scale=encoder.scale,
         dist=dist,
         sigma0=sigma0,
+        layer_norm=layer_norm,
     )
-
-
-def per_agent_grad_norm(params: Sequence[torch.Tensor]) -> torch.Tensor:
-    """L2 norm of the gradient of each agent ``[K]`` (parameters stacked on dim 0)."""
-    grads = [p.grad for p in params if p.grad is not None]
-    if grads[0].shape[0] == 1:  # one agent: fused per-tensor norms, then their norm (fewer small ops)
-        return torch.linalg.vector_norm(torch.stack(torch._foreach_norm(grads))).reshape(1)
-    squares = torch._foreach_mul(grads, grads)
-    return torch.stack([sq.flatten(1).sum(1) for sq in squares]).sum(0).sqrt()
-
-
-@torch.no_grad()
-def clip_grad_norm_per_agent(params: Sequence[torch.Tensor], max_norm: float) -> torch.Tensor:
-    """Clip each agent's gradient to ``max_norm`` separately (a global clip would couple agents)."""
-    norms = per_agent_grad_norm(params)
-    scale = (max_norm / (norms + 1e-6)).clamp(max=1.0)
-    grads = [p.grad for p in params if p.grad is not None]
-    if scale.shape[0] == 1:
-        torch._foreach_mul_(grads, scale.reshape(()))
-    else:
-        torch._foreach_mul_(grads, [scale.view(-1, *([1] * (g.dim() - 1))) for g in grads])
-    return norms

@@ -35,10 +35,8 @@ def preset(env_id: str, agent: str, recipe: str | None = None) -> tuple[dict[str
     if recipe is not None:
         r = get_recipe(env_id, recipe)
         if agent not in r:
-            raise QlearnError(
-                f"recipe {recipe!r} of {env_id} is for --agent {' or '.join(k for k in r if k in ('dqn', 'tabular'))}, "
-                f"not {agent}"
-            )
+            kinds = " or ".join(k for k in r if k in ("dqn", "tabular", "pqn"))
+            raise QlearnError(f"recipe {recipe!r} of {env_id} is for --agent {kinds}, not {agent}")
         agent_over.update({k: tuple(v) if isinstance(v, list) else v for k, v in r[agent].items()})
         train_over.update(r.get("train", {}).get(agent, {}))
     return agent_over, train_over
@@ -105,6 +103,22 @@ def get_recipe(env_id: str, name: str) -> dict[str, Any]:
         have = f"recipes for {env_id}: {', '.join(known)}" if known else f"{env_id} has no recipes"
         raise QlearnError(f"unknown recipe {name!r}{did_you_mean(name, known)}; {have} (see qlearn presets)")
     return known[name]
+
+
+PQN_ENVS = 16
+"""Envs per PQN agent where neither ``--envs``, a recipe nor the preset (``pqn_envs``) says: PQN learns
+from many envs at once, where DQN learns from a replay memory."""
+
+
+def default_envs(env_id: str, agent: str, recipe: str | None = None) -> int:
+    """Envs per agent when ``--envs`` is not given: the recipe's, else for PQN the preset's ``pqn_envs`` (or
+    :data:`PQN_ENVS`), else 1."""
+    wanted = recipe_envs(env_id, recipe)
+    if wanted:
+        return int(wanted)
+    if agent == "pqn":
+        return int(preset_entry(env_id).get("pqn_envs", PQN_ENVS))
+    return 1
 
 
 def recipe_envs(env_id: str, name: str | None) -> int | None:

@@ -20,12 +20,26 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from qlearn.config import DQNConfig, TabularConfig, TrainConfig, from_dict, parse_sets, to_dict, with_overrides
+from qlearn.config import (
+    DQNConfig,
+    PQNConfig,
+    TabularConfig,
+    TrainConfig,
+    from_dict,
+    parse_sets,
+    to_dict,
+    with_overrides,
+)
 from qlearn.errors import QlearnError
-from qlearn.presets import preset
+from qlearn.presets import default_envs, preset
 
 SPEC_VERSION = 2  # config.json written from a RunSpec (1: hand-built dicts, read as well)
-AGENT_CONFIGS: dict[str, type[DQNConfig] | type[TabularConfig]] = {"dqn": DQNConfig, "tabular": TabularConfig}
+AGENT_CONFIGS: dict[str, type[DQNConfig] | type[TabularConfig] | type[PQNConfig]] = {
+    "dqn": DQNConfig,
+    "tabular": TabularConfig,
+    "pqn": PQNConfig,
+}
+AGENT_NAMES = ", ".join(AGENT_CONFIGS)
 
 
 @dataclass(frozen=True)
@@ -35,7 +49,7 @@ class RunSpec:
 
     env_id: str
     agent: str = "dqn"
-    agent_config: DQNConfig | TabularConfig = field(default_factory=DQNConfig)
+    agent_config: DQNConfig | TabularConfig | PQNConfig = field(default_factory=DQNConfig)
     train: TrainConfig = field(default_factory=TrainConfig)
     env_kwargs: dict[str, Any] = field(default_factory=dict)
     seeds: tuple[int, ...] = (0,)
@@ -53,7 +67,7 @@ class RunSpec:
         if not isinstance(self.env_id, str) or not self.env_id:
             raise QlearnError(f"env_id must be an environment id, got {self.env_id!r}")
         if self.agent not in AGENT_CONFIGS:
-            raise QlearnError(f"unknown agent {self.agent!r}: use dqn or tabular")
+            raise QlearnError(f"unknown agent {self.agent!r}: use one of {AGENT_NAMES}")
         if not isinstance(self.agent_config, AGENT_CONFIGS[self.agent]):
             raise QlearnError(
                 f"agent {self.agent} needs a {AGENT_CONFIGS[self.agent].__name__}, got "
@@ -83,7 +97,7 @@ class RunSpec:
         *,
         seed: int = 0,
         seeds: Sequence[int] | None = None,
-        n_envs: int = 1,
+        n_envs: int | None = None,
         lockstep: bool | None = None,
         steps: int | None = None,
         sets: Sequence[str] = (),
@@ -93,15 +107,18 @@ class RunSpec:
         device: str = "cpu",
         native: bool = True,
     ) -> RunSpec:
-        """The env's preset for ``agent`` (with ``recipe``'s settings over it), then ``sets`` (``key=value``)."""
+        """The env's preset for ``agent`` (with ``recipe``'s settings over it), then ``sets`` (``key=value``);
+        ``n_envs`` None: the recipe's, else the agent's default (:func:`qlearn.presets.default_envs`)."""
         if agent not in AGENT_CONFIGS:
-            raise QlearnError(f"unknown agent {agent!r}: use dqn or tabular")
+            raise QlearnError(f"unknown agent {agent!r}: use one of {AGENT_NAMES}")
         cfg_cls = AGENT_CONFIGS[agent]
         agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
         agent_preset, train_preset = preset(env_id, agent, recipe)
         if steps is not None:
             train_sets["steps"] = steps
         seeds = tuple(seeds) if seeds is not None else (int(seed),)
+        if n_envs is None:
+            n_envs = default_envs(env_id, agent, recipe)
         if not seeds:
             raise QlearnError("seeds must be distinct, >= 0 and at least one, got []")
         return cls(

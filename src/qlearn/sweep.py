@@ -3,7 +3,7 @@
 A sweep file (YAML or JSON)::
 
     env: FrozenLake-v1          # any env id qlearn train accepts
-    agent: dqn                  # dqn or tabular
+    agent: dqn                  # dqn, tabular or pqn
     seeds: [0, 1, 2, 3]         # or a count: seeds: 4
     steps: 20000                # optional: steps per run (default: the preset's)
     env_kwargs: {is_slippery: true}

@@ -1,4 +1,4 @@
-"""Agents: tabular Q-learning and DQN, both batched over K independent agents, one protocol."""
+"""Agents: tabular Q-learning, DQN and PQN, all batched over K independent agents, one protocol."""
 
 from __future__ import annotations
 
@@ -9,16 +9,21 @@ import gymnasium as gym
 
 from qlearn.agents.base import Agent, linear_schedule, read_checkpoint
 from qlearn.agents.dqn import DQNAgent
+from qlearn.agents.pqn import PQNAgent
 from qlearn.agents.tabular import TabularQAgent
 from qlearn.agents.targets import td_target
-from qlearn.config import DQNConfig, TabularConfig
+from qlearn.config import DQNConfig, PQNConfig, TabularConfig
 from qlearn.errors import QlearnError
 
-AGENTS: dict[str, Any] = {"dqn": (DQNAgent, DQNConfig), "tabular": (TabularQAgent, TabularConfig)}
+AGENTS: dict[str, Any] = {
+    "dqn": (DQNAgent, DQNConfig),
+    "tabular": (TabularQAgent, TabularConfig),
+    "pqn": (PQNAgent, PQNConfig),
+}
 
 
 def agent_classes(kind: str) -> tuple[Any, Any]:
-    """``(AgentClass, ConfigClass)`` for ``"dqn"`` or ``"tabular"``."""
+    """``(AgentClass, ConfigClass)`` for ``"dqn"``, ``"tabular"`` or ``"pqn"``."""
     if kind not in AGENTS:
         raise QlearnError(f"unknown agent {kind!r}: choose one of {', '.join(AGENTS)}")
     return AGENTS[kind]
@@ -34,4 +39,13 @@ def load_agent(path: str | os.PathLike, env: gym.Env | None = None, device: str 
         raise QlearnError(f"{path} is a malformed qlearn checkpoint ({type(exc).__name__}: {exc})") from None
 
 
-__all__ = ["Agent", "DQNAgent", "TabularQAgent", "agent_classes", "load_agent", "linear_schedule", "td_target"]
+__all__ = [
+    "Agent",
+    "DQNAgent",
+    "PQNAgent",
+    "TabularQAgent",
+    "agent_classes",
+    "load_agent",
+    "linear_schedule",
+    "td_target",
+]

@@ -42,6 +42,7 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
     """DQN with replay memory and a target network; ``seeds`` gives one independent agent per seed."""
 
     kind = "dqn"
+    config_class: Any = DQNConfig
 
     def __init__(
         self,
@@ -337,9 +338,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         """The live stacked parameters (first dim K): what "keep the best agent" copies per agent."""
         return list(self.net.parameters())
 
-    def select(self, index: int) -> DQNAgent:
+    def select(self, index: int) -> Any:
         """Agent ``index`` alone (K=1): weights, target, optimiser state and counters copied out."""
-        one = DQNAgent(
+        one = type(self)(
             self.encoder,
             self.n_actions,
             self.config,
@@ -350,8 +351,9 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         with torch.no_grad():
             for dst, src in zip(one.net.parameters(), self.net.parameters()):
                 dst.copy_(src[index : index + 1])
-            for dst, src in zip(one.target.parameters(), self.target.parameters()):
-                dst.copy_(src[index : index + 1])
+            if self.target is not self.net:  # (PQN has none: its target is its network)
+                for dst, src in zip(one.target.parameters(), self.target.parameters()):
+                    dst.copy_(src[index : index + 1])
         opt = self.optimizer.state_dict()  # shares the live moment tensors: copy agent ``index``'s rows only
         one.optimizer.load_state_dict(
             {
@@ -361,7 +363,8 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
                 },
             }
         )
-        one.engine.invalidate()
+        if hasattr(one, "engine"):  # (PQN computes its gradients without an engine)
+            one.engine.invalidate()
         one.guard = self.guard.select(index)
         one.explore_rng, one.sample_rng = self.explore_rng.select(index), self.sample_rng.select(index)
         one.steps, one.updates, one._since_train = self.steps, self.updates, self._since_train
@@ -369,7 +372,7 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
 
     # ------------------------------------------------------------ persistence (the rest: DQNState)
     @classmethod
-    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> DQNAgent:
+    def load(cls, path: str | os.PathLike, env: gym.Env | None = None, device: str = "cpu") -> Any:
         """Rebuild an agent from :meth:`save`; with ``env`` given, check the checkpoint fits it."""
         payload = read_checkpoint(path)
         if payload["kind"] != cls.kind:
@@ -381,7 +384,7 @@ class DQNAgent(SingleStepAPI, DQNMemory, DQNState):
         agent = cls(
             encoder,
             meta["n_actions"],
-            from_dict(DQNConfig, meta["config"]),
+            from_dict(cls.config_class, meta["config"]),
             seeds=meta["seeds"],
             device=device,
             env_id=meta.get("env_id"),

@@ -14,7 +14,7 @@ from typing import Any
 import numpy as np
 import torch
 
-from qlearn.nets import clip_grad_norm_per_agent
+from qlearn.gradients import clip_grad_norm_per_agent
 
 
 class Update:

@@ -60,13 +60,15 @@ def gigabytes(n: float) -> str:
     return f"{n / 1e9:.2f} GB"
 
 
-def check_memory(needed: int, device: torch.device | str, setting: str, value: int) -> None:
-    """Raise a one-line :class:`QlearnError` if ``needed`` bytes would not fit on ``device``."""
+def check_memory(
+    needed: int, device: torch.device | str, setting: str, value: int, what: str = "the replay memory"
+) -> None:
+    """Raise a one-line :class:`QlearnError` if ``needed`` bytes (of ``what``) would not fit on ``device``."""
     free = available_bytes(device)
     if free is None or needed <= HEADROOM * free:
         return
     fits = int(value * HEADROOM * free / max(needed, 1))
     raise QlearnError(
-        f"the replay memory for {setting}={value} needs {gigabytes(needed)} but {device} has "
+        f"{what} for {setting}={value} needs {gigabytes(needed)} but {device} has "
         f"{gigabytes(free)} available: lower {setting} (about {fits:,} would fit) or train fewer seeds at once"
     )

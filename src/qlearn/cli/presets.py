@@ -33,13 +33,13 @@ def run(args: argparse.Namespace) -> int:
         return 0
     for env_id, entry in presets.items():
         print(env_id + (f"  ({entry['_source']})" if "_source" in entry else ""))
-        for agent in ("dqn", "tabular"):
+        for agent in ("dqn", "tabular", "pqn"):
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}
                 print(f"  {agent:8} " + " ".join(f"{k}={v}" for k, v in settings.items()))
         for name, recipe in recipes(env_id).items():
             print(f"  recipe {name} (--recipe {name}): {recipe.get('_doc', '')}")
-            for agent in ("dqn", "tabular"):
+            for agent in ("dqn", "tabular", "pqn"):
                 if agent in recipe:
                     settings = {**recipe[agent], **recipe.get("train", {}).get(agent, {})}
                     envs = f"envs={recipe['envs']} " if "envs" in recipe else ""

@@ -13,7 +13,7 @@ from typing import Any
 
 from qlearn.cli.common import EXIT_INTERRUPTED, add_env_options, env_kwargs_from, note
 from qlearn.errors import QlearnError
-from qlearn.presets import recipe_envs
+from qlearn.presets import default_envs, recipe_envs
 from qlearn.runs import read_run
 from qlearn.training.runner import rerun_from_config, resume_experiment, run_experiment, run_many
 
@@ -28,7 +28,13 @@ def add_parser(sub: Any) -> None:
     p.add_argument("env_id", metavar="ENV_ID", nargs="?", help="Gymnasium id, e.g. FrozenLake-v1, CartPole-v1")
     p.add_argument("--resume", metavar="RUN_DIR", help="continue a stopped run from its last checkpoint")
     p.add_argument("--config", metavar="CONFIG_JSON", help="run again what a run folder's config.json describes")
-    p.add_argument("--agent", choices=["dqn", "tabular"], default="dqn", help="agent kind (default: dqn)")
+    p.add_argument(
+        "--agent",
+        choices=["dqn", "tabular", "pqn"],
+        default="dqn",
+        help="agent kind: dqn (replay memory, target network), tabular, pqn (rollouts of many envs, Q(lambda), "
+        "LayerNorm; no replay memory); default: dqn",
+    )
     p.add_argument("--steps", type=int, help="environment steps (default: the preset's)")
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
@@ -38,7 +44,12 @@ def add_parser(sub: Any) -> None:
         help="train K independent agents (seeds SEED..SEED+K-1) in lockstep in one process; writes a "
         "run folder per seed and aggregate.json (mean, bootstrap 95%% CI, IQM)",
     )
-    p.add_argument("--envs", type=int, metavar="N", help="environments per agent (default: the recipe's, else 1)")
+    p.add_argument(
+        "--envs",
+        type=int,
+        metavar="N",
+        help="environments per agent (default: the recipe's, else 16 for pqn, else 1)",
+    )
     p.add_argument(
         "--recipe",
         metavar="NAME",
@@ -97,7 +108,7 @@ def _new_run(args: argparse.Namespace) -> int:
     wanted = recipe_envs(args.env_id, args.recipe)
     n_envs = args.envs
     if n_envs is None:
-        n_envs = wanted or 1
+        n_envs = default_envs(args.env_id, args.agent, args.recipe)
     elif wanted and n_envs != wanted:
         note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
     command = "qlearn " + " ".join(sys.argv[1:])

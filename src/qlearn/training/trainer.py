@@ -72,6 +72,8 @@ class Trainer:
         self.hooks, self.progress = list(hooks), progress
         self.k, self.n = venv.k, venv.n
         self.total = math.ceil(self.steps / self.n) * self.n  # whole steps of all N envs
+        if hasattr(agent, "plan"):  # schedules over the run's length (PQN's epsilon and learning rate)
+            agent.plan(self.total)
         self.result = TrainResult(agent, n_envs=self.n)
         self.best = KeepBest(agent)
 
