@@ -451,6 +451,36 @@ def rainbow_ablation(data: dict) -> Table:
     return t
 
 
+@table("pqn_classic")
+def pqn_classic(data: dict) -> Table:
+    rows = newest([r for r in data.get("pqn", []) if r["part"] == "classic"], lambda r: (r["env"], r["lib"]))
+    t = Table("env", "library, settings", "seeds at the goal", "score per seed", "wall s (8 seeds)",
+              "SB3 : this wall")
+    for (env, lib), r in rows.items():
+        if lib == "sb3":
+            scores = " ".join(f"{s['step']:,}" if s["step"] else "never" for s in r["seeds"])
+            cells = [env, f"SB3 DQN, {r['settings']}", f"{r['solved']}/{len(r['seeds'])} (reached)",
+                     f"env steps to goal: {scores}", f"{r['wall_s']:.1f} (sum to goal, checks excluded)", "1"]
+        else:
+            digits = 3 if env == "FrozenLake-v1" else 1
+            scores = " ".join(f"{s['score']:.{digits}f}" for s in r["seeds"])
+            cells = [env, f"`{r['command']}`", f"{r['solved']}/{len(r['seeds'])} (delivered)", scores,
+                     f"{r['wall_s']:.1f} (whole command)", ratio(r["wall_s"] * r["sb3_wall_over_this"], r["wall_s"], 2)]
+        t.row(cells, [r])
+    return t
+
+
+@table("pqn_minatar")
+def pqn_minatar(data: dict) -> Table:
+    rows = newest([r for r in data.get("pqn", []) if r["part"] == "minatar"], lambda r: (r["env"], r["lib"]))
+    t = Table("env", "agent (3 seeds in lockstep)", "env steps", "final score per seed (mean)", "wall s")
+    for (env, lib), r in rows.items():
+        scores = " ".join(f"{s['score']:.2f}" for s in r["seeds"])
+        t.row([env, f"`{r['command']}`", f"{r['steps']:,}", f"{scores} ({r['final_mean']:.2f})", f"{r['wall_s']:.0f}"],
+              [r])
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))

@@ -8,7 +8,7 @@ from typing import Any
 
 from qlearn.cli.common import emit_json
 from qlearn.errors import QlearnError, did_you_mean
-from qlearn.presets import all_presets, recipes
+from qlearn.presets import PQN_ENVS, all_presets, recipes
 
 
 def add_parser(sub: Any) -> None:
@@ -36,7 +36,10 @@ def run(args: argparse.Namespace) -> int:
         for agent in ("dqn", "tabular", "pqn"):
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}
-                print(f"  {agent:8} " + " ".join(f"{k}={v}" for k, v in settings.items()))
+                envs = f"envs={entry.get('pqn_envs', PQN_ENVS)} " if agent == "pqn" else ""
+                print(f"  {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
+                if f"_{agent}_source" in entry:
+                    print(f"           ({entry[f'_{agent}_source']})")
         for name, recipe in recipes(env_id).items():
             print(f"  recipe {name} (--recipe {name}): {recipe.get('_doc', '')}")
             for agent in ("dqn", "tabular", "pqn"):

@@ -209,6 +209,7 @@ def run_experiment(
         recipe=recipe,
         pretrain=pretrain,
         device=device,
+        n_envs=1,
         lockstep=False,
     )
     return run(spec, out=out, progress=progress, command=command)
