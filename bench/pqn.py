@@ -46,47 +46,41 @@ from qlearn.evaluation import evaluate, exact_success  # noqa: E402
 THRESHOLD = {"FrozenLake-v1": 0.70, "CartPole-v1": 475.0, "MinAtar/Breakout-v1": None}
 DQN_RECIPE = {"FrozenLake-v1": "batched", "CartPole-v1": "batched"}
 SCORE_EPISODES, SCORE_SEED = 100, 50_000
+MINATAR_EPISODES, MINATAR_SEED = 50, 12_345  # as bench/minatar_scores.py scores the DQN preset
 
 
-def qlearn_command(env_id: str, seeds: int, extra: list[str], out: Path) -> dict:
-    """Run ``qlearn train ENV --seeds K ...`` as a user would, timed whole; each seed's delivered agent scored."""
-    cmd = [
-        sys.executable,
-        "-m",
-        "qlearn",
-        "train",
-        env_id,
-        "--seeds",
-        str(seeds),
-        "--no-progress",
-        "--json",
-        "--out",
-        str(out),
-        *extra,
-    ]
+def qlearn_command(env_id: str, seeds: int, extra: list[str], out: Path, episodes: int, episode_seed: int) -> dict:
+    """Run ``qlearn train ENV --seeds K ...`` as a user would, timed whole; then each seed's delivered agent
+    (``agent.pt``, ``score``) and last agent (``last.pt``, ``final``) scored: exactly where the env has a model,
+    else the mean return of ``episodes`` greedy episodes from ``episode_seed``."""
+    shown = ["train", env_id, "--seeds", str(seeds), *extra]
+    cmd = [sys.executable, "-m", "qlearn", *shown, "--no-progress", "--json", "--out", str(out)]
     t0 = time.perf_counter()
     proc = subprocess.run(cmd, capture_output=True, text=True)
     wall = time.perf_counter() - t0
     if proc.returncode != 0:
         raise SystemExit(f"{' '.join(cmd)} failed:\n{proc.stderr[-2000:]}")
     run = Path(json.loads(proc.stdout)["run_dir"])
+    thr = THRESHOLD[env_id]
     per_seed = []
     for d in sorted(run.glob("seed_*"), key=lambda p: int(p.name.split("_")[1])):
         env = make_env(env_id)
-        agent = load_agent(d / "agent.pt", env)
-        if hasattr(env.unwrapped, "P"):
-            score = exact_success(agent, TabularMDP.from_env(env))
-        else:
-            score = evaluate(agent, env, SCORE_EPISODES, seed=SCORE_SEED).mean_return
-        thr = THRESHOLD[env_id]
+        scores = {}
+        for key, name in (("score", "agent.pt"), ("final", "last.pt")):
+            agent = load_agent(d / name, env)
+            if hasattr(env.unwrapped, "P"):
+                scores[key] = float(exact_success(agent, TabularMDP.from_env(env)))
+            else:
+                scores[key] = float(evaluate(agent, env, episodes, seed=episode_seed).mean_return)
         evals = [line.split(",") for line in (d / "evals.csv").read_text().splitlines()[1:]]
         first = next((int(s[0]) for s in evals if thr is not None and float(s[1]) >= thr), None)
-        per_seed.append({"seed": int(d.name.split("_")[1]), "score": float(score), "first_eval_at_goal": first})
+        per_seed.append({"seed": int(d.name.split("_")[1]), **scores, "first_eval_at_goal": first})
     return {
-        "command": " ".join(["qlearn", *cmd[3:-2]]),
+        "command": " ".join(["qlearn", *shown]),
         "wall_s": wall,
         "seeds": per_seed,
-        "solved": sum(s["score"] >= THRESHOLD[env_id] for s in per_seed) if THRESHOLD[env_id] else None,
+        "episodes": episodes,
+        "solved": sum(s["score"] >= thr for s in per_seed) if thr is not None else None,
     }
 
 
@@ -115,8 +109,10 @@ def classic(args: argparse.Namespace) -> None:
     save = record.recorder("pqn", args)
     for env_id in args.envs.split(","):
         with tempfile.TemporaryDirectory() as tmp:
-            pqn = qlearn_command(env_id, args.seeds, ["--agent", "pqn"], Path(tmp) / "pqn")
-            dqn = qlearn_command(env_id, args.seeds, ["--recipe", DQN_RECIPE[env_id]], Path(tmp) / "dqn")
+            pqn = qlearn_command(env_id, args.seeds, ["--agent", "pqn"], Path(tmp) / "pqn", SCORE_EPISODES, SCORE_SEED)
+            dqn = qlearn_command(
+                env_id, args.seeds, ["--recipe", DQN_RECIPE[env_id]], Path(tmp) / "dqn", SCORE_EPISODES, SCORE_SEED
+            )
         sb3 = sb3_fastest(env_id, args.seeds)
         for lib, row in (("qlearn pqn", pqn), (f"qlearn dqn --recipe {DQN_RECIPE[env_id]}", dqn), ("sb3", sb3)):
             out = {
@@ -137,7 +133,9 @@ def minatar(args: argparse.Namespace) -> None:
     runs = [("qlearn pqn", ["--agent", "pqn"])] + ([("qlearn dqn", [])] if args.with_dqn else [])
     for lib, extra in runs:
         with tempfile.TemporaryDirectory() as tmp:
-            row = qlearn_command(env_id, 3, [*extra, "--steps", str(args.minatar_steps)], Path(tmp))
+            row = qlearn_command(
+                env_id, 3, [*extra, "--steps", str(args.minatar_steps)], Path(tmp), MINATAR_EPISODES, MINATAR_SEED
+            )
         out = {
             "part": "minatar",
             "env": env_id,
@@ -145,7 +143,7 @@ def minatar(args: argparse.Namespace) -> None:
             "k": 3,
             "steps": args.minatar_steps,
             **row,
-            "final_mean": float(np.mean([s["score"] for s in row["seeds"]])),
+            "final_mean": float(np.mean([s["final"] for s in row["seeds"]])),
         }
         print(json.dumps(out), flush=True)
         save([out])

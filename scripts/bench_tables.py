@@ -473,11 +473,23 @@ def pqn_classic(data: dict) -> Table:
 @table("pqn_minatar")
 def pqn_minatar(data: dict) -> Table:
     rows = newest([r for r in data.get("pqn", []) if r["part"] == "minatar"], lambda r: (r["env"], r["lib"]))
-    t = Table("env", "agent (3 seeds in lockstep)", "env steps", "final score per seed (mean)", "wall s")
+    t = Table("env", "agent (3 seeds in lockstep)", "env steps per seed", "last agent per seed (mean)",
+              "delivered agent per seed", "wall s (3 seeds)")
     for (env, lib), r in rows.items():
-        scores = " ".join(f"{s['score']:.2f}" for s in r["seeds"])
-        t.row([env, f"`{r['command']}`", f"{r['steps']:,}", f"{scores} ({r['final_mean']:.2f})", f"{r['wall_s']:.0f}"],
-              [r])
+        final = " ".join(f"{s['final']:.2f}" for s in r["seeds"])
+        delivered = " ".join(f"{s['score']:.2f}" for s in r["seeds"])
+        t.row([env, f"`{r['command']}`", f"{r['steps']:,}", f"{final} ({r['final_mean']:.2f})", delivered,
+               f"{r['wall_s']:.0f} (whole command)"], [r])
+        # The DQN preset at the same steps, from bench/minatar_scores.py (another run: about two hours here).
+        dqn = [d for d in newest(data.get("minatar_scores", []), lambda d: (d["env"], d["seed"]),
+                                 lambda d: d["env"] == env and d["steps"] == r["steps"]
+                                 and len(d.get("lockstep_seeds", [])) == r["k"]).values()]
+        if dqn and not any(lb == "qlearn dqn" for (e, lb) in rows if e == env):
+            mean = sum(d["final_mean"] for d in dqn) / len(dqn)
+            t.row([env, f"DQN preset, `{dqn[0]['command']}` (another run)", f"{dqn[0]['steps']:,}",
+                   " ".join(f"{d['final_mean']:.2f}" for d in dqn) + f" ({mean:.2f})",
+                   " ".join(f"{d['delivered_mean']:.2f}" for d in dqn), f"{dqn[0]['train_wall_s']:.0f} (training)"],
+                  dqn)
     return t
 
 
