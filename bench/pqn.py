@@ -4,9 +4,11 @@
 (mean return of 100 greedy episodes >= 475) with 8 seeds:
 
 - qlearn PQN: ``qlearn train ENV --agent pqn --seeds 8`` (the env's PQN preset), and qlearn DQN's fastest
-  recipe (``--recipe batched``): the whole command is timed (interpreter start, imports, training with its
-  evaluations, the run folders and plots), then each seed's delivered ``agent.pt`` is scored (exactly on
-  FrozenLake; 100 greedy episodes on CartPole, episode seeds apart from training's).
+  recipe (``--recipe batched``), each for the preset's steps and with ``--until GOAL`` (stopped once every
+  seed's evaluation reached the goal; sampled evaluations by their CI's lower end): the whole command is
+  timed (interpreter start, imports, training with its evaluations, the run folders and plots), then each
+  seed's delivered ``agent.pt`` is scored (exactly on FrozenLake; 100 greedy episodes on CartPole, episode
+  seeds apart from training's).
 - SB3 DQN with the fastest settings measured so far (FrozenLake: ``bench/speed.py``'s ``SB3_FAST``, 64
   envs, found by ``bench/ttt_search.py``; CartPole: the RL Zoo's, ``bench/classic_ttt.py``), one seed after
   another as SB3 trains them, each stopped at its first check at or above the threshold (FrozenLake: exact,
@@ -108,13 +110,19 @@ def sb3_fastest(env_id: str, seeds: int) -> dict:
 def classic(args: argparse.Namespace) -> None:
     save = record.recorder("pqn", args)
     for env_id in args.envs.split(","):
+        goal = str(THRESHOLD[env_id])
+        runs = [
+            ("qlearn pqn", ["--agent", "pqn"]),
+            ("qlearn pqn --until", ["--agent", "pqn", "--until", goal]),
+            (f"qlearn dqn --recipe {DQN_RECIPE[env_id]}", ["--recipe", DQN_RECIPE[env_id]]),
+            (f"qlearn dqn --recipe {DQN_RECIPE[env_id]} --until", ["--recipe", DQN_RECIPE[env_id], "--until", goal]),
+        ]
+        rows = {}
         with tempfile.TemporaryDirectory() as tmp:
-            pqn = qlearn_command(env_id, args.seeds, ["--agent", "pqn"], Path(tmp) / "pqn", SCORE_EPISODES, SCORE_SEED)
-            dqn = qlearn_command(
-                env_id, args.seeds, ["--recipe", DQN_RECIPE[env_id]], Path(tmp) / "dqn", SCORE_EPISODES, SCORE_SEED
-            )
+            for i, (lib, extra) in enumerate(runs):
+                rows[lib] = qlearn_command(env_id, args.seeds, extra, Path(tmp) / str(i), SCORE_EPISODES, SCORE_SEED)
         sb3 = sb3_fastest(env_id, args.seeds)
-        for lib, row in (("qlearn pqn", pqn), (f"qlearn dqn --recipe {DQN_RECIPE[env_id]}", dqn), ("sb3", sb3)):
+        for lib, row in [*rows.items(), ("sb3", sb3)]:
             out = {
                 "part": "classic",
                 "env": env_id,

@@ -148,6 +148,9 @@ TRAIN_FIELDS = {
     "keep_best": (bools, st.nothing(), wrong_bool, {}),
     "checkpoint_every": (nonneg_int, negative, wrong_int, {}),
     "seed": (nonneg_int, negative, wrong_int, {}),
+    "until": (st.none() | floats(-1e9, 1e9), st.sampled_from([NAN, INF, -INF]),
+              text | st.lists(floats(0, 1), max_size=2), {}),
+    "patience": (nonneg_int, negative, wrong_int, {}),
 }
 
 SPECS = {DQNConfig: DQN_FIELDS, TabularConfig: TABULAR_FIELDS, TrainConfig: TRAIN_FIELDS}

@@ -203,7 +203,7 @@ def test_divergence_stops_the_run_and_keeps_the_last_good_agent(tmp_path):
     saved = DQNAgent.load(tmp_path / "agent.pt")
     assert all(bool(np.isfinite(w.detach().numpy()).all()) for w in saved.weights())
     summary = json.loads((tmp_path / "summary.json").read_text())
-    assert summary["steps"] < 5_000 and summary["score"] == summary["best_score"]
+    assert summary["steps"] < 5_000 and summary["selection_score"] == summary["best_score"]
 
 
 def test_how_often_a_run_is_evaluated_does_not_change_what_it_learns(tmp_path):

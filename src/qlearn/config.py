@@ -321,6 +321,11 @@ class TrainConfig:
     """Episodes per sampled evaluation where no exact model exists."""
     keep_best: bool = True
     """End the run with the best evaluated agent rather than the last one (saved as ``agent.pt``)."""
+    until: float | None = None
+    """Stop once every agent's evaluation reaches this score: its exact score, or the lower end of the 95%
+    confidence interval of its evaluation episodes' mean return. Empty: no such stop."""
+    patience: int = 0
+    """Stop once no agent's best score has risen for this many evaluations in a row (0: never)."""
     checkpoint_every: int = 10_000
     """Steps between resumable checkpoints (``qlearn train --resume RUN_DIR``); 0 turns them off."""
     seed: int = 0
@@ -332,6 +337,7 @@ class TrainConfig:
         _check(self.eval_episodes >= 1, "eval_episodes", ">= 1", self.eval_episodes)
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
         _check(self.checkpoint_every >= 0, "checkpoint_every", ">= 0 (0 disables)", self.checkpoint_every)
+        _check(self.patience >= 0, "patience", ">= 0 evaluations (0 disables)", self.patience)
 
 
 __all__ = [

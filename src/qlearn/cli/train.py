@@ -36,6 +36,19 @@ def add_parser(sub: Any) -> None:
         "LayerNorm; no replay memory); default: dqn",
     )
     p.add_argument("--steps", type=int, help="environment steps (default: the preset's)")
+    p.add_argument(
+        "--until",
+        type=float,
+        metavar="SCORE",
+        help="stop once every agent's evaluation reaches SCORE (exact score, or the lower end of the 95%% CI "
+        "of its evaluation episodes); --steps still bounds the run",
+    )
+    p.add_argument(
+        "--patience",
+        type=int,
+        metavar="EVALS",
+        help="stop once no agent's best score has risen for EVALS evaluations in a row",
+    )
     p.add_argument("--seed", type=int, default=0, help="random seed (default: 0)")
     p.add_argument(
         "--seeds",
@@ -119,7 +132,7 @@ def _new_run(args: argparse.Namespace) -> int:
         args.agent,
         seed=args.seed,
         steps=args.steps,
-        sets=args.sets,
+        sets=sets_from(args),
         env_kwargs=env_kwargs_from(args),
         out=args.out,
         pretrain=args.pretrain,
@@ -129,6 +142,13 @@ def _new_run(args: argparse.Namespace) -> int:
         recipe=args.recipe,
     )
     return _report(args, result)
+
+
+def sets_from(args: argparse.Namespace) -> list[str]:
+    """``--set`` values, then the stop-rule flags (``--until``, ``--patience``) as the settings they are."""
+    extra = [f"until={args.until!r}"] if args.until is not None else []
+    extra += [f"patience={args.patience}"] if args.patience is not None else []
+    return [*args.sets, *extra]
 
 
 def _run_many(args: argparse.Namespace, *, n_envs: int, device: str, command: str) -> int:
@@ -143,7 +163,7 @@ def _run_many(args: argparse.Namespace, *, n_envs: int, device: str, command: st
         seeds=range(args.seed, args.seed + k),
         n_envs=n_envs,
         steps=args.steps,
-        sets=args.sets,
+        sets=sets_from(args),
         env_kwargs=env_kwargs_from(args),
         out=args.out,
         progress=not args.no_progress,
@@ -166,14 +186,20 @@ def _report(args: argparse.Namespace, result: Any) -> int:
     else:
         print(f"run folder: {result.run_dir}")
         print(
-            f"{result.steps} steps, {result.episodes} episodes in {result.wall_time:.1f} s ({result.sps:.0f} steps/s)"
+            f"{result.steps} steps, {summary['episodes']} episodes in {result.wall_time:.1f} s "
+            f"({result.sps:.0f} steps/s)"
         )
         if result.best_score is not None:
-            kept = "best evaluated agent kept" if result.delivered_score == result.best_score else "final agent kept"
+            best = summary["selection_score"] == result.best_score
+            kept = "best evaluated agent kept" if best else "final agent kept"
             print(
                 f"greedy score (exact success probability on tabular envs, mean return otherwise): "
                 f"final {result.final_score:.3f}, best {result.best_score:.3f} at step {result.best_step} ({kept})"
             )
+            if summary["score_from"] == "fresh episodes":
+                print(f"the kept agent on fresh evaluation episodes: {summary['score']:.3f}")
+        if result.stopped_by:
+            print(f"stopped early: {result.stopped_by}")
         for p in summary.get("plots", []):
             print(f"plot: {p}")
     if result.interrupted:
@@ -212,8 +238,12 @@ def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
         f"{k} agents x {res.n_envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
         f"({res.env_steps_per_second:.0f} env steps/s in total)"
     )
+    if res.stopped_by:
+        print(f"stopped early: {res.stopped_by}")
+    fresh = " (fresh evaluation episodes)" if res.score_from == "fresh episodes" else ""
     print(
-        f"final score over seeds: mean {fs['mean']:.3f} (95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
+        f"delivered agents' score over seeds{fresh}: mean {fs['mean']:.3f} "
+        f"(95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
         f"IQM {fs['iqm']:.3f}, min {fs['min']:.3f}, max {fs['max']:.3f}"
     )
     return EXIT_INTERRUPTED if res.interrupted else 0

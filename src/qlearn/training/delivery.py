@@ -4,6 +4,11 @@ A run delivers, per agent, ``last.pt`` (the agent at the last step) and ``agent.
 weights where they scored higher than the last ones and ``keep_best`` is on, else a copy of
 ``last.pt``. Only weights are kept (the optimiser state and counters in ``agent.pt`` are the last
 step's), the same for one agent as for 1,024.
+
+Where scores come from sampled episodes, the agent kept is the one whose episodes went best, so those
+episodes overstate it (the maximum of noisy scores is biased upward). The score a run reports for its
+delivered agent is then taken from fresh episodes (``rescore``); the one that chose it is kept beside it
+as ``selection_score``. Exact scores have no noise and are reported as they are.
 """
 
 from __future__ import annotations
@@ -18,6 +23,7 @@ import torch
 from qlearn.fileio import atomic_write
 from qlearn.runs import AGENT, LAST, write_json
 from qlearn.training.result import TrainResult
+from qlearn.training.scoring import Scorer
 
 
 class KeepBest:
@@ -50,9 +56,17 @@ class KeepBest:
         self.scores, self.steps = np.array(state["scores"], dtype=float), np.array(state["steps"], dtype=np.int64)
 
 
-def deliver(agent: Any, result: TrainResult, best: KeepBest, keep_best: bool, run_dirs: list[Path]) -> None:
+def deliver(
+    agent: Any,
+    result: TrainResult,
+    best: KeepBest,
+    keep_best: bool,
+    run_dirs: list[Path],
+    scorer: Scorer | None = None,
+) -> None:
     """Write each agent's last network, the delivered one and its summary; the stacked agent is left
-    holding the delivered networks."""
+    holding the delivered networks. With a sampling ``scorer`` and ``keep_best``, the delivered agents are
+    scored again on fresh episodes (not for a run stopped by Ctrl-C: it is not kept waiting)."""
     for i, d in enumerate(run_dirs):  # the last networks, one at a time (each select() has a replay memory)
         agent.select(i).save(d / LAST)
     final = result.final_scores if result.final_scores is not None else np.full(agent.k, np.nan)
@@ -64,7 +78,13 @@ def deliver(agent: Any, result: TrainResult, best: KeepBest, keep_best: bool, ru
                 w[mask] = b[mask.to(b.device)]
         if hasattr(agent, "sync_target"):
             agent.sync_target()
-    result.delivered_scores = np.where(use_best, best.scores, final)
+    result.selection_scores = np.where(use_best, best.scores, final)
+    result.delivered_scores = result.selection_scores
+    sampled = scorer is not None and not scorer.exact
+    result.score_from = "selection episodes" if sampled else "exact"
+    if scorer is not None and sampled and keep_best and result.eval_scores and not result.interrupted:
+        result.delivered_scores = np.asarray(scorer(agent).score, dtype=float)
+        result.score_from = "fresh episodes"
     for i, d in enumerate(run_dirs):
         if use_best[i]:
             agent.select(i).save(d / AGENT)

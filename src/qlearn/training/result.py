@@ -29,12 +29,15 @@ class TrainResult:
     best_scores: np.ndarray | None = None
     best_steps: np.ndarray | None = None
     final_scores: np.ndarray | None = None
-    delivered_scores: np.ndarray | None = None
+    delivered_scores: np.ndarray | None = None  # what the run reports for agent.pt (fresh episodes if rescored)
+    selection_scores: np.ndarray | None = None  # the scores that chose agent.pt
+    score_from: str = "exact"  # "exact", "fresh episodes" (rescored) or "selection episodes" (not rescored)
     episodes: np.ndarray | None = None
     diverged: dict[int, int] = field(default_factory=dict)
     run_dirs: list[Path] = field(default_factory=list)
     parent: Path | None = None
     interrupted: bool = False
+    stopped_by: str | None = None  # a hook's reason for ending the run before its budget (a stop rule)
 
     # ------------------------------------------------------------ one agent
     def _one(self, arr: np.ndarray | None) -> float | None:
@@ -98,7 +101,10 @@ class TrainResult:
             "best_score": num(self.best_scores),
             "best_step": best_step,
             "score": num(self.delivered_scores),
+            "selection_score": num(self.selection_scores),
+            "score_from": self.score_from,
             "interrupted": self.interrupted,
+            "stopped_by": self.stopped_by,
             "diverged_at_step": self.diverged.get(seed),
         }
 
@@ -119,6 +125,7 @@ class TrainResult:
             "wall_time": round(self.wall_time, 3),
             "env_steps_per_second": round(self.env_steps_per_second, 1),
             "interrupted": self.interrupted,
+            "stopped_by": self.stopped_by,
         }
 
 

@@ -26,6 +26,7 @@ from qlearn.threads import configure_threads
 from qlearn.training import checkpoint as ckpt
 from qlearn.training.result import TrainResult
 from qlearn.training.scoring import EVAL_SEED_OFFSET
+from qlearn.training.stopping import stop_hooks
 from qlearn.training.trainer import train, train_many
 
 
@@ -148,6 +149,7 @@ def _train_one(
         eval_every=t.eval_every,
         eval_episodes=t.eval_episodes,
         keep_best=t.keep_best,
+        callbacks=stop_hooks(t.until, t.patience),
         progress=progress,
         checkpoint_every=t.checkpoint_every,
         resume=resume,
@@ -179,6 +181,7 @@ def _train_group(
         aggregate_dir=parent,
         checkpoint_every=t.checkpoint_every,
         resume=resume,
+        hooks=stop_hooks(t.until, t.patience),
     )
 
 

@@ -26,11 +26,14 @@ EVAL_SEED_OFFSET = 10_000  # agent seed S's evaluation envs are seeded from S + 
 @dataclass
 class Scores:
     """One evaluation: ``score[K]``, ``success[K]`` (the exact success probability, or the fraction of
-    evaluation episodes that succeeded), and whether it was exact."""
+    evaluation episodes that succeeded), whether it was exact, and ``lower[K]``: the score itself where
+    exact, else the lower end of the normal 95% confidence interval of the episodes' mean return
+    (-inf from a single episode)."""
 
     score: np.ndarray
     success: np.ndarray
     exact: bool
+    lower: np.ndarray
 
 
 class Scorer:
@@ -51,7 +54,7 @@ class Scorer:
         try:
             if self.mdp is not None:
                 p = policy_returns(self.mdp, greedy_policy(agent.q_table(None)))
-                return Scores(p, p, True)
+                return Scores(p, p, True, p)
             return self._episodes(agent)
         finally:
             self.seconds += time.perf_counter() - start
@@ -76,7 +79,12 @@ class Scorer:
             running &= ~(te | tr)
             if not running.any():
                 break
-        return Scores(total.mean(axis=1), won.mean(axis=1), False)
+        mean = total.mean(axis=1)
+        if env.n > 1:
+            lower = mean - 1.96 * total.std(axis=1, ddof=1) / np.sqrt(env.n)
+        else:
+            lower = np.full(env.k, -np.inf)
+        return Scores(mean, won.mean(axis=1), False, lower)
 
     def state_dict(self) -> dict[str, Any] | None:
         return None if self.eval_env is None else self.eval_env.state_dict()

@@ -3,13 +3,13 @@
 A single run is K=1, N=1 on a Gymnasium env (:class:`~qlearn.envs.vector.SingleEnv`); ``--envs N``,
 ``--seeds K``, native batched envs and Gymnasium vector envs, CPU and GPU all go through
 :class:`Trainer`. Per step: the agents act on ``[K, N]`` observations, the batched env steps (resetting
-ended envs in the same step), the agents observe the transitions (and train when due: replay-based
-learners in ``observe``; a rollout learner such as PQN would do the same on its own schedule, since the
-trainer only hands over transitions). Every ``eval_every`` env steps the :class:`Scorer` scores each
-agent and, with ``keep_best``, each agent's best weights so far are kept. Every ``checkpoint_every``
-steps a checkpoint of everything (agents with replay memory, streams, envs, this loop) is written, from
-which :meth:`Trainer.run` resumes bit for bit on the CPU. Hooks (``on_episode``, ``on_eval``; either may
-return ``False`` to stop) are how callers, benchmarks included, watch or end a run.
+ended envs in the same step), the agents observe the transitions and train when due, each on its own
+schedule (replay-based learners every few steps, PQN at the end of each rollout). Every ``eval_every``
+env steps the :class:`Scorer` scores each agent and, with ``keep_best``, each agent's best weights so
+far are kept. Every ``checkpoint_every`` steps a checkpoint of everything (agents with replay memory,
+streams, envs, this loop) is written, from which :meth:`Trainer.run` resumes bit for bit on the CPU.
+Hooks (``on_episode``, ``on_eval``; either may return ``False`` to stop, as the stop rules of
+:mod:`qlearn.training.stopping` do) are how callers, benchmarks included, watch or end a run.
 
 Divergence is per agent: an agent whose loss or Q-values stop being finite is frozen by the agent with
 its last good weights (:mod:`qlearn.agents.guard`), reported in its summary and the aggregate, and the
@@ -84,13 +84,8 @@ class Trainer:
         configure_threads()
         agent, venv, res = self.agent, self.venv, self.result
         k, n = self.k, self.n
-        self.logs = RunLogs(
-            k,
-            self.env_id,
-            self.run_dirs,
-            self.parent,
-            purge_step=None if resume is None else int(resume["loop"]["step"]) + 1,
-        )
+        purge = None if resume is None else int(resume["loop"]["step"]) + 1  # TensorBoard: drop what follows
+        self.logs = RunLogs(k, self.env_id, self.run_dirs, self.parent, purge_step=purge)
         self.ep_ret, self.ep_len = np.zeros((k, n)), np.zeros((k, n), dtype=np.int64)
         self.step, self.next_eval, self.spent = 0, self.eval_every, 0.0
         try:
@@ -144,9 +139,11 @@ class Trainer:
                 self._evaluate(hooks=False)  # stopped between evaluations: score the end
         finally:
             self.logs.close()
+        try:
+            self._finish()  # may score the delivered agents on fresh episodes
+        finally:
             if self.scorer is not None:
                 self.scorer.close()
-        self._finish()
         if diverged is not None:
             where = ""
             if res.run_dir is not None:
@@ -216,10 +213,15 @@ class Trainer:
             "scores": scores.score,
             "success": float(scores.success.mean()),
             "best_score": float(self.best.scores.max()),
+            "best_scores": self.best.scores.copy(),
+            "lower": scores.lower,
             "train_time": self.training_seconds(),
             "scoring_time": self.scorer.seconds,
         }
-        return all([h.on_eval(row) is not False for h in self.hooks if hasattr(h, "on_eval")])
+        stops = [h for h in self.hooks if hasattr(h, "on_eval") and h.on_eval(row) is False]
+        if stops:
+            res.stopped_by = getattr(stops[0], "reason", None) or type(stops[0]).__name__
+        return not stops
 
     def training_seconds(self) -> float:
         """Seconds of this run so far, the time spent scoring excluded (what time-to-threshold counts)."""
@@ -256,7 +258,7 @@ class Trainer:
         seeds = getattr(self.agent, "seeds", range(self.k))
         res.diverged = {int(s): int(t) for s, t in zip(seeds, frozen_at) if t >= 0}
         res.parent = self.parent
-        deliver(self.agent, res, self.best, self.keep_best, self.run_dirs)
+        deliver(self.agent, res, self.best, self.keep_best, self.run_dirs, self.scorer)
         if self.parent is not None:
             from qlearn.runs import write_json
 
