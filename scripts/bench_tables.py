@@ -456,7 +456,8 @@ def pqn_classic(data: dict) -> Table:
     rows = newest([r for r in data.get("pqn", []) if r["part"] == "classic"], lambda r: (r["env"], r["lib"]))
     t = Table("env", "library, settings", "seeds at the goal", "score per seed", "wall s (8 seeds)",
               "SB3 : this wall")
-    for (env, lib), r in rows.items():
+    envs = list(dict.fromkeys(env for env, _ in rows))
+    for (env, lib), r in sorted(rows.items(), key=lambda kv: (envs.index(kv[0][0]), kv[0][1] == "sb3")):
         if lib == "sb3":
             scores = " ".join(f"{s['step']:,}" if s["step"] else "never" for s in r["seeds"])
             cells = [env, f"SB3 DQN, {r['settings']}", f"{r['solved']}/{len(r['seeds'])} (reached)",
