@@ -199,3 +199,13 @@ def test_handlers_are_plain_functions_of_the_namespace():
     from qlearn.cli.common import env_kwargs_from
 
     assert env_kwargs_from(args) == {"x": 1}
+
+
+def test_one_seed_on_many_envs_draws_its_curve_without_a_band(capsys, tmp_path):
+    # --agent pqn runs one seed on 16 envs by default: a group of K=1, whose curve has no bootstrap band.
+    code = main(["train", "FrozenLake-v1", "--agent", "pqn", "--steps", "1600", "--set", "eval_every=800",
+                 "--out", str(tmp_path), "--no-progress", "--json"])
+    assert code == 0
+    out = json.loads(capsys.readouterr().out)
+    parent = tmp_path / out["run_dir"]
+    assert (parent / "seeds_curve.png").stat().st_size > 0 and (parent / "seed_0" / "learning_curve.png").is_file()

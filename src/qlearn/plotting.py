@@ -96,10 +96,11 @@ def seeds_curve(aggregate: dict) -> Figure:
     curve = aggregate["curve"]
     steps = np.array([c["step"] for c in curve])
     mean = np.array([c["mean"] for c in curve])
-    lo = np.array([c["ci95"][0] for c in curve])
-    hi = np.array([c["ci95"][1] for c in curve])
     fig, ax = plt.subplots(figsize=(7, 4), constrained_layout=True)
-    ax.fill_between(steps, lo, hi, alpha=0.25, color="tab:red", label="bootstrap 95% CI of the mean")
+    if all(c["ci95"] is not None for c in curve):  # one seed (K=1 on N envs) has no band
+        lo = np.array([c["ci95"][0] for c in curve])
+        hi = np.array([c["ci95"][1] for c in curve])
+        ax.fill_between(steps, lo, hi, alpha=0.25, color="tab:red", label="bootstrap 95% CI of the mean")
     ax.plot(steps, mean, color="tab:red", label=f"mean over {len(aggregate['seeds'])} seeds")
     ax.set_xlabel("environment step (per agent)")
     ax.set_ylabel("greedy score")
