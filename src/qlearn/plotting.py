@@ -59,11 +59,11 @@ def learning_curve(run_dir: str | Path, window: int = 100) -> Figure:
         ax.plot(ep["step"], ep["return"], ".", ms=2, alpha=0.15, color="tab:blue", label="episode return")
         ax.plot(ep["step"], smooth(ep["return"], window), color="tab:blue", label=f"return ({window}-ep mean)")
         ax.plot(ep["step"], smooth(ep["success"], window), color="tab:green", label=f"success ({window}-ep mean)")
-    else:
-        ax.text(0.5, 0.5, "no episodes logged", ha="center", transform=ax.transAxes)
+        ax.legend(loc="lower right", fontsize=8)
+    else:  # e.g. a short Atari run: no game ended yet
+        ax.text(0.5, 0.5, "no episode ended yet", ha="center", transform=ax.transAxes)
     ax.set_xlabel("environment step")
     ax.set_title("training episodes (epsilon-greedy)")
-    ax.legend(loc="lower right", fontsize=8)
     ax = axes[1]
     if ev:
         ax.plot(ev["step"], ev["score"], "o-", ms=3, color="tab:red", label="greedy score")
