@@ -185,8 +185,11 @@ def test_seeds_run_killed_then_resumed_matches_an_uninterrupted_one(tmp_path):
 
 
 def test_ctrl_c_on_a_seeds_run_keeps_its_agents_and_resumes(tmp_path):
+    # SIGINT back to its default in the child: a shell's background job (`cmd &`) starts with it ignored,
+    # and Python then never raises KeyboardInterrupt.
     proc = subprocess.Popen(many_cmd(tmp_path, "--set", "checkpoint_every=2000", "--steps", "40000"), env=ENV,
-                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+                            stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                            preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL))
     deadline = time.time() + 120
     while time.time() < deadline and not list(tmp_path.glob(f"*/{ckpt.FILENAME}")):
         time.sleep(0.05)
