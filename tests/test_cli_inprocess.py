@@ -208,4 +208,5 @@ def test_one_seed_on_many_envs_draws_its_curve_without_a_band(capsys, tmp_path):
     assert code == 0
     out = json.loads(capsys.readouterr().out)
     parent = tmp_path / out["run_dir"]
-    assert (parent / "seeds_curve.png").stat().st_size > 0 and (parent / "seed_0" / "learning_curve.png").is_file()
+    assert out["plots"] == [str(parent / "seeds_curve.png")] and (parent / "seeds_curve.png").stat().st_size > 0
+    assert not (parent / "seed_0" / "learning_curve.png").exists()  # each seed's: drawn by qlearn plot

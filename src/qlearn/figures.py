@@ -102,8 +102,10 @@ def _grid_bounds(agent, space) -> tuple[np.ndarray, np.ndarray]:
     return np.where(np.isfinite(low), low, -1.0), np.where(np.isfinite(high), high, 1.0)
 
 
-def write_seed_plots(parent: Path) -> tuple[list[Path], list[str]]:
-    """For a ``--seeds`` folder: the learning curve across seeds with its bootstrap band, then each seed's plots."""
+def write_seed_plots(parent: Path, each_seed: bool = True) -> tuple[list[Path], list[str]]:
+    """For a ``--seeds`` folder: the learning curve across seeds with its bootstrap band, then (``each_seed``)
+    each seed's plots. ``qlearn train`` draws only the first (a seed's plots take about a second each, so a
+    32-seed run would spend longer drawing than training); ``qlearn plot`` draws them all."""
     try:
         aggregate = json.loads((parent / "aggregate.json").read_text())
     except (json.JSONDecodeError, UnicodeDecodeError):
@@ -112,7 +114,10 @@ def write_seed_plots(parent: Path) -> tuple[list[Path], list[str]]:
     out = parent / "seeds_curve.png"
     fig.savefig(out, dpi=110)
     plt.close(fig)
-    written, skipped = [out], []
+    written: list[Path] = [out]
+    skipped: list[str] = []
+    if not each_seed:
+        return written, skipped
     for seed_dir in sorted(p for p in parent.iterdir() if p.is_dir() and p.name.startswith("seed_")):
         w, s = write_plots(read_run(seed_dir))
         written += w

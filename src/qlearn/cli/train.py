@@ -215,10 +215,11 @@ def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
             f"qlearn: interrupted at step {res.steps}; the agents so far are saved in {res.parent} "
             f"(continue with qlearn train --resume {res.parent})"
         )
+    plots: list[str] = []
     if not args.no_plots:
         from qlearn.figures import write_seed_plots  # matplotlib: imported only when plots are drawn
 
-        write_seed_plots(res.parent)
+        plots = [str(p) for p in write_seed_plots(res.parent, each_seed=False)[0]]
     if args.json:
         print(
             json.dumps(
@@ -227,6 +228,7 @@ def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
                     "run_dirs": [str(d) for d in res.run_dirs],
                     "aggregate": agg,
                     "interrupted": res.interrupted,
+                    "plots": plots,
                 },
                 indent=2,
             )
@@ -238,6 +240,8 @@ def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
         f"{k} agents x {res.n_envs} envs, {res.steps} steps each in {res.wall_time:.1f} s "
         f"({res.env_steps_per_second:.0f} env steps/s in total)"
     )
+    for p in plots:
+        print(f"plot: {p} (each seed's plots: qlearn plot {res.parent})")
     if res.stopped_by:
         print(f"stopped early: {res.stopped_by}")
     fresh = " (fresh evaluation episodes)" if res.score_from == "fresh episodes" else ""
