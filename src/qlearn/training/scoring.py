@@ -19,6 +19,7 @@ import torch
 from qlearn.envs.make import success_array
 from qlearn.envs.tabular import TabularMDP, greedy_policy, policy_returns
 from qlearn.errors import QlearnError
+from qlearn.evaluation import t_quantile_975
 
 EVAL_SEED_OFFSET = 10_000  # agent seed S's evaluation envs are seeded from S + this
 
@@ -27,8 +28,8 @@ EVAL_SEED_OFFSET = 10_000  # agent seed S's evaluation envs are seeded from S + 
 class Scores:
     """One evaluation: ``score[K]``, ``success[K]`` (the exact success probability, or the fraction of
     evaluation episodes that succeeded), whether it was exact, and ``lower[K]``: the score itself where
-    exact, else the lower end of the normal 95% confidence interval of the episodes' mean return
-    (-inf from a single episode)."""
+    exact, else the lower end of the 95% t-interval of the episodes' mean return, as
+    :func:`~qlearn.evaluation.mean_ci` gives it (-inf from a single episode)."""
 
     score: np.ndarray
     success: np.ndarray
@@ -80,8 +81,8 @@ class Scorer:
             if not running.any():
                 break
         mean = total.mean(axis=1)
-        if env.n > 1:
-            lower = mean - 1.96 * total.std(axis=1, ddof=1) / np.sqrt(env.n)
+        if env.n > 1:  # evaluate()'s t-interval (mean_ci), for K agents at once
+            lower = mean - t_quantile_975(env.n - 1) * total.std(axis=1, ddof=1) / np.sqrt(env.n)
         else:
             lower = np.full(env.k, -np.inf)
         return Scores(mean, won.mean(axis=1), False, lower)
