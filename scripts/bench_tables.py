@@ -471,6 +471,24 @@ def pqn_classic(data: dict) -> Table:
     return t
 
 
+@table("toy_text")
+def toy_text(data: dict) -> Table:
+    rows = newest(data.get("toy_text", []), lambda r: (r["env"], r["agent"]))
+    t = Table("env", "settings", "agent", "optimum (best within limit)", "delivered, per seed", "within 2%",
+              "final network, per seed", "within 2%", "wall s (5 seeds)")
+    envs = list(dict.fromkeys(env for env, _ in rows))
+    for (env, agent), r in sorted(rows.items(), key=lambda kv: (envs.index(kv[0][0]), kv[0][1])):
+        digits = 1 if abs(r["optimum"]) >= 5 else 3
+        how = f"derived ({r['role']}), {r['steps']:,} steps" if r["derived"] else f"preset, {r['steps']:,} steps"
+        how += f", {r['n_envs']} envs" if r["n_envs"] > 1 else ""
+        n = len(r["seeds"])
+        t.row([env, how, agent, f"{r['optimum']:.{digits}f} ({r['best_within_limit']:.{digits}f})",
+               " ".join(f"{x:.{digits}f}" for x in r["delivered"]), f"{r['within_2pct']}/{n}",
+               " ".join(f"{x:.{digits}f}" for x in r["final"]), f"{r['final_within_2pct']}/{n}",
+               f"{r['wall_s']:.1f}"], [r])
+    return t
+
+
 @table("pqn_minatar")
 def pqn_minatar(data: dict) -> Table:
     rows = newest([r for r in data.get("pqn", []) if r["part"] == "minatar"], lambda r: (r["env"], r["lib"]))

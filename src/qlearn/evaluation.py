@@ -16,7 +16,7 @@ import numpy as np
 
 from qlearn.envs.make import discrete_size, success_of
 from qlearn.envs.pixels import horizon_of
-from qlearn.envs.tabular import TabularMDP, success_probability
+from qlearn.envs.tabular import UNLIMITED_HORIZON, TabularMDP, success_probability
 from qlearn.errors import QlearnError
 
 
@@ -86,7 +86,8 @@ def evaluate(
     """Play ``episodes`` greedy episodes and summarise them (raw game scores: a pixel protocol's clipped
     rewards and lost lives are for learning only, so an Atari episode is a whole game).
 
-    ``max_steps`` caps each episode (default: the env's own time limit, Atari's frame cap, or 10,000).
+    ``max_steps`` caps each episode (default: the env's own time limit, Atari's frame cap, or ``UNLIMITED_HORIZON``:
+    1,000 steps, the horizon of exact evaluation on an env without a time limit).
     ``epsilon``: a random action with this probability (the DQN papers evaluate Atari at 0.05, to keep an
     agent from sticking in a game that waits for it). Works with any agent of the protocol, including the
     seed's per-step API.
@@ -96,7 +97,7 @@ def evaluate(
     if not 0.0 <= epsilon <= 1.0:
         raise QlearnError(f"epsilon must be a probability in [0, 1], got {epsilon}")
     env_id = env.spec.id if env.spec else ""
-    max_steps = max_steps or horizon_of(env) or 10_000
+    max_steps = max_steps or horizon_of(env) or UNLIMITED_HORIZON
     rng = np.random.default_rng(seed)
     returns, lengths, wins = [], [], 0
     for ep in range(episodes):

@@ -1,7 +1,7 @@
 """Tuned settings per environment, stored as data (``qlearn/data/presets.json``).
 
 ``qlearn train ENV`` starts from the preset for ``ENV`` (if there is one), then applies ``--set``.
-Environments without a preset get the dataclass defaults.
+Environments without a preset get defaults derived from their spaces and time limit (:mod:`qlearn.derived`).
 
 A preset may hold named *recipes* (``qlearn train ENV --recipe NAME``): settings laid over the preset
 for another way of training, e.g. ``batched``: many environments per agent and one gradient step per

@@ -30,6 +30,7 @@ from qlearn.config import (
     to_dict,
     with_overrides,
 )
+from qlearn.derived import derived_settings
 from qlearn.errors import QlearnError
 from qlearn.presets import default_envs, preset
 
@@ -62,6 +63,9 @@ class RunSpec:
     """A Q-table the network is fitted to before training (``course``, ``optimal`` or a file)."""
     native: bool = True
     """Native batched envs where they exist (else Gymnasium's vector envs)."""
+    derived: dict[str, Any] | None = None
+    """Where no preset applied: the settings derived from the env, the facts and rules they came from
+    (:meth:`qlearn.derived.Derived.to_dict`); what ``--set`` gave over them wins and is in the configs."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.env_id, str) or not self.env_id:
@@ -113,12 +117,16 @@ class RunSpec:
             raise QlearnError(f"unknown agent {agent!r}: use one of {AGENT_NAMES}")
         cfg_cls = AGENT_CONFIGS[agent]
         agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
-        agent_preset, train_preset = preset(env_id, agent, recipe)
+        derived = None if recipe is not None else derived_settings(env_id, agent, env_kwargs, n_envs)
+        if derived is None:
+            agent_preset, train_preset = preset(env_id, agent, recipe)
+        else:
+            agent_preset, train_preset = derived.agent, derived.train
         if steps is not None:
             train_sets["steps"] = steps
         seeds = tuple(seeds) if seeds is not None else (int(seed),)
         if n_envs is None:
-            n_envs = default_envs(env_id, agent, recipe)
+            n_envs = derived.envs if derived is not None and derived.envs else default_envs(env_id, agent, recipe)
         if not seeds:
             raise QlearnError("seeds must be distinct, >= 0 and at least one, got []")
         return cls(
@@ -134,6 +142,7 @@ class RunSpec:
             recipe,
             pretrain,
             native,
+            None if derived is None else derived.to_dict(),
         )
 
     def with_device(self, device: str) -> RunSpec:
@@ -156,6 +165,8 @@ class RunSpec:
         }
         if self.lockstep:
             out.update({"n_envs": self.n_envs, "lockstep_seeds": list(self.seeds), "native": self.native})
+        if self.derived is not None:
+            out["derived"] = self.derived
         unused = self.agent_config.unused()
         if unused:
             out["unused_settings"] = unused
@@ -208,6 +219,7 @@ class RunSpec:
                 d.get("recipe"),
                 pretrain,
                 bool(d.get("native", True)),
+                d["derived"] if isinstance(d.get("derived"), dict) else None,
             )
         except (TypeError, ValueError, KeyError) as exc:
             raise QlearnError(f"{where} holds settings this qlearn cannot read ({exc})") from None

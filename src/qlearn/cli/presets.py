@@ -7,8 +7,9 @@ import argparse
 from typing import Any
 
 from qlearn.cli.common import emit_json
-from qlearn.errors import QlearnError, did_you_mean
-from qlearn.presets import PQN_ENVS, all_presets, recipes
+from qlearn.derived import CHECKED_ON, DESIGNED_ON, derived_settings
+from qlearn.errors import QlearnError
+from qlearn.presets import PQN_ENVS, all_presets, preset_entry, recipes
 
 
 def add_parser(sub: Any) -> None:
@@ -22,12 +23,9 @@ def run(args: argparse.Namespace) -> int:
     """Handler of ``qlearn presets``."""
     presets = all_presets()
     if args.env_id:
-        if args.env_id not in presets:
-            raise QlearnError(
-                f"no preset for {args.env_id!r}{did_you_mean(args.env_id, presets)}; "
-                f"presets exist for: {', '.join(presets)} (others use generic defaults)"
-            )
-        presets = {args.env_id: presets[args.env_id]}
+        if not preset_entry(args.env_id):
+            return _derived(args)
+        presets = {args.env_id: preset_entry(args.env_id)}
     if args.json:
         emit_json(presets)
         return 0
@@ -47,4 +45,27 @@ def run(args: argparse.Namespace) -> int:
                     settings = {**recipe[agent], **recipe.get("train", {}).get(agent, {})}
                     envs = f"envs={recipe['envs']} " if "envs" in recipe else ""
                     print(f"    {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
+    return 0
+
+
+def _derived(args: argparse.Namespace) -> int:
+    """An env without a preset: the settings derived from its spaces and time limit, and from what."""
+    try:
+        per_agent = {a: derived_settings(args.env_id, a) for a in ("dqn", "tabular", "pqn")}
+    except QlearnError as exc:
+        raise QlearnError(f"{exc}; presets exist for: {', '.join(all_presets())}") from None
+    if args.json:
+        emit_json({args.env_id: {a: d.to_dict() for a, d in per_agent.items() if d is not None}})
+        return 0
+    facts = next(d.facts for d in per_agent.values() if d is not None)
+    print(f"{args.env_id}: no preset; settings derived from its spaces and time limit ({facts.describe()})")
+    for agent, d in per_agent.items():
+        if d is None:
+            continue
+        settings = {**d.agent, **d.train}
+        envs = f"envs={d.envs} " if d.envs else ""
+        print(f"  {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
+        for key, why in d.why.items():
+            print(f"           {key}: {why}")
+    print(f"  (rules designed on {', '.join(DESIGNED_ON)}; checked on {', '.join(CHECKED_ON)})")
     return 0

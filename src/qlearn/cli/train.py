@@ -12,8 +12,9 @@ import sys
 from typing import Any
 
 from qlearn.cli.common import EXIT_INTERRUPTED, add_env_options, env_kwargs_from, note
+from qlearn.derived import envs_per_agent
 from qlearn.errors import QlearnError
-from qlearn.presets import default_envs, recipe_envs
+from qlearn.presets import recipe_envs
 from qlearn.runs import read_run
 from qlearn.training.runner import rerun_from_config, resume_experiment, run_experiment, run_many
 
@@ -121,7 +122,7 @@ def _new_run(args: argparse.Namespace) -> int:
     wanted = recipe_envs(args.env_id, args.recipe)
     n_envs = args.envs
     if n_envs is None:
-        n_envs = default_envs(args.env_id, args.agent, args.recipe)
+        n_envs = envs_per_agent(args.env_id, args.agent, args.recipe, env_kwargs_from(args))
     elif wanted and n_envs != wanted:
         note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
     command = "qlearn " + " ".join(sys.argv[1:])

@@ -17,7 +17,7 @@ import numpy as np
 import torch
 
 from qlearn.envs.make import success_array
-from qlearn.envs.tabular import TabularMDP, greedy_policy, policy_returns
+from qlearn.envs.tabular import UNLIMITED_HORIZON, TabularMDP, greedy_policy, policy_returns
 from qlearn.errors import QlearnError
 from qlearn.evaluation import t_quantile_975
 
@@ -69,7 +69,7 @@ class Scorer:
         running = np.ones((env.k, env.n), dtype=bool)
         won = np.zeros((env.k, env.n), dtype=bool)
         on_device = on_gpu(agent, env)
-        for _ in range(env.horizon or 10_000):
+        for _ in range(env.horizon or UNLIMITED_HORIZON):  # as exact scoring's horizon without a time limit
             a = agent.act(obs if on_device else as_numpy(obs), greedy=True)
             obs, r, te, tr, _ = env.step(a if on_device else torch.as_tensor(a))
             r, te, tr = as_numpy(r), as_numpy(te), as_numpy(tr)
