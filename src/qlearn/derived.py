@@ -37,7 +37,7 @@ CHECKED_ON = (
 
 TABULAR_STEPS_PER_PAIR = 3_000
 """Tabular Q-learning: env steps per state-action pair."""
-DQN_STEPS_PER_PAIR = 300
+DQN_STEPS_PER_PAIR = 600
 """DQN on discrete observations: env steps per state-action pair (one-hot inputs generalise little; N envs
 and a replay memory reuse each step more than tabular updates do)."""
 DQN_ENVS = 32

@@ -1,0 +1,122 @@
+"""Defaults derived from the env where no preset applies: what they read, how they scale, where they are said
+and recorded, and that they learn on an env that played no part in choosing them."""
+
+from __future__ import annotations
+
+import json
+
+import numpy as np
+import pytest
+from gymnasium.envs.toy_text.frozen_lake import generate_random_map
+
+from qlearn import RunSpec, run
+from qlearn.cli.main import main
+from qlearn.derived import (
+    DQN_ENVS,
+    MAX_STEPS,
+    MIN_STEPS,
+    TABULAR_STEPS_PER_PAIR,
+    EnvFacts,
+    derive,
+    derived_settings,
+    envs_per_agent,
+    facts_of,
+)
+from qlearn.envs import TabularMDP, make_env, value_iteration
+from qlearn.envs.tabular import UNLIMITED_HORIZON, greedy_policy, policy_returns
+from qlearn.evaluation import evaluate
+
+
+def test_facts_are_read_from_the_spaces_and_the_time_limit():
+    assert facts_of("Taxi-v4") == EnvFacts(actions=6, states=500, horizon=200)
+    cliff = facts_of("CliffWalking-v1")
+    assert cliff.states == 48 and cliff.horizon is None and cliff.eval_horizon == UNLIMITED_HORIZON
+    cart = facts_of("CartPole-v1")
+    assert cart.states is None and cart.obs_dim == 4 and cart.horizon == 500
+
+
+def test_budgets_grow_with_the_state_action_pairs_and_stay_in_range():
+    small, big = EnvFacts(actions=4, states=25), EnvFacts(actions=4, states=64)
+    for agent in ("tabular", "dqn", "pqn"):
+        s, b = derive(small, agent).train["steps"], derive(big, agent).train["steps"]
+        assert MIN_STEPS <= s < b <= MAX_STEPS, agent
+    assert derive(small, "tabular").train["steps"] == TABULAR_STEPS_PER_PAIR * 100
+    assert derive(EnvFacts(actions=6, states=10**6), "tabular").train["steps"] == MAX_STEPS
+    assert derive(EnvFacts(actions=2, states=2), "dqn").train["steps"] == MIN_STEPS
+    tab = derive(big, "tabular")
+    assert tab.agent["epsilon_decay_steps"] * 2 == tab.train["steps"] == tab.agent["alpha_decay_steps"]
+    # Every derived value says where it came from.
+    for agent in ("tabular", "dqn"):
+        d = derive(big, agent)
+        assert set(d.agent) | set(d.train) <= set(d.why) | {"lr", "lr_end", "batch_size", "target_update_interval",
+                                                            "learning_starts", "epsilon_end"}
+
+
+def test_dqn_on_discrete_states_trains_on_many_envs_one_gradient_step_per_step_of_all():
+    d = derive(EnvFacts(actions=6, states=500, horizon=200), "dqn")
+    assert d.envs == DQN_ENVS and d.agent["train_freq"] == DQN_ENVS
+    alone = derive(EnvFacts(actions=6, states=500, horizon=200), "dqn", n_envs=1)
+    assert alone.envs == 1 and alone.agent["train_freq"] == 1
+    assert envs_per_agent("Taxi-v4", "dqn") == DQN_ENVS and envs_per_agent("Taxi-v4", "tabular") == 1
+
+
+def test_vector_observations_scale_with_the_horizon():
+    short, long = EnvFacts(actions=2, obs_dim=4, horizon=200), EnvFacts(actions=2, obs_dim=4, horizon=1000)
+    assert derive(short, "dqn").train["steps"] < derive(long, "dqn").train["steps"]
+    assert derive(long, "dqn").train["eval_episodes"] == 20
+
+
+def test_a_preset_applies_to_the_env_it_was_tuned_for_only():
+    assert derived_settings("FrozenLake-v1", "dqn") is None
+    assert derived_settings("FrozenLake-v1", "dqn", {"is_slippery": False}) is None  # still 16 states
+    other_map = derived_settings("FrozenLake-v1", "dqn", {"map_name": "8x8"})
+    assert other_map is not None and other_map.facts.states == 64
+    assert derived_settings("Acrobot-v1", "dqn") is None and derived_settings("Acrobot-v1", "pqn") is not None
+
+
+def test_the_spec_records_what_was_derived_and_sets_win_over_it():
+    spec = RunSpec.build("Taxi-v4", "tabular", sets=["steps=5000"])
+    assert spec.derived is not None and spec.derived["facts"]["states"] == 500
+    assert spec.train.steps == 5000  # --set over the derived budget
+    assert spec.agent_config.alpha_decay_steps == spec.derived["settings"]["alpha_decay_steps"]
+    assert "per pair" in spec.derived["why"]["steps"]
+    written = spec.to_dict()
+    assert written["derived"] == spec.derived and RunSpec.from_dict(json.loads(json.dumps(written))) == spec
+    assert "derived" not in RunSpec.build("FrozenLake-v1", "dqn").to_dict()
+    group = RunSpec.build("Taxi-v4", "dqn", seeds=[0, 1])
+    assert group.n_envs == DQN_ENVS and group.lockstep
+
+
+def test_qlearn_presets_says_what_was_derived_and_from_what(capsys):
+    assert main(["presets", "CliffWalking-v1"]) == 0
+    out = capsys.readouterr().out
+    assert "no preset" in out and "48 states, 4 actions, no time limit" in out
+    assert "steps: 3,000 per pair x S x A = 48 x 4" in out and "checked on" in out
+    assert main(["presets", "CliffWalking-v1", "--json"]) == 0
+    got = json.loads(capsys.readouterr().out)["CliffWalking-v1"]
+    assert got["tabular"]["settings"]["steps"] == 3000 * 48 * 4 and got["dqn"]["settings"]["envs"] == DQN_ENVS
+
+
+def test_a_greedy_policy_that_cycles_on_an_env_without_a_time_limit_still_ends():
+    class Up:  # on CliffWalking, "up" from the start leaves it where it is: an episode that never ends
+        def act(self, obs, greedy=True):
+            return np.zeros((1, 1), dtype=np.int64)
+
+    res = evaluate(Up(), make_env("CliffWalking-v1"), episodes=2)
+    assert res.mean_length == UNLIMITED_HORIZON and res.mean_return == -UNLIMITED_HORIZON
+
+
+def test_derived_dqn_defaults_reach_the_optimum_on_a_map_they_were_not_chosen_on(tmp_path):
+    kwargs = {"desc": generate_random_map(7, seed=2)}  # a 7x7 map: among the check envs, not the design ones
+    spec = RunSpec.build("FrozenLake-v1", "dqn", seeds=[0, 1], env_kwargs=kwargs, sets=["checkpoint_every=0"])
+    assert spec.derived is not None
+    res = run(spec, out=str(tmp_path), progress=False)
+    mdp = TabularMDP.from_env(make_env("FrozenLake-v1", **kwargs))
+    q_star, _ = value_iteration(mdp, spec.agent_config.gamma)
+    optimum = float(policy_returns(mdp, greedy_policy(q_star)[None])[0])
+    assert optimum > 0.3
+    for k in range(2):
+        got = float(policy_returns(mdp, greedy_policy(res.agent.q_table(k))[None])[0])
+        assert got >= 0.98 * optimum, (k, got, optimum)
+    recorded = json.loads((res.run_dirs[0] / "config.json").read_text())
+    assert recorded["derived"]["facts"]["states"] == 49
