@@ -253,7 +253,8 @@ def test_train_many_seeds_writes_a_folder_per_seed_and_an_aggregate(tmp_path):
     assert {"mean", "ci95", "iqm", "min", "max"} <= set(agg["final_score"])
     assert [row["step"] for row in agg["curve"]] == [1000, 2000]
     assert json.loads((parent / "aggregate.json").read_text())["scores"] == agg["scores"]
-    for seed, (run, score) in enumerate(zip(out["run_dirs"], agg["scores"])):
+    assert agg["selected_by"] == "episodes" and len(agg["exact_scores"]) == 2  # the model reports, not chooses
+    for seed, (run, score) in enumerate(zip(out["run_dirs"], agg["exact_scores"])):
         cfg = json.loads((Path(run) / "config.json").read_text())
         assert cfg["train"]["seed"] == seed and cfg["n_envs"] == 2 and cfg["lockstep_seeds"] == [0, 1]
         ev = qlearn("evaluate", run, "--episodes", "10", "--json")

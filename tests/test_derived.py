@@ -107,16 +107,17 @@ def test_a_greedy_policy_that_cycles_on_an_env_without_a_time_limit_still_ends()
 
 
 def test_derived_dqn_defaults_reach_the_optimum_on_a_map_they_were_not_chosen_on(tmp_path):
-    kwargs = {"desc": generate_random_map(7, seed=2)}  # a 7x7 map: among the check envs, not the design ones
+    kwargs = {"desc": generate_random_map(8, seed=4)}  # an 8x8 map: among the check envs, not the design ones
     spec = RunSpec.build("FrozenLake-v1", "dqn", seeds=[0, 1], env_kwargs=kwargs, sets=["checkpoint_every=0"])
     assert spec.derived is not None
     res = run(spec, out=str(tmp_path), progress=False)
     mdp = TabularMDP.from_env(make_env("FrozenLake-v1", **kwargs))
     q_star, _ = value_iteration(mdp, spec.agent_config.gamma)
     optimum = float(policy_returns(mdp, greedy_policy(q_star)[None])[0])
-    assert optimum > 0.3
-    for k in range(2):
+    assert optimum > 0.8
+    for k in range(2):  # the delivered agents (chosen by evaluation episodes), exact from the model
         got = float(policy_returns(mdp, greedy_policy(res.agent.q_table(k))[None])[0])
-        assert got >= 0.98 * optimum, (k, got, optimum)
+        # 5% here (the goal of 2% on 5 seeds is measured in bench/toy_text.py: BENCHMARKS.md, toy-text).
+        assert got >= 0.95 * optimum and np.isclose(got, res.delivered_exact[k]), (k, got, optimum)
     recorded = json.loads((res.run_dirs[0] / "config.json").read_text())
-    assert recorded["derived"]["facts"]["states"] == 49
+    assert recorded["derived"]["facts"]["states"] == 64

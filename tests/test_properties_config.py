@@ -151,6 +151,8 @@ TRAIN_FIELDS = {
     "until": (st.none() | floats(-1e9, 1e9), st.sampled_from([NAN, INF, -INF]),
               text | st.lists(floats(0, 1), max_size=2), {}),
     "patience": (nonneg_int, negative, wrong_int, {}),
+    "select_by": (st.sampled_from(["episodes", "model"]), text.filter(lambda s: s not in ("episodes", "model")),
+                  wrong_literal, {}),
 }
 
 SPECS = {DQNConfig: DQN_FIELDS, TabularConfig: TABULAR_FIELDS, TrainConfig: TRAIN_FIELDS}
@@ -236,7 +238,7 @@ TYPE_BUG = ("BUG: src/qlearn/config.py _check/__post_init__ (lines 22-24, 81-141
             "in one loop over dataclasses.fields before the range checks")
 # Literal fields already refuse any non-option value, so their wrong-type test passes.
 TYPE_OK = {(DQNConfig, "loss"), (DQNConfig, "encoding"), (DQNConfig, "engine"), (DQNConfig, "network"),
-           (DQNConfig, "distributional")}
+           (DQNConfig, "distributional"), (TrainConfig, "select_by")}
 TYPE_CASES = [pytest.param(cls, name, id=f"{cls.__name__}.{name}",
                            marks=())
               for cls, name in ALL]

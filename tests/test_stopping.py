@@ -41,7 +41,7 @@ def test_patience_counts_evaluations_without_a_new_best():
 
 def test_a_lockstep_run_stops_once_every_seed_reaches_the_score(tmp_path):
     res = run_many("FrozenLake-v1", "dqn", seeds=range(4), n_envs=32, recipe="batched", out=str(tmp_path),
-                   progress=False, sets=["until=0.7", "eval_every=500", "checkpoint_every=0"])
+                   progress=False, sets=["until=0.7", "eval_every=500", "checkpoint_every=0", "select_by=model"])
     assert res.steps < 40_000 and res.stopped_by and "reached 0.7" in res.stopped_by
     assert (res.best_scores >= 0.7).all() and (res.delivered_scores >= 0.7).all()
     config = json.loads((res.run_dirs[0] / "config.json").read_text())

@@ -321,6 +321,10 @@ class TrainConfig:
     """Episodes per sampled evaluation where no exact model exists."""
     keep_best: bool = True
     """End the run with the best evaluated agent rather than the last one (saved as ``agent.pt``)."""
+    select_by: Literal["episodes", "model"] = "episodes"
+    """What scores the agent for keep-best and the stop rules: ``episodes``, greedy evaluation episodes (the
+    env's model, where it has one, only reports exact scores beside them); ``model``, the exact score from the
+    env's model (no sampling noise, but the truth then chooses what the run delivers: labelled as such)."""
     until: float | None = None
     """Stop once every agent's evaluation reaches this score: its exact score, or the lower end of the 95%
     confidence interval of its evaluation episodes' mean return. Empty: no such stop."""
@@ -338,6 +342,7 @@ class TrainConfig:
         _check(self.seed >= 0, "seed", ">= 0", self.seed)
         _check(self.checkpoint_every >= 0, "checkpoint_every", ">= 0 (0 disables)", self.checkpoint_every)
         _check(self.patience >= 0, "patience", ">= 0 evaluations (0 disables)", self.patience)
+        _check(self.select_by in ("episodes", "model"), "select_by", "'episodes' or 'model'", self.select_by)
 
 
 __all__ = [

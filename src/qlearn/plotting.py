@@ -68,6 +68,14 @@ def learning_curve(run_dir: str | Path, window: int = 100) -> Figure:
     if ev:
         ax.plot(ev["step"], ev["score"], "o-", ms=3, color="tab:red", label="greedy score")
         ax.plot(ev["step"], ev["best_score"], "--", color="gray", label="best so far (kept)")
+        if np.isfinite(ev.get("exact_score", np.array([np.nan]))).any():
+            ax.plot(ev["step"], ev["exact_score"], color="black", lw=1, label="exact score (env's model, reported)")
+        if np.isfinite(ev.get("q_error", np.array([np.nan]))).any():
+            err = ax.twinx()
+            err.plot(ev["step"], ev["q_error"], ":", color="tab:brown", label="max |Q - Q*|")
+            err.set_ylabel("max |Q - Q*|")
+            err.set_ylim(bottom=0)
+            err.legend(loc="upper left", fontsize=8)
     else:
         ax.text(0.5, 0.5, "no evaluations logged", ha="center", transform=ax.transAxes)
     ax.set_xlabel("environment step")

@@ -54,6 +54,11 @@ def run_section(run: RunInfo, evaluation: dict[str, Any] | None, notes: list[str
         f"<p>{html.escape(cfg['env_id'])} {html.escape(json.dumps(cfg.get('env_kwargs') or {}))}, "
         f"agent <b>{html.escape(cfg['agent'])}</b>; versions {html.escape(json.dumps(cfg.get('versions', {})))}</p>",
     ]
+    parts.append(f"<p>{html.escape(chosen_by(cfg))}</p>")
+    derived = cfg.get("derived")
+    if isinstance(derived, dict) and isinstance(derived.get("why"), dict):
+        why = "; ".join(f"{k}: {v}" for k, v in derived["why"].items())
+        parts.append(f'<p class="note">No preset: settings derived from the env ({html.escape(why)}).</p>')
     if evaluation:
         lo, hi = evaluation["ci95"]
         slo, shi = evaluation["success_ci95"]
@@ -80,6 +85,18 @@ def run_section(run: RunInfo, evaluation: dict[str, Any] | None, notes: list[str
         parts.append(f'<p class="note">{html.escape(n)}</p>')
     parts.append("</section>")
     return "\n".join(parts)
+
+
+def chosen_by(cfg: dict[str, Any]) -> str:
+    """How a run chose the agent it delivered, in words (``select_by=model`` said to be the model's choice)."""
+    train = cfg.get("train", {})
+    if train.get("keep_best") is False:
+        return "Delivered: the last network (keep_best off)."
+    if "select_by" not in train:
+        return "Delivered: the best evaluated agent (a run from before select_by: exact where the env has a model)."
+    if train["select_by"] == "model":
+        return "Delivered: the best agent by the env's exact model (select_by=model): the model chose it."
+    return "Delivered: the best agent on greedy evaluation episodes; the env's model, where it has one, only reports."
 
 
 def comparison_table(runs: list[RunInfo], evaluations: list[dict[str, Any] | None]) -> str:

@@ -193,12 +193,17 @@ def _report(args: argparse.Namespace, result: Any) -> int:
         if result.best_score is not None:
             best = summary["selection_score"] == result.best_score
             kept = "best evaluated agent kept" if best else "final agent kept"
+            what = "exact, from the env's model" if summary["selected_by"] == "model" else "evaluation episodes"
             print(
-                f"greedy score (exact success probability on tabular envs, mean return otherwise): "
-                f"final {result.final_score:.3f}, best {result.best_score:.3f} at step {result.best_step} ({kept})"
+                f"greedy score ({what}): final {result.final_score:.3f}, best {result.best_score:.3f} "
+                f"at step {result.best_step} ({kept})"
             )
             if summary["score_from"] == "fresh episodes":
                 print(f"the kept agent on fresh evaluation episodes: {summary['score']:.3f}")
+            if summary["exact_score"] is not None and summary["selected_by"] == "episodes":
+                print(f"the kept agent's exact score, reported by the env's model: {summary['exact_score']:.4f}")
+            if summary["q_error"] is not None:
+                print(f"its largest Q-value error, max |Q - Q*|: {summary['q_error']:.4f}")
         if result.stopped_by:
             print(f"stopped early: {result.stopped_by}")
         for p in summary.get("plots", []):
@@ -251,4 +256,7 @@ def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
         f"(95% CI [{fs['ci95'][0]:.3f}, {fs['ci95'][1]:.3f}]), "
         f"IQM {fs['iqm']:.3f}, min {fs['min']:.3f}, max {fs['max']:.3f}"
     )
+    if agg["exact_scores"] is not None and agg["selected_by"] == "episodes":
+        exact = agg["exact_scores"]
+        print(f"their exact scores, reported by the env's model: min {min(exact):.4f}, max {max(exact):.4f}")
     return EXIT_INTERRUPTED if res.interrupted else 0

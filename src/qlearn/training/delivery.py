@@ -1,8 +1,9 @@
 """Keeping each agent's best weights, and writing what a run delivers.
 
-A run delivers, per agent, ``last.pt`` (the agent at the last step) and ``agent.pt``: its best evaluated
-weights where they scored higher than the last ones and ``keep_best`` is on, else a copy of
-``last.pt``. Only weights are kept (the optimiser state and counters in ``agent.pt`` are the last
+A run delivers, per agent, ``last.pt`` (the agent at the last step) and ``agent.pt``: with ``keep_best`` on,
+its best evaluated weights where they scored higher than the last ones (by sampled episodes: where the
+lower end of their evaluation's 95% interval is above the last score), else a copy of ``last.pt``.
+Only weights are kept (the optimiser state and counters in ``agent.pt`` are the last
 step's), the same for one agent as for 1,024.
 
 Where scores come from sampled episodes, the agent kept is the one whose episodes went best, so those
@@ -27,15 +28,17 @@ from qlearn.training.scoring import Scorer
 
 
 class KeepBest:
-    """Each agent's best score so far, the env step it came at, and a copy of its weights then."""
+    """Each agent's best score so far, the env step it came at, a copy of its weights then, and ``lowers``: the
+    lower end of that evaluation's 95% interval (the score itself where exact)."""
 
     def __init__(self, agent: Any) -> None:
         self.agent = agent
         self.weights = [w.detach().clone() for w in agent.weights()]
         self.scores = np.full(agent.k, -np.inf)
+        self.lowers = np.full(agent.k, -np.inf)
         self.steps = np.full(agent.k, -1, dtype=np.int64)
 
-    def update(self, scores: np.ndarray, step: int) -> None:
+    def update(self, scores: np.ndarray, step: int, lowers: np.ndarray | None = None) -> None:
         better = scores > self.scores
         if not better.any():
             return
@@ -44,16 +47,19 @@ class KeepBest:
                 mask = torch.as_tensor(better, device=w.device)
                 b[mask.to(b.device)] = w[mask]
         self.scores = np.where(better, scores, self.scores)
+        self.lowers = np.where(better, scores if lowers is None else lowers, self.lowers)
         self.steps = np.where(better, step, self.steps)
 
     def state_dict(self) -> dict[str, Any]:
-        return {"weights": [w.clone() for w in self.weights], "scores": self.scores.copy(), "steps": self.steps.copy()}
+        return {"weights": [w.clone() for w in self.weights], "scores": self.scores.copy(),
+                "lowers": self.lowers.copy(), "steps": self.steps.copy()}  # fmt: skip
 
     def load_state_dict(self, state: dict[str, Any]) -> None:
         with torch.no_grad():
             for b, saved in zip(self.weights, state["weights"], strict=True):
                 b.copy_(saved)
         self.scores, self.steps = np.array(state["scores"], dtype=float), np.array(state["steps"], dtype=np.int64)
+        self.lowers = np.array(state.get("lowers", state["scores"]), dtype=float)
 
 
 def deliver(
@@ -69,8 +75,13 @@ def deliver(
     scored again on fresh episodes (not for a run stopped by Ctrl-C: it is not kept waiting)."""
     for i, d in enumerate(run_dirs):  # the last networks, one at a time (each select() has a replay memory)
         agent.select(i).save(d / LAST)
-    final = result.final_scores if result.final_scores is not None else np.full(agent.k, np.nan)
-    use_best = keep_best & (best.scores > np.nan_to_num(final, nan=-np.inf))
+    final = np.nan_to_num(
+        result.final_scores if result.final_scores is not None else np.full(agent.k, np.nan), nan=-np.inf
+    )
+    sampled = scorer is not None and not scorer.exact
+    # Sampled scores are noisy: an earlier agent replaces the last one only when its evaluation's lower 95%
+    # bound is above the last one's score (better beyond the noise, not the luckiest of many evaluations).
+    use_best = keep_best & ((best.lowers if sampled else best.scores) > final)
     if use_best.any():
         with torch.no_grad():
             for b, w in zip(best.weights, agent.weights()):
@@ -80,8 +91,10 @@ def deliver(
             agent.sync_target()
     result.selection_scores = np.where(use_best, best.scores, final)
     result.delivered_scores = result.selection_scores
-    sampled = scorer is not None and not scorer.exact
     result.score_from = "selection episodes" if sampled else "exact"
+    result.selected_by = "episodes" if sampled or scorer is None else "model"
+    if scorer is not None:
+        result.delivered_exact, result.delivered_q_error = scorer.report(agent)
     if scorer is not None and sampled and keep_best and result.eval_scores and not result.interrupted:
         result.delivered_scores = np.asarray(scorer(agent).score, dtype=float)
         result.score_from = "fresh episodes"

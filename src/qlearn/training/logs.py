@@ -24,7 +24,8 @@ from qlearn.errors import QlearnError
 from qlearn.stats import iqm
 
 EPISODE_FIELDS = ["step", "episode", "return", "length", "success", "epsilon", "loss", "sps"]
-EVAL_FIELDS = ["step", "score", "success", "best_score"]
+EVAL_FIELDS = ["step", "score", "success", "best_score", "exact_score", "q_error"]
+"""``exact_score`` and ``q_error`` (``max |Q - Q*|``) come from the env's model, where it has one (else empty)."""
 PER_SEED_MAX = 64
 FLUSH_SECS = 30.0
 
@@ -44,7 +45,7 @@ class RunLogs:
         self.dirs = list(run_dirs or [])
         self.episodes = np.zeros(k, dtype=np.int64)  # episodes ended so far, per seed
         self._rows: list[tuple[Any, ...]] = []  # episode columns of each step with ends, unwritten
-        self._evals: list[tuple[int, np.ndarray, np.ndarray, np.ndarray]] = []
+        self._evals: list[tuple[int, np.ndarray, np.ndarray, np.ndarray, np.ndarray, np.ndarray]] = []
         self._tb_sums = np.zeros((k, 3))  # return, length, count since the last evaluation
         self._last_flush = time.perf_counter()
         for d in self.dirs:
@@ -109,14 +110,25 @@ class RunLogs:
         sps: float,
         loss: float | None = None,
         epsilon: float | None = None,
+        *,
+        exact: np.ndarray | None = None,
+        q_error: np.ndarray | None = None,
     ) -> None:
         """Record an evaluation of every seed (``ci95``: the bootstrap interval of their mean, None for one
-        seed), write TensorBoard scalars, and flush the CSVs when due."""
-        self._evals.append((step, scores.copy(), success.copy(), best.copy()))
+        seed; ``exact``, ``q_error``: what the env's model reports), write TensorBoard scalars, and flush the
+        CSVs when due."""
+        blank = np.full(self.k, np.nan)
+        exact_col = blank if exact is None else np.asarray(exact, dtype=float)
+        error_col = blank if q_error is None else np.asarray(q_error, dtype=float)
+        self._evals.append((step, scores.copy(), success.copy(), best.copy(), exact_col, error_col))
         ret, length, count = self._tb_sums.T
         for i, tb in enumerate(self._boards):
             tb.add_scalar("eval/score", scores[i], step)
             tb.add_scalar("eval/success", success[i], step)
+            if exact is not None:
+                tb.add_scalar("eval/exact_score", exact[i], step)
+            if q_error is not None:
+                tb.add_scalar("eval/q_error", q_error[i], step)
             if self.k == 1:
                 continue  # a lone run's episode scalars are written as the episodes end
             tb.add_scalar("charts/SPS", sps, step)
@@ -149,9 +161,10 @@ class RunLogs:
             return
         episode_lines = _episode_lines(self._rows, self.k)
         eval_lines: list[list[str]] = [[] for _ in range(self.k)]
-        for step, scores, success, best in self._evals:
-            for i, (s, w, b) in enumerate(zip(scores.tolist(), success.tolist(), best.tolist())):
-                eval_lines[i].append(f"{step},{s},{w},{b}\n")
+        for step, scores, success, best, exact, q_error in self._evals:
+            for i, (s, w, b, x, e) in enumerate(zip(scores, success, best, exact, q_error)):
+                model = ",".join("" if np.isnan(v) else str(float(v)) for v in (x, e))
+                eval_lines[i].append(f"{step},{float(s)},{float(w)},{float(b)},{model}\n")
         for i, d in enumerate(self.dirs):
             for name, lines in (("metrics.csv", episode_lines[i]), ("evals.csv", eval_lines[i])):
                 if lines:

@@ -26,6 +26,11 @@ class TrainResult:
     eval_scores: list[np.ndarray] = field(default_factory=list)
     eval_success: list[np.ndarray] = field(default_factory=list)
     eval_ci95: list[tuple[float, float] | None] = field(default_factory=list)  # bootstrap CI of each mean
+    eval_exact: list[np.ndarray] = field(default_factory=list)  # the model's exact scores (envs with a model)
+    eval_q_error: list[np.ndarray] = field(default_factory=list)  # max |Q - Q*| (envs with a model)
+    delivered_exact: np.ndarray | None = None  # the model's exact score of each delivered agent (report only)
+    delivered_q_error: np.ndarray | None = None  # and its max |Q - Q*|
+    selected_by: str = "episodes"  # what chose agent.pt and drove the stop rules: "episodes" or "model"
     best_scores: np.ndarray | None = None
     best_steps: np.ndarray | None = None
     final_scores: np.ndarray | None = None
@@ -38,6 +43,17 @@ class TrainResult:
     parent: Path | None = None
     interrupted: bool = False
     stopped_by: str | None = None  # a hook's reason for ending the run before its budget (a stop rule)
+
+    def record_eval(self, step: int, scores: Any, ci: tuple[float, float] | None) -> None:
+        """Add one evaluation (a :class:`~qlearn.training.scoring.Scores`; ``ci``: the seeds' bootstrap CI)."""
+        self.eval_steps.append(step)
+        self.eval_scores.append(scores.score)
+        self.eval_success.append(scores.success)
+        self.eval_ci95.append(ci)
+        if scores.exact_score is not None:
+            self.eval_exact.append(scores.exact_score)
+        if scores.q_error is not None:
+            self.eval_q_error.append(scores.q_error)
 
     # ------------------------------------------------------------ one agent
     def _one(self, arr: np.ndarray | None) -> float | None:
@@ -103,6 +119,10 @@ class TrainResult:
             "score": num(self.delivered_scores),
             "selection_score": num(self.selection_scores),
             "score_from": self.score_from,
+            "selected_by": self.selected_by,
+            "exact_score": num(self.delivered_exact),
+            "final_exact_score": num(self.eval_exact[-1]) if self.eval_exact else None,
+            "q_error": num(self.delivered_q_error),
             "interrupted": self.interrupted,
             "stopped_by": self.stopped_by,
             "diverged_at_step": self.diverged.get(seed),
@@ -119,6 +139,8 @@ class TrainResult:
             "seeds": [int(s) for s in self.agent.seeds],
             "final_score": summarize(scores) if len(scores) else None,
             "scores": [float(x) for x in scores],
+            "selected_by": self.selected_by,
+            "exact_scores": None if self.delivered_exact is None else [float(x) for x in self.delivered_exact],
             "curve": curve,
             "diverged": [{"seed": s, "step": t} for s, t in sorted(self.diverged.items())],
             "steps_per_agent": self.steps,

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from qlearn.agents import agent_classes
+from qlearn.derived import EnvFacts
 from qlearn.envs import make_env
 from qlearn.envs.pixels import protocol_of
 from qlearn.envs.vector import make_batched
@@ -80,6 +81,13 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
 
         table, table_name = load_reference(spec.pretrain, env, spec.agent_config.gamma)
     say_unused(spec.agent_config.unused())
+    if spec.derived is not None:
+        facts = EnvFacts(**spec.derived["facts"]).describe()
+        print(
+            f"note: no preset for {spec.env_id} (--agent {spec.agent}): settings derived from its {facts} "
+            f"(qlearn presets {spec.env_id} shows them and their rules)",
+            file=sys.stderr,
+        )
     threads = configure_threads()
     extra: dict[str, Any] = {"torch_threads": threads, "command": command}
     if protocol_of(env) is not None:  # how a pixel game is played and scored (qlearn.envs.pixels)
@@ -123,7 +131,7 @@ def _parts(spec: RunSpec) -> tuple[Any, Any, Any, Any]:
         spec.env_id, len(seeds), spec.n_envs, seeds=seeds, native=spec.native, device=spec.device, **spec.env_kwargs
     )
     eval_env = None
-    if not hasattr(env.unwrapped, "P"):
+    if not hasattr(env.unwrapped, "P") or spec.train.select_by == "episodes":
         eval_env = make_batched(
             spec.env_id,
             len(seeds),
@@ -153,6 +161,7 @@ def _train_one(
         progress=progress,
         checkpoint_every=t.checkpoint_every,
         resume=resume,
+        select_by=t.select_by,
     )
 
 
@@ -182,6 +191,7 @@ def _train_group(
         checkpoint_every=t.checkpoint_every,
         resume=resume,
         hooks=stop_hooks(t.until, t.patience),
+        select_by=t.select_by,
     )
 
 

@@ -1,10 +1,14 @@
 """How a run judges its K agents during training: one score per agent, higher is better.
 
-Tabular environments (a transition model in ``env.unwrapped.P``) are scored exactly: the expected
-return of each greedy policy within the time limit (for FrozenLake, the success probability), with no
-sampling noise, so "best so far" means best. Other environments are scored by greedy episodes on a
-separate batched env of K x ``episodes`` envs (each agent's own, seeded from its seed), played in
-parallel; that env carries on between evaluations, so each evaluation sees fresh episodes.
+By default agents are scored by greedy episodes on a separate batched env of K x ``episodes`` envs (each
+agent's own, seeded from its seed), played in parallel; that env carries on between evaluations, so each
+evaluation sees fresh episodes. That score chooses the kept agent and drives the stop rules.
+
+Where the env has a model (``env.unwrapped.P``), the model also gives, for the report only, the exact
+expected return of each greedy policy within the time limit (for FrozenLake, the success probability) and
+the Q-values' largest error, ``max |Q - Q*|`` over the states where the agent acts. With
+``select_by="model"`` (an explicit option) the exact score itself chooses and stops instead: no sampling
+noise, so "best so far" means best, but the truth then leaks into what the run delivers.
 """
 
 from __future__ import annotations
@@ -17,7 +21,7 @@ import numpy as np
 import torch
 
 from qlearn.envs.make import success_array
-from qlearn.envs.tabular import UNLIMITED_HORIZON, TabularMDP, greedy_policy, policy_returns
+from qlearn.envs.tabular import UNLIMITED_HORIZON, TabularMDP, greedy_policy, policy_returns, value_iteration
 from qlearn.errors import QlearnError
 from qlearn.evaluation import t_quantile_975
 
@@ -35,30 +39,56 @@ class Scores:
     success: np.ndarray
     exact: bool
     lower: np.ndarray
+    exact_score: np.ndarray | None = None
+    """From the env's model where it has one (reported, and choosing only when ``exact``)."""
+    q_error: np.ndarray | None = None
+    """``max |Q - Q*|`` per agent over the states it acts in, where the env has a model."""
 
 
 class Scorer:
-    """``scorer(agent) -> Scores``: exact where ``mdp`` is given, else greedy episodes on ``eval_env``."""
+    """``scorer(agent) -> Scores``: greedy episodes on ``eval_env`` where it is given, else exact from ``mdp``;
+    with both, the episodes score and the model reports beside them."""
 
     def __init__(self, env_id: str, mdp: TabularMDP | None = None, eval_env: Any = None) -> None:
         if mdp is None and eval_env is None:
             raise QlearnError("sampled scoring needs an evaluation env (a batched env of K x episodes envs)")
         self.env_id, self.mdp, self.eval_env = env_id, mdp, eval_env
         self.seconds = 0.0  # time spent scoring (benchmarks subtract it from training time)
+        self._q_star: dict[float, np.ndarray] = {}
 
     @property
     def exact(self) -> bool:
-        return self.mdp is not None
+        """Whether the exact score is the one that chooses (no evaluation episodes)."""
+        return self.eval_env is None
 
     def __call__(self, agent: Any) -> Scores:
         start = time.perf_counter()
         try:
-            if self.mdp is not None:
-                p = policy_returns(self.mdp, greedy_policy(agent.q_table(None)))
-                return Scores(p, p, True, p)
-            return self._episodes(agent)
+            exact, q_error = self.report(agent)
+            if self.eval_env is None:
+                assert exact is not None
+                return Scores(exact, exact, True, exact, exact, q_error)
+            scores = self._episodes(agent)
+            scores.exact_score, scores.q_error = exact, q_error
+            return scores
         finally:
             self.seconds += time.perf_counter() - start
+
+    def report(self, agent: Any) -> tuple[np.ndarray | None, np.ndarray | None]:
+        """What the model says of each agent, choosing nothing: (exact score, ``max |Q - Q*|``); Nones
+        without a model."""
+        if self.mdp is None:
+            return None, None
+        q = np.asarray(agent.q_table(None))
+        error = self._q_error(q, float(agent.config.gamma)) if hasattr(agent, "config") else None
+        return policy_returns(self.mdp, greedy_policy(q)), error
+
+    def _q_error(self, q: np.ndarray, gamma: float) -> np.ndarray:
+        assert self.mdp is not None
+        if gamma not in self._q_star:
+            self._q_star[gamma] = value_iteration(self.mdp, gamma)[0]
+        live = ~self.mdp.terminal
+        return np.abs(q - self._q_star[gamma])[..., live, :].max(axis=(-2, -1))
 
     def _episodes(self, agent: Any) -> Scores:
         env = self.eval_env
@@ -116,15 +146,19 @@ def on_gpu(agent: Any, venv: Any) -> bool:
     )
 
 
-def single_scorer(env: Any, seed: int, episodes: int) -> Scorer:
-    """Exact scoring for a tabular env; else ``episodes`` evaluation envs rebuilt from the env's spec."""
+def single_scorer(env: Any, seed: int, episodes: int, select_by: str = "episodes") -> Scorer:
+    """``episodes`` evaluation envs rebuilt from the env's spec, with the env's model reporting where it has
+    one; exact scoring alone where ``select_by="model"`` and there is a model."""
     import gymnasium as gym
 
     from qlearn.envs.vector import make_batched
 
     env_id = env.spec.id if env.spec else "env"
+    mdp = None
     if hasattr(env.unwrapped, "P") and isinstance(env.observation_space, gym.spaces.Discrete):
-        return Scorer(env_id, mdp=TabularMDP.from_env(env))
+        mdp = TabularMDP.from_env(env)
+        if select_by == "model":
+            return Scorer(env_id, mdp=mdp)
     if env.spec is None:
         raise QlearnError(
             "scoring by evaluation episodes rebuilds the env from its registered spec; this env has "
@@ -134,4 +168,5 @@ def single_scorer(env: Any, seed: int, episodes: int) -> Scorer:
     kwargs = dict(env.spec.kwargs or {}) if given is None else dict(given)
     if env.spec.max_episode_steps != gym.spec(env.spec.id).max_episode_steps:
         kwargs["max_episode_steps"] = env.spec.max_episode_steps
-    return Scorer(env_id, eval_env=make_batched(env.spec.id, 1, episodes, seeds=[EVAL_SEED_OFFSET + seed], **kwargs))
+    eval_env = make_batched(env.spec.id, 1, episodes, seeds=[EVAL_SEED_OFFSET + seed], **kwargs)
+    return Scorer(env_id, mdp=mdp, eval_env=eval_env)

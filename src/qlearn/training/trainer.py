@@ -195,16 +195,12 @@ class Trainer:
         if self.scorer is None:
             return True
         scores = self.scorer(self.agent)
-        self.best.update(scores.score, self.step)
+        self.best.update(scores.score, self.step, scores.lower)
         ci = bootstrap_ci(scores.score, seed=len(res.eval_steps)) if self.k > 1 else None
-        res.eval_steps.append(self.step)
-        res.eval_scores.append(scores.score)
-        res.eval_success.append(scores.success)
-        res.eval_ci95.append(ci)
+        res.record_eval(self.step, scores, ci)
         m = self.agent.metrics()
-        self.logs.evaluated(
-            self.step, scores.score, scores.success, self.best.scores, ci, self._sps(), m.get("loss"), m["epsilon"]
-        )
+        logged = (scores.score, scores.success, self.best.scores, ci, self._sps(), m.get("loss"), m["epsilon"])
+        self.logs.evaluated(self.step, *logged, exact=scores.exact_score, q_error=scores.q_error)
         if not hooks or not any(hasattr(h, "on_eval") for h in self.hooks):
             return True
         row = {
@@ -313,11 +309,13 @@ def train(
     progress: bool = True,
     checkpoint_every: int = 0,
     resume: dict[str, Any] | None = None,
+    select_by: str = "episodes",
 ) -> TrainResult:
     """Train one agent (K=1) on one Gymnasium env for ``steps`` environment steps.
 
-    Every ``eval_every`` steps (0: never) the greedy agent is scored (exactly on tabular envs, by
-    ``eval_episodes`` greedy episodes on evaluation envs of its own otherwise); with ``keep_best`` the run
+    Every ``eval_every`` steps (0: never) the greedy agent is scored by ``eval_episodes`` greedy episodes on
+    evaluation envs of its own (the env's model, where it has one, reports the exact score beside them;
+    ``select_by="model"``: the exact score chooses instead, :mod:`~qlearn.training.scoring`); with ``keep_best`` the run
     delivers the best-scoring weights, so a late collapse does not cost the result. With ``run_dir``,
     metrics, TensorBoard scalars and the agents are written there, and with ``checkpoint_every`` a
     resumable checkpoint (``resume=``: that file, loaded). ``callbacks``: hooks with ``on_episode(row)``
@@ -331,7 +329,7 @@ def train(
         raise QlearnError(f"steps must be >= 1, got {steps}")
     run_path = Path(run_dir) if run_dir is not None else None
     venv = SingleEnv(env, seed)
-    scorer = single_scorer(env, seed, eval_episodes) if eval_every else None
+    scorer = single_scorer(env, seed, eval_episodes, select_by) if eval_every else None
     trainer = Trainer(
         agent,
         venv,
@@ -366,20 +364,24 @@ def train_many(
     checkpoint_every: int = 0,
     resume: dict[str, Any] | None = None,
     hooks: Sequence[Any] = (),
+    select_by: str | None = None,
 ) -> TrainResult:
     """Train K agents on a batched env of K x N environments for ``steps`` environment steps per agent.
 
-    Tabular native envs are scored exactly (their ``.mdp``), others on ``eval_env`` (K x episodes envs).
+    Agents are scored on ``eval_env`` (K x episodes envs), a tabular native env's model (its ``.mdp``)
+    reporting exact scores beside them; with ``select_by="model"`` (the default without ``eval_env``) the
+    model scores alone.
     With ``run_dirs`` (one per agent) each gets a run folder; ``aggregate_dir`` gets TensorBoard scalars
     of the seeds together, ``aggregate.json`` and, every ``checkpoint_every`` env steps,
     ``checkpoint.pkl``, from which ``resume=`` (that file, loaded) continues exactly.
     """
     mdp = getattr(venv, "mdp", None)
-    if eval_every and mdp is None and eval_env is None:
+    exact_only = mdp is not None and (select_by or ("model" if eval_env is None else "episodes")) == "model"
+    if eval_every and not exact_only and eval_env is None:
         raise QlearnError("sampled scoring needs eval_env (a batched env with K x eval_episodes envs)")
     if checkpoint_every and aggregate_dir is None:
         raise QlearnError("checkpoints of a many-seed run go to aggregate_dir: give one, or checkpoint_every=0")
-    scorer = Scorer(env_id, mdp=mdp, eval_env=None if mdp is not None else eval_env) if eval_every else None
+    scorer = Scorer(env_id, mdp=mdp, eval_env=None if exact_only else eval_env) if eval_every else None
     trainer = Trainer(
         agent,
         venv,
