@@ -1,6 +1,7 @@
 """Observation encoders: how an environment's observation becomes the network's input vector.
 
-Discrete states are one-hot by default. The course feeds the state number itself through a
+Discrete states are one-hot by default (a joint index of discrete parts, e.g. Blackjack's, as each part
+one-hot side by side: ``factored``). The course feeds the state number itself through a
 normalisation layer (``scalar``); it is kept as an option so a user can see why one-hot learns better:
 with one number in, neighbouring states share almost all of the network's features.
 
@@ -37,6 +38,9 @@ class Encoder:
     """Images: the factor the network multiplies pixels by (1/255 for Atari's 0-255 frames)."""
     stack: int = 1
     """Images: how many of the C channels are stacked frames (4 for Atari; 1: the observation is one frame)."""
+    radices: tuple[int, ...] | None = None
+    """``factored``: the parts of a joint discrete state (:class:`~qlearn.envs.spaces.JointDiscrete`), each
+    one-hot, side by side."""
     # Derived in __post_init__ (not arguments, not compared): the feature table, and the box scaling.
     _table: torch.Tensor | None = field(init=False, repr=False, compare=False, default=None)
     _np_table: np.ndarray | None = field(init=False, repr=False, compare=False, default=None)
@@ -48,6 +52,9 @@ class Encoder:
         n_states = cast(int, self.n_states)  # a discrete kind without n_states: torch's TypeError, as ever
         if self.kind == "onehot":
             table = torch.eye(n_states)
+        elif self.kind == "factored":
+            digits = np.unravel_index(np.arange(n_states), cast(tuple, self.radices))
+            table = torch.cat([torch.eye(r)[torch.as_tensor(d)] for r, d in zip(cast(tuple, self.radices), digits)], 1)
         elif self.kind == "scalar":
             states = torch.arange(n_states, dtype=torch.float32)
             table = ((states - states.mean()) / (states.std(unbiased=False) or 1.0)).unsqueeze(1)
@@ -125,6 +132,7 @@ class Encoder:
                 if self.image and self.shape
                 else {}
             ),
+            **({"radices": list(self.radices)} if self.radices is not None else {}),
         }
 
     @classmethod
@@ -139,6 +147,7 @@ class Encoder:
             None if d.get("shape") is None else tuple(d["shape"]),
             float(d.get("scale", 1.0)),
             int(d.get("stack", 1)),
+            None if d.get("radices") is None else tuple(int(r) for r in d["radices"]),
         )
 
     def all_states(self) -> torch.Tensor:
@@ -167,6 +176,9 @@ def make_encoder(space: spaces.Space, kind: str = "onehot", scale_box: bool = Tr
         if kind not in ("onehot", "scalar"):
             raise QlearnError(f"unknown encoding {kind!r}: use onehot or scalar")
         n = int(space.n)
+        radices = getattr(space, "radices", None)  # a joint index of discrete parts: one-hot per part
+        if kind == "onehot" and radices is not None:
+            return Encoder("factored", int(sum(radices)), n, radices=tuple(radices))
         return Encoder(kind, n if kind == "onehot" else 1, n)
     if isinstance(space, spaces.Box):
         if not scale_box:

@@ -12,6 +12,7 @@ from gymnasium import spaces
 
 from qlearn.envs.info import env_info
 from qlearn.envs.pixels import ensure_registered, family, make_atari, make_minatar
+from qlearn.envs.spaces import adapt_observations
 from qlearn.errors import QlearnError, did_you_mean
 
 
@@ -79,13 +80,8 @@ def make_env(env_id: str, *, render_mode: str | None = None, **kwargs: Any) -> g
         )
     # What rebuilds this env (evaluation envs): the id and options given here, not the base env's spec, which
     # holds what a pixel pipeline passed to gym.make and none of the wrappers' options.
+    env = adapt_observations(env, env_id)  # Tuple, Dict, MultiDiscrete: as Discrete (a joint index) or Box
     env.make_kwargs = given  # type: ignore[attr-defined]
-    obs = env.observation_space
-    if not isinstance(obs, (spaces.Discrete, spaces.Box)):
-        env.close()
-        raise QlearnError(
-            f"{env_id} has a {type(obs).__name__} observation space; qlearn supports Discrete and Box observations"
-        )
     return env
 
 
