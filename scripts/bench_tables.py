@@ -473,7 +473,7 @@ def pqn_classic(data: dict) -> Table:
 
 @table("toy_text")
 def toy_text(data: dict) -> Table:
-    rows = newest(data.get("toy_text", []), lambda r: (r["env"], r["agent"]))
+    rows = newest([r for r in data.get("toy_text", []) if r["env"] != "Blackjack-v1"], lambda r: (r["env"], r["agent"]))
     t = Table("env", "settings", "agent", "optimum (best within limit)", "delivered, per seed", "within 2%",
               "final network, per seed", "within 2%", "wall s (5 seeds)")
     envs = list(dict.fromkeys(env for env, _ in rows))
@@ -486,6 +486,22 @@ def toy_text(data: dict) -> Table:
                " ".join(f"{x:.{digits}f}" for x in r["delivered"]), f"{sum(x >= floor for x in r['delivered'])}/{n}",
                " ".join(f"{x:.{digits}f}" for x in r["final"]), f"{sum(x >= floor for x in r['final'])}/{n}",
                f"{r['wall_s']:.1f}"], [r])
+    return t
+
+
+@table("toy_text_blackjack")
+def toy_text_blackjack(data: dict) -> Table:
+    rows = newest([r for r in data.get("toy_text", []) if r["env"] == "Blackjack-v1"], lambda r: r["agent"])
+    t = Table("agent", "settings", "delivered: mean return per seed [95% CI]", "CI holds the reference",
+              "computed optimum", "its policy on the env [95% CI]", "wall s (5 seeds)")
+    for agent, r in sorted(rows.items()):
+        how = ("derived" if r["derived"] else "preset") + f", {r['steps']:,} steps, {r['n_envs']} envs, "
+        how += f"{r['episodes']:,} games per agent"
+        cells = "; ".join(f"{d['mean']:.3f} [{d['ci95'][0]:.3f}, {d['ci95'][1]:.3f}]" for d in r["delivered"])
+        holds = sum(d["ci95"][0] <= r["optimum"] <= d["ci95"][1] for d in r["delivered"])
+        o = r["optimal_policy"]
+        t.row([agent, how, cells, f"{holds}/{len(r['delivered'])}", f"{r['optimum']:.4f}",
+               f"{o['mean']:.3f} [{o['ci95'][0]:.3f}, {o['ci95'][1]:.3f}]", f"{r['wall_s']:.1f}"], [r])
     return t
 
 

@@ -142,6 +142,7 @@ def capture(t: Any) -> dict[str, Any]:
             "eval_scores": res.eval_scores,
             "eval_success": res.eval_success,
             "eval_ci95": res.eval_ci95,
+            "eval_lower": res.eval_lower,
             "eval_exact": res.eval_exact,
             "eval_q_error": res.eval_q_error,
             "episodes": t.logs.episodes,
@@ -169,6 +170,7 @@ def restore(t: Any, payload: dict[str, Any]) -> Any:
         res.eval_success = list(loop["eval_success"])
         res.eval_ci95 = [None if ci is None else tuple(ci) for ci in loop["eval_ci95"]]
         res.eval_exact, res.eval_q_error = list(loop.get("eval_exact", [])), list(loop.get("eval_q_error", []))
+        res.eval_lower = list(loop.get("eval_lower", []))
         t.logs.episodes[:] = loop["episodes"]
         obs = loop["obs"]
     except QlearnError:

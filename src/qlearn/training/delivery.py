@@ -1,8 +1,8 @@
 """Keeping each agent's best weights, and writing what a run delivers.
 
 A run delivers, per agent, ``last.pt`` (the agent at the last step) and ``agent.pt``: with ``keep_best`` on,
-its best evaluated weights where they scored higher than the last ones (by sampled episodes: where the
-lower end of their evaluation's 95% interval is above the last score), else a copy of ``last.pt``.
+its best evaluated weights where they scored higher than the last ones (by sampled episodes: where the 95%
+intervals of the two evaluations do not overlap), else a copy of ``last.pt``.
 Only weights are kept (the optimiser state and counters in ``agent.pt`` are the last
 step's), the same for one agent as for 1,024.
 
@@ -79,9 +79,13 @@ def deliver(
         result.final_scores if result.final_scores is not None else np.full(agent.k, np.nan), nan=-np.inf
     )
     sampled = scorer is not None and not scorer.exact
-    # Sampled scores are noisy: an earlier agent replaces the last one only when its evaluation's lower 95%
-    # bound is above the last one's score (better beyond the noise, not the luckiest of many evaluations).
-    use_best = keep_best & ((best.lowers if sampled else best.scores) > final)
+    if sampled and result.eval_lower:
+        # Sampled scores are noisy: an earlier agent replaces the last one only where their evaluations' 95%
+        # intervals do not overlap (the last one collapsed), not because one of many evaluations was lucky.
+        last_upper = 2 * final - np.nan_to_num(result.eval_lower[-1], nan=-np.inf)
+        use_best = keep_best & (best.lowers > last_upper)
+    else:
+        use_best = keep_best & (best.scores > final)
     if use_best.any():
         with torch.no_grad():
             for b, w in zip(best.weights, agent.weights()):

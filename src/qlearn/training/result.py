@@ -26,6 +26,7 @@ class TrainResult:
     eval_scores: list[np.ndarray] = field(default_factory=list)
     eval_success: list[np.ndarray] = field(default_factory=list)
     eval_ci95: list[tuple[float, float] | None] = field(default_factory=list)  # bootstrap CI of each mean
+    eval_lower: list[np.ndarray] = field(default_factory=list)  # lower ends of the evaluations' 95% intervals
     eval_exact: list[np.ndarray] = field(default_factory=list)  # the model's exact scores (envs with a model)
     eval_q_error: list[np.ndarray] = field(default_factory=list)  # max |Q - Q*| (envs with a model)
     delivered_exact: np.ndarray | None = None  # the model's exact score of each delivered agent (report only)
@@ -50,6 +51,7 @@ class TrainResult:
         self.eval_scores.append(scores.score)
         self.eval_success.append(scores.success)
         self.eval_ci95.append(ci)
+        self.eval_lower.append(scores.lower)
         if scores.exact_score is not None:
             self.eval_exact.append(scores.exact_score)
         if scores.q_error is not None:
