@@ -33,7 +33,7 @@ from gymnasium.envs.toy_text.frozen_lake import generate_random_map
 
 from qlearn.derived import CHECKED_ON, DESIGNED_ON
 from qlearn.envs import TabularMDP, make_env, value_iteration
-from qlearn.envs.tabular import UNLIMITED_HORIZON, greedy_policy, policy_returns
+from qlearn.envs.tabular import best_return_within, greedy_policy, policy_returns
 from qlearn.evaluation import evaluate
 from qlearn.spec import RunSpec
 from qlearn.threads import configure_threads
@@ -52,14 +52,6 @@ def env_of(name: str) -> tuple[str, dict]:
     if name == "FrozenLake-v1:8x8":  # FrozenLake8x8's map under FrozenLake-v1's id: not the preset's 16 states
         return "FrozenLake-v1", {"map_name": "8x8"}
     return name, {}
-
-
-def best_within_limit(mdp: TabularMDP) -> float:
-    """The highest expected return any (time-dependent) policy reaches within the horizon."""
-    v = np.zeros(mdp.n_states)
-    for _ in range(mdp.horizon or UNLIMITED_HORIZON):
-        v = (mdp.reward + mdp.cont @ v).max(axis=1)
-    return float(mdp.isd @ v)
 
 
 def role(name: str) -> str:
@@ -89,7 +81,7 @@ def one(name: str, agent: str, seeds: list[int]) -> dict:
     within, final_within = [d >= floor for d in delivered], [f >= floor for f in final]
     return {"env": name, "env_id": env_id, "env_kwargs": kwargs, "agent": agent, "seeds": seeds,
             "role": role(name), "derived": spec.derived is not None, "steps": spec.train.steps,
-            "n_envs": spec.n_envs, "optimum": optimum, "best_within_limit": best_within_limit(mdp),
+            "n_envs": spec.n_envs, "optimum": optimum, "best_within_limit": best_return_within(mdp),
             "selected_by": res.selected_by, "delivered": delivered, "final": final, "q_error": q_error,
             "within_2pct": sum(within), "final_within_2pct": sum(final_within),
             "wall_s": wall}

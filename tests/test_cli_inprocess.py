@@ -114,6 +114,11 @@ def test_optimal_json(capsys):
     assert main(["optimal", "FrozenLake-v1", "--map", "SFF,FHF,FFG", "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out["q_table"]) == 9 and out["horizon"] == 100 and 0 < out["success_probability"] <= 1
+    assert out["expected_return"] == out["success_probability"] <= out["best_within_limit"]
+    # Taxi's return is not a success probability: it is reported as the expected return only.
+    assert main(["optimal", "Taxi-v4", "--json"]) == 0
+    taxi = json.loads(capsys.readouterr().out)
+    assert "success_probability" not in taxi and taxi["expected_return"] == pytest.approx(7.93)
 
 
 def test_optimal_distribution_json_and_text(capsys):

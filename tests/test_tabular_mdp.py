@@ -183,3 +183,15 @@ def test_stacked_policy_returns_match_a_plain_induction_per_policy(kwargs):
     got = policy_returns(mdp, policies)
     np.testing.assert_allclose(got, expected, rtol=0, atol=1e-12)
     assert got[0] > 0.5 and [policy_return(mdp, pol) for pol in policies] == pytest.approx(expected, abs=1e-12)
+
+
+def test_the_best_return_within_the_limit_is_above_every_stationary_greedy_policy():
+    from qlearn.envs.tabular import best_return_within, greedy_policy
+
+    mdp = TabularMDP.from_env(make_env("FrozenLake-v1"))
+    best = best_return_within(mdp)
+    q_star, _ = value_iteration(mdp, 0.99)
+    assert policy_return(mdp, greedy_policy(q_star)) < best == pytest.approx(0.7442, abs=5e-5)
+    rng = np.random.default_rng(0)
+    assert max(policy_return(mdp, rng.integers(0, 4, 16)) for _ in range(50)) <= best
+    assert best_return_within(mdp, horizon=1) == 0.0  # the goal is further than one step

@@ -11,7 +11,14 @@ import numpy as np
 from qlearn.cli.common import action_columns, add_env_options, emit_json, env_kwargs_from
 from qlearn.envs import make_env
 from qlearn.envs.info import env_info, grid_map
-from qlearn.envs.tabular import TabularMDP, Transitions, greedy_policy, success_probability, value_iteration
+from qlearn.envs.tabular import (
+    TabularMDP,
+    Transitions,
+    best_return_within,
+    greedy_policy,
+    success_probability,
+    value_iteration,
+)
 from qlearn.exact_returns import ReturnDistributions, return_distributions
 
 
@@ -43,9 +50,12 @@ def run(args: argparse.Namespace) -> int:
             "q_table": q.tolist(),
             "v": v.tolist(),
             "policy": greedy_policy(q).tolist(),
-            "success_probability": p,
+            "expected_return": p,
+            "best_within_limit": best_return_within(mdp),
             "horizon": mdp.horizon,
         }
+        if env_info(env).return_is_success:
+            out["success_probability"] = p
         if dist is not None:
             out["return_distribution"] = [dist.pairs(s) for s in range(mdp.n_states)]
             out["return_distribution_exact"] = dist.exact
@@ -66,6 +76,7 @@ def run(args: argparse.Namespace) -> int:
     what = "success probability" if info.return_is_success else "expected return"
     limit = f"the {mdp.horizon}-step limit" if mdp.horizon else "1,000 steps (the env has no time limit)"
     print(f"exact {what} of this policy within {limit}: {p:.4f}")
+    print(f"the best any policy reaches within {limit} (one that may use the time left): {best_return_within(mdp):.4f}")
     if dist is not None:
         print_distribution(dist, int(np.argmax(mdp.isd)), args.gamma)
     return 0

@@ -167,6 +167,16 @@ def policy_returns(mdp: TabularMDP, policies: np.ndarray, horizon: int | None = 
     return (torch.from_numpy(mdp.isd) @ v.squeeze(2).T).numpy()
 
 
+def best_return_within(mdp: TabularMDP, horizon: int | None = None) -> float:
+    """The highest expected undiscounted return any policy (one that may depend on the time left) reaches
+    within ``horizon`` steps (default: the time limit): the ceiling beside the greedy policy of Q*."""
+    steps = horizon or mdp.horizon or UNLIMITED_HORIZON
+    v = np.zeros(mdp.n_states)
+    for _ in range(steps):
+        v = (mdp.reward + mdp.cont @ v).max(axis=1)
+    return float(mdp.isd @ v)
+
+
 def success_probability(mdp: TabularMDP, q_table: np.ndarray, horizon: int | None = None) -> float:
     """Probability that the greedy policy of ``q_table`` reaches a rewarding end within the time limit.
 
