@@ -475,7 +475,7 @@ def pqn_classic(data: dict) -> Table:
 def toy_text(data: dict) -> Table:
     rows = newest([r for r in data.get("toy_text", []) if r["env"] != "Blackjack-v1"], lambda r: (r["env"], r["agent"]))
     t = Table("env", "settings", "agent", "optimum (best within limit)", "delivered, per seed", "within 2%",
-              "final network, per seed", "within 2%", "wall s (5 seeds)")
+              "final network, per seed", "within 2%", "delivered max abs(Q - Q*)", "wall s (5 seeds)")
     envs = list(dict.fromkeys(env for env, _ in rows))
     for (env, agent), r in sorted(rows.items(), key=lambda kv: (envs.index(kv[0][0]), kv[0][1])):
         digits = 1 if abs(r["optimum"]) >= 5 else 3
@@ -485,7 +485,7 @@ def toy_text(data: dict) -> Table:
         t.row([env, how, agent, f"{r['optimum']:.{digits}f} ({r['best_within_limit']:.{digits}f})",
                " ".join(f"{x:.{digits}f}" for x in r["delivered"]), f"{sum(x >= floor for x in r['delivered'])}/{n}",
                " ".join(f"{x:.{digits}f}" for x in r["final"]), f"{sum(x >= floor for x in r['final'])}/{n}",
-               f"{r['wall_s']:.1f}"], [r])
+               " ".join(f"{x:.2f}" for x in r.get("q_error", [])), f"{r['wall_s']:.1f}"], [r])
     return t
 
 

@@ -195,3 +195,13 @@ def test_the_best_return_within_the_limit_is_above_every_stationary_greedy_polic
     rng = np.random.default_rng(0)
     assert max(policy_return(mdp, rng.integers(0, 4, 16)) for _ in range(50)) <= best
     assert best_return_within(mdp, horizon=1) == 0.0  # the goal is further than one step
+
+
+def test_reachable_states_leave_out_the_cliff_and_what_no_policy_gets_to():
+    cliff = TabularMDP.from_env(make_env("CliffWalking-v1"))
+    reach = cliff.reachable()
+    assert reach[:37].all() and not reach[37:].any()  # the cliff is never stood on; the goal ends the episode
+    lake = TabularMDP.from_env(make_env("FrozenLake-v1"))
+    assert (lake.reachable() == ~lake.terminal).all()
+    walled = TabularMDP.from_env(make_env("FrozenLake-v1", desc=["SH", "HG"]))
+    assert walled.reachable().tolist() == [True, False, False, False]  # every move from S ends the episode

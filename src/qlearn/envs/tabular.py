@@ -46,6 +46,19 @@ class TabularMDP:
             return None
         return np.asarray(self.desc)
 
+    def reachable(self) -> np.ndarray:
+        """States an agent can be in and act, ``[S]`` bool: the start states and every state a continuing
+        transition leads to, at any number of steps (not CliffWalking's cliff cells, Taxi's impossible
+        combinations, or states only reached as the episode ends)."""
+        seen = self.isd > 0
+        frontier = seen.copy()
+        step = self.cont.sum(axis=1) > 0  # [S, S']: some action moves s to s' and the episode goes on
+        while frontier.any():
+            new = step[frontier].any(axis=0) & ~seen
+            seen |= new
+            frontier = new
+        return seen
+
     @property
     def n_states(self) -> int:
         return self.cont.shape[0]

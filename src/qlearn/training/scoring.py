@@ -6,7 +6,8 @@ evaluation sees fresh episodes. That score chooses the kept agent and drives the
 
 Where the env has a model (``env.unwrapped.P``), the model also gives, for the report only, the exact
 expected return of each greedy policy within the time limit (for FrozenLake, the success probability) and
-the Q-values' largest error, ``max |Q - Q*|`` over the states where the agent acts. With
+the Q-values' largest error, ``max |Q - Q*|`` over the states where the agent acts (reachable from the start,
+not terminal). With
 ``select_by="model"`` (an explicit option) the exact score itself chooses and stops instead: no sampling
 noise, so "best so far" means best, but the truth then leaks into what the run delivers.
 """
@@ -55,6 +56,7 @@ class Scorer:
         self.env_id, self.mdp, self.eval_env = env_id, mdp, eval_env
         self.seconds = 0.0  # time spent scoring (benchmarks subtract it from training time)
         self._q_star: dict[float, np.ndarray] = {}
+        self._acts_in: np.ndarray | None = None  # reachable, non-terminal states: where Q-values can be learned
 
     @property
     def exact(self) -> bool:
@@ -87,8 +89,9 @@ class Scorer:
         assert self.mdp is not None
         if gamma not in self._q_star:
             self._q_star[gamma] = value_iteration(self.mdp, gamma)[0]
-        live = ~self.mdp.terminal
-        return np.abs(q - self._q_star[gamma])[..., live, :].max(axis=(-2, -1))
+        if self._acts_in is None:
+            self._acts_in = self.mdp.reachable() & ~self.mdp.terminal
+        return np.abs(q - self._q_star[gamma])[..., self._acts_in, :].max(axis=(-2, -1))
 
     def _episodes(self, agent: Any) -> Scores:
         env = self.eval_env
