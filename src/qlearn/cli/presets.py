@@ -38,6 +38,11 @@ def run(args: argparse.Namespace) -> int:
                 print(f"  {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
                 if f"_{agent}_source" in entry:
                     print(f"           ({entry[f'_{agent}_source']})")
+            elif args.env_id and "*" not in env_id:  # one env asked for: what an agent without a preset gets
+                derived = derived_settings(env_id, agent)
+                if derived is not None and (derived.facts.states is not None or agent == "dqn"):
+                    settings = {**derived.agent, **derived.train, **({"envs": derived.envs} if derived.envs else {})}
+                    print(f"  {agent:8} derived: " + " ".join(f"{k}={v}" for k, v in settings.items()))
         for name, recipe in recipes(env_id).items():
             print(f"  recipe {name} (--recipe {name}): {recipe.get('_doc', '')}")
             for agent in ("dqn", "tabular", "pqn"):
