@@ -60,8 +60,8 @@ def role(name: str) -> str:
         return "designed on" if MAPS[name][0] <= 6 else "checked on"
     if kwargs:
         return "checked on"
-    if env_id in ("FrozenLake-v1", "FrozenLake8x8-v1"):
-        return "preset"
+    if env_id == "FrozenLake8x8-v1":  # its map is FrozenLake-v1:8x8's, a check env
+        return "checked on"
     return "designed on" if any(d.startswith(env_id) for d in DESIGNED_ON) else "checked on"
 
 
