@@ -22,6 +22,7 @@ from typing import Any
 
 from gymnasium import spaces
 
+from qlearn.config import DQNConfig
 from qlearn.envs.make import make_env
 from qlearn.envs.tabular import UNLIMITED_HORIZON
 from qlearn.presets import default_envs, preset_entry
@@ -165,11 +166,11 @@ def _discrete(facts: EnvFacts, agent: str, n_envs: int | None) -> Derived:
         settings: dict[str, Any] = {"epsilon_decay_steps": steps // 2, "alpha_decay_steps": steps}
         why["epsilon_decay_steps"] = "half the steps (then epsilon_end)"
         why["alpha_decay_steps"] = "the steps (alpha decays to alpha_end by the end)"
-        return Derived(facts, settings, _train(facts, steps), None, {**why, **_train_why(facts)})
+        return Derived(facts, settings, _train(steps), None, {**why, **TRAIN_WHY})
     steps = _budget(DQN_STEPS_PER_PAIR * s * a)
     why = {"steps": f"{DQN_STEPS_PER_PAIR:,} per pair x {pairs}, {clip}"}
     if agent == "pqn":
-        return Derived(facts, {}, _train(facts, steps), None, {**why, **_train_why(facts)})
+        return Derived(facts, {}, _train(steps), None, {**why, **TRAIN_WHY})
     envs = n_envs or DQN_ENVS
     settings = {
         "lr": 3e-3, "lr_end": 1e-5, "lr_decay_steps": steps, "batch_size": 256, "train_freq": envs,
@@ -184,7 +185,7 @@ def _discrete(facts: EnvFacts, agent: str, n_envs: int | None) -> Derived:
         epsilon_decay_steps="3/8 of the steps",
         buffer_size="the steps, at most 100,000",
     )
-    return Derived(facts, settings, _train(facts, steps), envs, {**why, **_train_why(facts)})
+    return Derived(facts, settings, _train(steps), envs, {**why, **TRAIN_WHY})
 
 
 def _vector(facts: EnvFacts, agent: str) -> Derived:
@@ -192,21 +193,17 @@ def _vector(facts: EnvFacts, agent: str) -> Derived:
     steps = _budget(BOX_STEPS_PER_HORIZON * h)
     src = f"time limit {facts.horizon}" if facts.horizon else f"no time limit: a horizon of {h}"
     why = {"steps": f"{BOX_STEPS_PER_HORIZON} x the horizon ({src}), within [{MIN_STEPS:,}, {MAX_STEPS:,}]"}
-    train = {**_train(facts, steps), "eval_episodes": 20}
-    why.update(_train_why(facts), eval_episodes="20 sampled episodes (no model to evaluate exactly)")
+    train = {**_train(steps), "eval_episodes": 20}
+    why.update(TRAIN_WHY, eval_episodes="20 sampled episodes (no model to evaluate exactly)")
     if agent != "dqn":
         return Derived(facts, {}, train, None, why)
-    settings = {"epsilon_decay_steps": steps // 5, "lr_end": DQN_LR / 10, "lr_decay_steps": steps}
+    settings = {"epsilon_decay_steps": steps // 5, "lr_end": DQNConfig.lr / 10, "lr_decay_steps": steps}
     why.update(epsilon_decay_steps="a fifth of the steps", lr_end="lr / 10 at the end", lr_decay_steps="the steps")
     return Derived(facts, settings, train, None, why)
 
 
-DQN_LR = 3e-4  # DQNConfig.lr, the rate lr_end is a tenth of (config imports nothing from here)
-
-
-def _train(facts: EnvFacts, steps: int) -> dict[str, Any]:
+def _train(steps: int) -> dict[str, Any]:
     return {"steps": steps, "eval_every": max(1, steps // EVALUATIONS)}
 
 
-def _train_why(facts: EnvFacts) -> dict[str, str]:
-    return {"eval_every": f"the steps / {EVALUATIONS} ({EVALUATIONS} evaluations per run)"}
+TRAIN_WHY = {"eval_every": f"the steps / {EVALUATIONS} ({EVALUATIONS} evaluations per run)"}

@@ -41,7 +41,7 @@ def run(args: argparse.Namespace) -> int:
             elif args.env_id and "*" not in env_id:  # one env asked for: what an agent without a preset gets
                 derived = derived_settings(env_id, agent)
                 if derived is not None and (derived.facts.states is not None or agent == "dqn"):
-                    settings = {**derived.agent, **derived.train, **({"envs": derived.envs} if derived.envs else {})}
+                    settings = derived.to_dict()["settings"]
                     print(f"  {agent:8} derived: " + " ".join(f"{k}={v}" for k, v in settings.items()))
         for name, recipe in recipes(env_id).items():
             print(f"  recipe {name} (--recipe {name}): {recipe.get('_doc', '')}")

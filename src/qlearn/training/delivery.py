@@ -97,11 +97,13 @@ def deliver(
     result.delivered_scores = result.selection_scores
     result.score_from = "selection episodes" if sampled else "exact"
     result.selected_by = "episodes" if sampled or scorer is None else "model"
-    if scorer is not None:
-        result.delivered_exact, result.delivered_q_error = scorer.report(agent)
     if scorer is not None and sampled and keep_best and result.eval_scores and not result.interrupted:
-        result.delivered_scores = np.asarray(scorer(agent).score, dtype=float)
+        fresh = scorer(agent)  # fresh episodes, with the model's report beside them
+        result.delivered_scores = np.asarray(fresh.score, dtype=float)
+        result.delivered_exact, result.delivered_q_error = fresh.exact_score, fresh.q_error
         result.score_from = "fresh episodes"
+    elif scorer is not None:
+        result.delivered_exact, result.delivered_q_error = scorer.report(agent)
     for i, d in enumerate(run_dirs):
         if use_best[i]:
             agent.select(i).save(d / AGENT)
