@@ -45,6 +45,18 @@ def test_report_is_self_contained(two_runs, tmp_path):
     assert "Side by side" in text and "tabular" in text and "95% CI" in text
 
 
+def test_report_shows_the_value_error_and_how_the_agent_was_chosen(two_runs, tmp_path):
+    import json
+
+    proc = qlearn("report", str(two_runs[1]), "--out", str(tmp_path / "one.html"), "--episodes", "5", "--json")
+    assert proc.returncode == 0, proc.stderr
+    err = json.loads(proc.stdout)["evaluations"][0]["value_error"]
+    summary = json.loads((two_runs[1] / "summary.json").read_text())
+    assert err["states_compared"] == 11 and abs(err["max_abs_diff"] - summary["q_error"]) < 1e-9
+    text = __import__("html").unescape((tmp_path / "one.html").read_text())
+    assert f"max |Q - Q*| {err['max_abs_diff']:.4f}" in text and "the env's model, where it has one, only reports" in text
+
+
 @pytest.mark.skipif(CHROMIUM is None, reason="Chromium is not installed (.ci/run installs Debian's chromium)")
 def test_report_renders_in_headless_chromium(two_runs, tmp_path):
     out = tmp_path / "report.html"

@@ -70,6 +70,13 @@ def run_section(run: RunInfo, evaluation: dict[str, Any] | None, notes: list[str
             f"<td>[{lo:.3f}, {hi:.3f}]</td><td>{evaluation['success_rate']:.3f}</td>"
             f"<td>[{slo:.3f}, {shi:.3f}]</td><td>{'' if exact is None else f'{exact:.4f}'}</td></tr></table>"
         )
+        err = evaluation.get("value_error")
+        if err:
+            parts.append(
+                f"<p>Q-values against Q* (value iteration), over the {err['states_compared']} states the agent acts "
+                f"in: max |Q - Q*| {err['max_abs_diff']:.4f}, mean {err['mean_abs_diff']:.4f}; greedy action "
+                f"optimal in {err['greedy_agree']} of {err['states_compared']}.</p>"
+            )
     for name, alt in (
         ("learning_curve.png", "learning curve"),
         ("q_table.png", "Q-table and greedy policy"),

@@ -7,9 +7,13 @@ import argparse
 from pathlib import Path
 from typing import Any
 
+import numpy as np
+
 from qlearn.cli.common import emit_json, exact_score, offscreen
+from qlearn.envs.tabular import TabularMDP, value_iteration
 from qlearn.errors import QlearnError
 from qlearn.evaluation import evaluate
+from qlearn.reference import compare_tables
 from qlearn.render import play_frames, write_gif
 from qlearn.report import comparison_table, page, run_section
 from qlearn.runs import read_run
@@ -22,6 +26,14 @@ def add_parser(sub: Any) -> None:
     p.add_argument("--episodes", type=int, default=100, help="greedy evaluation episodes per run (default: 100)")
     p.add_argument("--json", action="store_true")
     p.set_defaults(func=run)
+
+
+def value_error(agent: Any, env: Any) -> dict[str, Any]:
+    """The agent's Q-table against Q* (value iteration at its gamma) over the states it can be in and act:
+    largest and mean |Q - Q*| and how many greedy actions are optimal."""
+    mdp = TabularMDP.from_env(env)
+    q_star, _ = value_iteration(mdp, float(agent.config.gamma))
+    return compare_tables(np.asarray(agent.q_table()), q_star, mdp.reachable() & ~mdp.terminal)
 
 
 def run(args: argparse.Namespace) -> int:
@@ -45,6 +57,7 @@ def run(args: argparse.Namespace) -> int:
         exact = exact_score(agent, env)
         if exact is not None:
             ev["exact_success_probability"] = exact
+            ev["value_error"] = value_error(agent, env)
         evaluations.append(ev)
         if not (run_info.path / "episodes.gif").is_file():
             grid = hasattr(env.unwrapped, "P")
