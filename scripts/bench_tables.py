@@ -529,6 +529,19 @@ def pqn_minatar(data: dict) -> Table:
     return t
 
 
+@table("sweep_overhead")
+def sweep_overhead(data: dict) -> Table:
+    rows = newest(data.get("sweep_overhead", []), lambda r: (r["case"], r["load"], r["arm"]))
+    t = Table("env, agent, seeds", "busy processes beside", "arm", "training env steps/s per seed",
+              "against direct", "whole command s", "Ray start s", "Ray shutdown s")
+    for (case, load, arm), r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        base = rows.get((case, load, "direct"))
+        t.row([f"{r['env']} {r['agent']} --seeds {r['seeds']} ({r['steps']:,} steps)", load, arm, num(r["sps"], 0),
+               ratio(r["sps"], base["sps"], 2) if base else "", num(r["command_s"]),
+               num(r.get("ray_start_s")), num(r.get("ray_stop_s"))], [r] + ([base] if base else []))
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))

@@ -15,6 +15,7 @@ import fnmatch
 import json
 from functools import lru_cache
 from importlib import resources
+from pathlib import Path
 from typing import Any
 
 from qlearn.errors import QlearnError, did_you_mean
@@ -97,12 +98,31 @@ def recipes(env_id: str) -> dict[str, Any]:
 
 
 def get_recipe(env_id: str, name: str) -> dict[str, Any]:
-    """One recipe, or a one-line error naming the recipes that exist."""
+    """One recipe, or a one-line error naming the recipes that exist. A name ending in ``.json`` is a recipe
+    file (what ``qlearn sweep`` writes for its best trial), for the env it names."""
+    if name.endswith(".json"):
+        return recipe_file(env_id, name)
     known = recipes(env_id)
     if name not in known:
         have = f"recipes for {env_id}: {', '.join(known)}" if known else f"{env_id} has no recipes"
         raise QlearnError(f"unknown recipe {name!r}{did_you_mean(name, known)}; {have} (see qlearn presets)")
     return known[name]
+
+
+def recipe_file(env_id: str, path: str) -> dict[str, Any]:
+    """A recipe from a JSON file: ``{"env": ENV, "dqn": {...}, "train": {"dqn": {...}}, "envs": N}``."""
+    p = Path(path)
+    try:
+        entry = json.loads(p.read_text())
+    except FileNotFoundError:
+        raise QlearnError(f"--recipe {path}: no such file") from None
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise QlearnError(f"--recipe {path}: not a JSON recipe file ({exc})") from None
+    if not isinstance(entry, dict) or not isinstance(entry.get("train", {}), dict):
+        raise QlearnError(f'--recipe {path}: expected an object with agent settings (e.g. {{"dqn": {{...}}}})')
+    if entry.get("env", env_id) != env_id:
+        raise QlearnError(f"--recipe {path} is for {entry['env']}, not {env_id}")
+    return entry
 
 
 PQN_ENVS = 16

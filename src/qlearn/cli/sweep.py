@@ -1,22 +1,32 @@
-"""``qlearn sweep SWEEP.yaml``: every configuration x seed of a grid or random search as Ray tasks (the
-sweep file's format is documented in :mod:`qlearn.sweep`)."""
+"""``qlearn sweep SWEEP.yaml``: a grid, random or Optuna search on Ray Tune, each trial a configuration's
+seeds trained in lockstep; ``qlearn sweep --resume DIR`` continues an interrupted one (the sweep file's
+format is documented in :mod:`qlearn.sweep.spec`)."""
 
 from __future__ import annotations
 
 import argparse
+import contextlib
+import sys
 from pathlib import Path
 from typing import Any
 
-from qlearn.cli.common import emit_json
-from qlearn.sweep import load_sweep, run_sweep
+from qlearn.cli.common import EXIT_INTERRUPTED, emit_json
+from qlearn.errors import QlearnError
 
 
 def add_parser(sub: Any) -> None:
-    p = sub.add_parser("sweep", help="run a grid or random search of configs x seeds as Ray tasks")
-    p.add_argument("sweep_file", metavar="SWEEP.yaml")
+    p = sub.add_parser("sweep", help="tune settings on Ray Tune: grid, random or Optuna search, ASHA, seeds per trial")
+    p.add_argument("sweep_file", metavar="SWEEP.yaml", nargs="?")
+    p.add_argument("--resume", metavar="DIR", help="continue the interrupted sweep in DIR (finished trials are kept)")
     p.add_argument(
         "--address",
-        help="an existing Ray cluster (e.g. ray://host:10001 or auto); default: a local Ray instance on this machine",
+        help="an existing Ray cluster (e.g. auto or HOST:6379); default: a local Ray instance on this machine",
+    )
+    p.add_argument(
+        "--storage",
+        metavar="DIR",
+        help="a folder every node mounts: the sweep folder is made there and trials write into it directly "
+        "(default: trials write on their node and their folders are fetched through Ray)",
     )
     p.add_argument("--num-cpus", type=int, help="local Ray CPUs (default: all)")
     p.add_argument("--out", default="runs", help="parent folder (default: runs)")
@@ -26,14 +36,36 @@ def add_parser(sub: Any) -> None:
 
 
 def run(args: argparse.Namespace) -> int:
-    """Handler of ``qlearn sweep`` (Ray is imported by :func:`qlearn.sweep.run_sweep` when it starts)."""
-    sweep = load_sweep(args.sweep_file)
-    summary = run_sweep(
-        sweep, out=args.out, address=args.address, num_cpus=args.num_cpus, progress=not args.no_progress
-    )
+    """Handler of ``qlearn sweep`` (Ray and Tune are imported when the search starts)."""
+    from qlearn.sweep import load_sweep
+
+    try:
+        import optuna  # noqa: F401 - the sweep extra: Ray Tune and Optuna
+        import ray.tune  # noqa: F401
+    except ImportError as exc:
+        raise QlearnError(
+            f"qlearn sweep needs Ray Tune and Optuna ({exc.name} is missing): pip install -e .[sweep]"
+        ) from None
+    from qlearn.sweep.tuner import resume_sweep, run_sweep
+
+    if (args.sweep_file is None) == (args.resume is None):
+        raise QlearnError("give a sweep file (qlearn sweep SWEEP.yaml) or --resume DIR, one of the two")
+    progress = not args.no_progress
+    sweep = None if args.resume else load_sweep(args.sweep_file)
+    with contextlib.redirect_stdout(sys.stderr):  # Ray prints cluster events on stdout; ours is the summary
+        if sweep is None:
+            summary = resume_sweep(args.resume, address=args.address, num_cpus=args.num_cpus, progress=progress)
+        else:
+            summary = run_sweep(
+                sweep, out=args.out, address=args.address, num_cpus=args.num_cpus, storage=args.storage,
+                progress=progress,
+            )  # fmt: skip
     if args.json:
         emit_json(summary)
-        return 0
-    print((Path(summary["folder"]) / "summary.md").read_text())
-    print(f"results: {summary['folder']}")
+    else:
+        print((Path(summary["folder"]) / "summary.md").read_text())
+        print(f"results: {summary['folder']}")
+    if summary["interrupted"]:
+        print(f"interrupted: qlearn sweep --resume {summary['folder']} runs the unfinished trials", file=sys.stderr)
+        return EXIT_INTERRUPTED
     return 0

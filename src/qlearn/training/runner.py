@@ -70,8 +70,11 @@ def build_agent(agent_cls: Any, env: Any, cfg: Any, **kwargs: Any) -> Any:
 
 
 # ------------------------------------------------------------------------- run
-def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str | None = None) -> TrainResult:
-    """Train what ``spec`` describes into a new run folder under ``out``; the result."""
+def run(
+    spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str | None = None, hooks: Sequence[Any] = ()
+) -> TrainResult:
+    """Train what ``spec`` describes into a new run folder under ``out``; the result. ``hooks``: the trainer's
+    hooks (``on_eval(row)``, ``on_episode(row)``) beside the spec's stop rules, e.g. a sweep's reporter."""
     check_out(out)
     spec = spec.with_device(pick_device(spec.device))
     agent, env, venv, eval_env = _parts(spec)
@@ -99,7 +102,7 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
             from qlearn.agents.pretrain import pretrain as fit
 
             print(f"pretrained on {table_name}: mse {fit(agent, table):.2e}", file=sys.stderr)
-        return _train_one(spec, agent, env, run_dir, progress)
+        return _train_one(spec, agent, env, run_dir, progress, hooks=hooks)
     parent = new_run_dir(out, spec.env_id, spec.agent, f"seeds{spec.seeds[0]}-{spec.seeds[-1]}")
     run_dirs = []
     for s in spec.seeds:
@@ -107,7 +110,7 @@ def run(spec: RunSpec, *, out: str = "runs", progress: bool = True, command: str
         d.mkdir()
         write_json(d / "config.json", spec.record(s, batched_env=type(venv).__name__, **extra))
         run_dirs.append(d)
-    return _train_group(spec, agent, venv, eval_env, parent, run_dirs, progress)
+    return _train_group(spec, agent, venv, eval_env, parent, run_dirs, progress, hooks=hooks)
 
 
 def say_unused(unused: dict[str, str]) -> None:
@@ -145,7 +148,13 @@ def _parts(spec: RunSpec) -> tuple[Any, Any, Any, Any]:
 
 
 def _train_one(
-    spec: RunSpec, agent: Any, env: Any, run_dir: Path, progress: bool, resume: dict[str, Any] | None = None
+    spec: RunSpec,
+    agent: Any,
+    env: Any,
+    run_dir: Path,
+    progress: bool,
+    resume: dict[str, Any] | None = None,
+    hooks: Sequence[Any] = (),
 ) -> TrainResult:
     t = spec.train
     return train(
@@ -157,7 +166,7 @@ def _train_one(
         eval_every=t.eval_every,
         eval_episodes=t.eval_episodes,
         keep_best=t.keep_best,
-        callbacks=stop_hooks(t.until, t.patience),
+        callbacks=[*stop_hooks(t.until, t.patience), *hooks],
         progress=progress,
         checkpoint_every=t.checkpoint_every,
         resume=resume,
@@ -174,6 +183,7 @@ def _train_group(
     run_dirs: list[Path],
     progress: bool,
     resume: dict[str, Any] | None = None,
+    hooks: Sequence[Any] = (),
 ) -> TrainResult:
     t = spec.train
     return train_many(
@@ -190,7 +200,7 @@ def _train_group(
         aggregate_dir=parent,
         checkpoint_every=t.checkpoint_every,
         resume=resume,
-        hooks=stop_hooks(t.until, t.patience),
+        hooks=[*stop_hooks(t.until, t.patience), *hooks],
         select_by=t.select_by,
     )
 

@@ -1,0 +1,97 @@
+"""A sweep trial's training speed against the same run launched directly, and a sweep's fixed cost.
+
+For each case, one after the other in one script run (same machine, same load):
+
+- ``direct``: ``qlearn train ENV --agent A --seeds K --steps S`` as a subprocess; training env steps per
+  second per seed from its ``aggregate.json`` (steps per seed / training wall time);
+- ``trial``: the same settings as a one-trial ``qlearn sweep`` on a local Ray instance started by the
+  command (``--num-cpus 2``): the trial's own training env steps per second per seed, and the command's
+  fixed cost: Ray's start and shutdown (from the sweep's ``summary.json``) and the whole command's time.
+
+``--load N`` runs N busy-loop processes beside both arms: the task-path gap the sweep issue reports was
+seen while other work ran on this 2-core machine. Under load, a third arm runs the K=1 trial with
+``cpus_per_trial: 2`` (two torch and BLAS threads): the mechanism of that gap.
+
+Run:  .venv/bin/python bench/sweep_overhead.py [--loads 0,1] [--cases frozenlake_k1,frozenlake_k4] [--no-record]
+Rows go to bench/results/sweep_overhead.jsonl; ``scripts/bench_tables.py`` makes the table.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import record  # bench/ is on the path when run as a script
+
+CASES = {
+    "frozenlake_k1": ("FrozenLake-v1", "dqn", 1, 10_000),
+    "frozenlake_k4": ("FrozenLake-v1", "dqn", 4, 20_000),
+}
+ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
+
+
+def qlearn(*args: str) -> tuple[float, str]:
+    t = time.perf_counter()
+    proc = subprocess.run([sys.executable, "-m", "qlearn", *args], capture_output=True, text=True, env=ENV)
+    wall = time.perf_counter() - t
+    if proc.returncode != 0:
+        raise SystemExit(f"qlearn {' '.join(args)} failed:\n{proc.stderr[-3000:]}")
+    return wall, proc.stdout
+
+
+def direct(env: str, agent: str, k: int, steps: int, out: Path) -> dict:
+    wall, stdout = qlearn("train", env, "--agent", agent, "--seeds", str(k), "--steps", str(steps), "--out",
+                          str(out), "--no-progress", "--json")
+    agg = json.loads(stdout)["aggregate"]
+    return {"sps": agg["steps_per_agent"] / agg["wall_time"], "train_wall": agg["wall_time"], "command_s": wall}
+
+
+def trial(env: str, agent: str, k: int, steps: int, out: Path, cpus: int = 1) -> dict:
+    out.mkdir(parents=True, exist_ok=True)
+    spec = out / "one.yaml"
+    spec.write_text(f"env: {env}\nagent: {agent}\nseeds: {k}\nsteps: {steps}\ncpus_per_trial: {cpus}\n")
+    wall, stdout = qlearn("sweep", str(spec), "--out", str(out), "--num-cpus", "2", "--no-progress", "--json")
+    summary = json.loads(stdout)
+    (row,) = summary["trials"]
+    return {"sps": row["sps"], "train_wall": steps / row["sps"], "command_s": wall, **summary["timing"]}
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--cases", default=",".join(CASES))
+    ap.add_argument("--loads", default="0,1", help="busy-loop processes beside the arms, e.g. 0,1")
+    record.add_arguments(ap)
+    args = ap.parse_args()
+    write = record.recorder("sweep_overhead", args)
+    print(f"stamp: {json.dumps(record.stamp())}", flush=True)
+    for load in (int(x) for x in args.loads.split(",")):
+        burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
+        try:
+            for name in args.cases.split(","):
+                env, agent, k, steps = CASES[name]
+                with tempfile.TemporaryDirectory() as tmp:
+                    d = direct(env, agent, k, steps, Path(tmp) / "direct")
+                    t = trial(env, agent, k, steps, Path(tmp) / "sweep")
+                    arms = [("direct", d), ("trial", t)]
+                    if load and k == 1:  # the mechanism of the old gap: two threads while another process runs
+                        arms.append(("trial, 2 threads", trial(env, agent, k, steps, Path(tmp) / "sweep2", cpus=2)))
+                rows = [{"case": name, "env": env, "agent": agent, "seeds": k, "steps": steps, "load": load,
+                         "arm": arm, **m} for arm, m in arms]
+                write(rows)
+                print(f"{name} load {load}: direct {d['sps']:.0f} steps/s ({d['command_s']:.1f} s command), trial "
+                      f"{t['sps']:.0f} steps/s ({t['command_s']:.1f} s command; Ray start {t['ray_start_s']} s, "
+                      f"shutdown {t['ray_stop_s']} s): trial/direct {t['sps'] / d['sps']:.2f}", flush=True)
+        finally:
+            for b in burners:
+                b.kill()
+    record.show("sweep_overhead", args=args)
+
+
+if __name__ == "__main__":
+    main()
