@@ -20,7 +20,7 @@ from qlearn.sweep.spec import Sweep, set_texts
 RECIPE_FILE = "best_recipe.json"
 COLUMNS = [
     "score", "score_low", "score_high", "score_mean", "scores", "env_steps", "diverged", "sps",
-    "node_id", "trial_folder",
+    "node_id", "trial_folder", "nice",
 ]  # fmt: skip
 
 
