@@ -542,6 +542,23 @@ def sweep_overhead(data: dict) -> Table:
     return t
 
 
+@table("tuning")
+def tuning(data: dict) -> Table:
+    rows = newest(data.get("tuning", []), lambda r: (r["case"], r["seeds_per_trial"]))
+    t = Table("env, agent", "seeds per trial", "trials (finished / stopped early)", "env steps", "sweep wall s",
+              "winning configuration", "its search score", "32 held-out seeds: IQM [95% CI]", "mean / min",
+              "exact success IQM / min")
+    for (case, k), r in sorted(rows.items(), key=lambda kv: (kv[0][0], -kv[0][1])):
+        h = r["held_out"]
+        params = ", ".join(f"{a}={v:.3g}" if isinstance(v, float) else f"{a}={v}" for a, v in r["best_params"].items())
+        exact = f"{h['exact_iqm']:.4f} / {h['exact_min']:.4f}" if "exact_iqm" in h else ""
+        t.row([f"{r['env']} {r['agent']}", k, f"{r['trials']} ({r['finished']} / {r['stopped_early']})",
+               f"{r['env_steps']:,}", num(r["sweep_s"], 0), params, f"{r['best_score']:.3f}",
+               f"{h['iqm']:.3f} [{h['iqm_ci95'][0]:.3f}, {h['iqm_ci95'][1]:.3f}]", f"{h['mean']:.3f} / {h['min']:.3f}",
+               exact], [r])
+    return t
+
+
 @table("step_time")
 def step_time(data: dict) -> Table:
     rows = newest(data.get("step_time", []), lambda r: (tuple(r.get("hidden", (64, 64))), r["k"], r["batch"]))

@@ -44,7 +44,7 @@ def test_grid_sweep_trains_each_configuration_s_seeds_in_lockstep(tmp_path):
         assert json.loads((group / "seed_0" / "config.json").read_text())["agent_config"]["alpha"] == float(r["alpha"])
     scores = {float(r["alpha"]): float(r["score"]) for r in rows}
     assert summary["best"]["params"]["alpha"] == max(scores, key=lambda a: scores[a])
-    assert (folder / "summary.md").read_text().startswith("# Sweep: tabular on FrozenLake-v1, grid search")
+    assert (folder / "summary.md").read_text().startswith("# Sweep: tabular on FrozenLake-v1, grid search, seeds [0, 1] per trial (1 CPU per trial, 1 Ray node)")
     assert (folder / "score_vs_params.png").stat().st_size > 5_000
     assert summary["timing"]["ray_start_s"] > 0 and summary["cpus_per_trial"] == 1
     # the winner as a recipe file that qlearn train takes

@@ -80,7 +80,7 @@ def test_sweep_on_a_two_worker_cluster_brings_every_run_folder_to_the_driver(clu
 def test_losing_a_worker_node_mid_sweep_reruns_its_trial_elsewhere(cluster, tmp_path):
     c, workers, scratch = cluster
     doomed, survivor = workers
-    proc = launch([str(sweep_file(tmp_path, 3, 30000)), "--address", c.address, "--out", str(tmp_path / "out")])
+    proc = launch([str(sweep_file(tmp_path, 3, 15000)), "--address", c.address, "--out", str(tmp_path / "out")])
     mine = scratch / doomed.node_id[:16]
     deadline = time.time() + 120
     while not list(mine.glob("*/*/*/seed_0/config.json")) and time.time() < deadline:  # a trial is training there
@@ -93,7 +93,7 @@ def test_losing_a_worker_node_mid_sweep_reruns_its_trial_elsewhere(cluster, tmp_
 
 
 def test_a_killed_driver_resumes_with_only_the_unfinished_trials(tmp_path):
-    spec = sweep_file(tmp_path, 3, 20000)
+    spec = sweep_file(tmp_path, 3, 8000)
     proc = launch([str(spec), "--out", str(tmp_path / "out"), "--num-cpus", "1"], start_new_session=True)
     deadline = time.time() + 200
     trials_dir = None

@@ -133,7 +133,8 @@ def markdown(sweep: Sweep, summary: dict[str, Any]) -> str:
     lines = [
         f"# Sweep: {sweep.agent} on {sweep.env}, {sweep.search} search"
         + (f" with {sweep.scheduler}" if sweep.scheduler else "")
-        + f", seeds {list(sweep.seeds)} per trial",
+        + f", seeds {list(sweep.seeds)} per trial ({sweep.cpus_per_trial:g} CPU per trial, "
+        + f"{summary['nodes']} Ray node{'' if summary['nodes'] == 1 else 's'})",
         "",
         f"{summary['finished']} finished, {summary['stopped_early']} stopped early, {summary['failed']} failed, "
         f"{summary['unfinished']} unfinished. Score: IQM across seeds of the delivered score, bootstrap 95% CI.",
