@@ -42,7 +42,7 @@ SPACES = {
     "cartpole": {
         "env": "CartPole-v1", "agent": "pqn", "recipe": None,
         "params": {"lr": {"loguniform": [0.0003, 0.01]}, "minibatches": [2, 4, 8],
-                   "lam": {"uniform": [0.5, 0.95]}, "hidden": ["64,64", "128,128", "256,256"]},
+                   "q_lambda": {"uniform": [0.5, 0.95]}, "hidden": ["64,64", "128,128", "256,256"]},
         "asha": {"grace_period": 8000, "reduction_factor": 3},
     },
 }  # fmt: skip

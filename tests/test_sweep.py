@@ -63,10 +63,13 @@ def test_optuna_search_with_asha_keeps_its_study_and_stops_on_env_steps(tmp_path
                     "random_seed: 7\nscheduler: asha\nasha: {grace_period: 1000, reduction_factor: 2}\n"
                     "params:\n  alpha: {loguniform: [0.02, 0.9]}\n  epsilon_end: [0.01, 0.2]\n"
                     "set: [eval_every=1000, checkpoint_every=0]\n")
-    proc = sweep_cmd(str(spec), "--out", str(tmp_path / "out"), "--num-cpus", "2", "--json")
+    shared = tmp_path / "shared"  # --storage: a folder every node mounts; trials write there directly
+    proc = sweep_cmd(str(spec), "--storage", str(shared), "--num-cpus", "2", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
     summary = json.loads(proc.stdout)
     folder = Path(summary["folder"])
+    assert folder.parent == shared and all(t["trial_folder"] == str(folder / "trials" / t["trial"])
+                                           for t in summary["trials"])
     trials = summary["trials"]
     assert len(trials) == 4 and summary["finished"] + summary["stopped_early"] == 4
     for t in trials:
