@@ -83,8 +83,12 @@ def _start_ray(address: str | None, num_cpus: int | None) -> None:
     # Ray starts its workers at niceness 15: beside any other work at the default 0 a trial then gets a sliver
     # of a core (a 10k-step FrozenLake trial ran 25-40x slower than the same run started directly)
     os.environ.setdefault("RAY_worker_niceness", "0")
-    ray.init(
-        num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, object_store_memory=100 * 1024 * 1024, **quiet
+    ray.init(  # "local": a new instance of our own, even where another Ray cluster runs on this machine
+        address="local",
+        num_cpus=num_cpus or os.cpu_count(),
+        include_dashboard=False,
+        object_store_memory=100 * 1024 * 1024,
+        **quiet,
     )
 
 
