@@ -28,27 +28,35 @@ def rows_of(folder: Path, sweep: Sweep, grid: Any) -> list[dict[str, Any]]:
     """One row per trial Tune knows of, with its status and where its run folder is in ``folder``."""
     if grid is None:
         return []
-    status_of = {t.trial_id: t.status for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", [])}
+    trials = {t.trial_id: t for t in getattr(getattr(grid, "_experiment_analysis", None), "trials", None) or []}
     rows = []
     for result in grid:
         m = dict(result.metrics or {})
-        trial = str(m.get("trial_id") or Path(str(result.path)).name)
+        trial = str(m.get("trial_id") or _trial_id(result.path, trials))
+        tune_trial = trials.get(trial)
         error = m.get("error") or (str(result.error).strip().splitlines()[-1] if result.error else "")
         if error:
             status = "failed"
         elif m.get("final"):
             status = "finished"
-        elif status_of.get(trial, "TERMINATED") == "TERMINATED" and m:
-            status = "stopped early"
+        elif "env_steps" in m and getattr(tune_trial, "status", "TERMINATED") == "TERMINATED":
+            status = "stopped early"  # by the scheduler: Tune ended it before its final report
         else:
-            status = "unfinished"
+            status = "unfinished"  # pending or running when the sweep was interrupted
+        config = result.config or getattr(tune_trial, "config", None) or {}
         run_dir = Path("trials") / trial / m["run_dir"] if m.get("run_dir") else None
-        row = {"trial": trial, **{k: (result.config or {}).get(k) for k in sweep.params}, "status": status}
+        row = {"trial": trial, **{k: config.get(k) for k in sweep.params}, "status": status}
         row.update({k: m.get(k) for k in COLUMNS})
         row["run_dir"] = str(run_dir) if run_dir is not None and (folder / run_dir).is_dir() else ""
         row["error"] = error
         rows.append(row)
     return sorted(rows, key=lambda r: r["trial"])
+
+
+def _trial_id(path: Any, trials: dict[str, Any]) -> str:
+    """A trial's id from its Tune folder (``trainable_ID_...``) where it reported nothing."""
+    name = Path(str(path)).name
+    return next((t for t in trials if f"_{t}_" in f"{name}_"), name)
 
 
 def best_of(rows: list[dict[str, Any]]) -> dict[str, Any] | None:
@@ -152,7 +160,8 @@ def markdown(sweep: Sweep, summary: dict[str, Any]) -> str:
     if summary["best"]:
         b = summary["best"]
         lines += ["", f"Best: trial {b['trial']} {json.dumps(b['params'])}, IQM {num(b['score'])}.",
-                  f"As a recipe: `qlearn train {sweep.env} --agent {sweep.agent} --recipe {RECIPE_FILE}`"]  # fmt: skip
+                  f"As a recipe: `qlearn train {sweep.env} --agent {sweep.agent} --recipe "
+                  f"{summary.get('recipe', RECIPE_FILE)}`"]  # fmt: skip
     t = summary["timing"]
     lines += ["", f"Ray start {t['ray_start_s']} s, search {t['search_s']} s, Ray shutdown {t['ray_stop_s']} s."]
     return "\n".join(lines) + "\n"

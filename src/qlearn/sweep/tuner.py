@@ -100,6 +100,8 @@ def _tune(
     import ray
     from ray import tune
 
+    # trials that had not reported when a sweep stopped have no results: said by their status, not as warnings
+    logging.getLogger("ray.tune.analysis.experiment_analysis").setLevel(logging.ERROR)
     t0 = time.perf_counter()
     _start_ray(address, num_cpus)
     started = time.perf_counter() - t0
