@@ -115,6 +115,14 @@ class Sweep:
             "cpus_per_trial": self.cpus_per_trial, "recipe": self.recipe, "envs": self.envs,
         }  # fmt: skip
 
+    def job(self) -> dict[str, Any]:
+        """What every trial is given besides its configuration (plain data: it travels to the nodes)."""
+        return {
+            "env": self.env, "agent": self.agent, "seeds": list(self.seeds), "steps": self.steps, "envs": self.envs,
+            "env_kwargs": self.env_kwargs, "recipe": self.recipe, "fixed": list(self.fixed),
+            "cpus": self.cpus_per_trial,
+        }  # fmt: skip
+
     def grid_configs(self) -> list[dict[str, Any]]:
         """Every configuration of a grid search, in order (for a preview; Tune expands the same grid)."""
         keys = list(self.params)
@@ -253,14 +261,21 @@ def corners(sweep: Sweep) -> list[dict[str, Any]]:
     return [{k: v[i % len(v)] for k, v in ends.items()} for i in range(width)]
 
 
+def trial_spec(job: dict[str, Any], config: dict[str, Any]) -> Any:
+    """The run spec of a trial: ``qlearn train --seeds K`` with the sweep's settings and ``config``'s."""
+    from qlearn.spec import RunSpec
+
+    return RunSpec.build(
+        job["env"], job["agent"], seeds=job["seeds"], n_envs=job.get("envs"), steps=job.get("steps"),
+        sets=set_texts(config, job["fixed"]), env_kwargs=job.get("env_kwargs"), recipe=job.get("recipe"),
+        lockstep=True,
+    )  # fmt: skip
+
+
 def validate(sweep: Sweep) -> None:
     """Check env, agent, recipe and the space's values before any trial starts (as qlearn train would)."""
     from qlearn.envs import make_env
-    from qlearn.spec import RunSpec
 
     make_env(sweep.env, **(sweep.env_kwargs or {})).close()
     for config in corners(sweep):
-        RunSpec.build(
-            sweep.env, sweep.agent, seeds=sweep.seeds, n_envs=sweep.envs, steps=sweep.steps,
-            sets=set_texts(config, sweep.fixed), env_kwargs=sweep.env_kwargs, recipe=sweep.recipe, lockstep=True,
-        )  # fmt: skip
+        trial_spec(sweep.job(), config)

@@ -111,8 +111,7 @@ def trainable(config: dict[str, Any], job: dict[str, Any]) -> None:
     from ray import tune
 
     from qlearn.errors import QlearnError
-    from qlearn.spec import RunSpec
-    from qlearn.sweep.spec import set_texts
+    from qlearn.sweep.spec import trial_spec
     from qlearn.training.runner import run
 
     node = ray.get_runtime_context().get_node_id()
@@ -125,11 +124,7 @@ def trainable(config: dict[str, Any], job: dict[str, Any]) -> None:
     folder.mkdir(parents=True)
     where = {"node_id": node, "trial_folder": str(folder), "nice": nice}
     try:
-        spec = RunSpec.build(
-            job["env"], job["agent"], seeds=job["seeds"], n_envs=job.get("envs"), steps=job.get("steps"),
-            sets=set_texts(config, job["fixed"]), env_kwargs=job.get("env_kwargs"), recipe=job.get("recipe"),
-            lockstep=True,
-        )  # fmt: skip
+        spec = trial_spec(job, config)
         hook = TuneReport(where, spec.train.steps)
         res = run(spec, out=str(folder), progress=False, hooks=[hook], command="qlearn sweep (a trial)")
     except (QlearnError, FloatingPointError, RuntimeError, ValueError) as exc:

@@ -106,11 +106,7 @@ def _tune(
     _start_ray(address, num_cpus)
     started = time.perf_counter() - t0
     nodes = [n for n in ray.nodes() if n.get("Alive")]
-    job = {
-        "env": sweep.env, "agent": sweep.agent, "seeds": list(sweep.seeds), "steps": sweep.steps,
-        "envs": sweep.envs, "env_kwargs": sweep.env_kwargs, "recipe": sweep.recipe, "fixed": list(sweep.fixed),
-        "sweep_dir": str(folder), "storage": str(folder) if shared else None, "cpus": sweep.cpus_per_trial,
-    }  # fmt: skip
+    job = {**sweep.job(), "sweep_dir": str(folder), "storage": str(folder) if shared else None}
     fn = tune.with_resources(tune.with_parameters(trainable, job=job), {"cpu": sweep.cpus_per_trial})
     collect = Collect(str(folder), fetch=not shared, progress=progress, total=sweep.trials)
     interrupted = False
@@ -182,14 +178,9 @@ def _tune_config(sweep: Sweep, folder: Path) -> Any:
 
 def budget(sweep: Sweep) -> tuple[int, int]:
     """Env steps per seed of a trial and its evaluation interval, as the trial's spec will have them."""
-    from qlearn.spec import RunSpec
-    from qlearn.sweep.spec import corners, set_texts
+    from qlearn.sweep.spec import corners, trial_spec
 
-    spec = RunSpec.build(
-        sweep.env, sweep.agent, seeds=sweep.seeds, n_envs=sweep.envs, steps=sweep.steps,
-        sets=set_texts(corners(sweep)[0], sweep.fixed), env_kwargs=sweep.env_kwargs, recipe=sweep.recipe,
-        lockstep=True,
-    )  # fmt: skip
+    spec = trial_spec(sweep.job(), corners(sweep)[0])
     return int(spec.train.steps), int(spec.train.eval_every)
 
 
@@ -242,4 +233,7 @@ class Collect(Callback):
             return
         shutil.rmtree(dest, ignore_errors=True)  # an earlier attempt's copy (a trial rerun after a resume)
         unpack(data, dest)
-        ray.remote(remove).options(**on_node).remote(src)
+        try:  # waited for: the sweep's last trial ends just before Ray shuts down
+            ray.get(ray.remote(remove).options(**on_node).remote(src), timeout=60)
+        except Exception:  # noqa: BLE001 - the copy is safe in the sweep folder; a stale scratch folder is all
+            pass
