@@ -1,5 +1,6 @@
 """Sweeps on a real multi-node Ray cluster started on this machine (``ray.cluster_utils.Cluster``: a head
-with no CPUs, so every trial runs on a worker node), and sweeps that lose their driver or a node.
+with no CPUs, so every trial runs on a worker node), and sweeps that lose their driver (killed, or Ctrl-C)
+or a node.
 
 Nodes on one machine share one filesystem, so a trial writing straight into the sweep folder would pass
 whatever the code did: each trial writes into its own node's scratch folder, and the tests check that
@@ -11,6 +12,7 @@ from __future__ import annotations
 import json
 import os
 import signal
+import sqlite3
 import subprocess
 import sys
 import time
@@ -113,3 +115,32 @@ def test_a_killed_driver_resumes_with_only_the_unfinished_trials(tmp_path):
     assert summary["finished"] == 3 and summary["folder"] == str(trials_dir.parent)
     after = {p.parent.name: p.stat().st_mtime_ns for p in trials_dir.glob("*/*/aggregate.json")}
     assert len(after) == 3 and all(after[t] == m for t, m in before.items())  # finished trials not redone
+
+
+def test_ctrl_c_stops_an_optuna_search_that_resumes_where_its_study_was(tmp_path):
+    spec = tmp_path / "opt.yaml"
+    spec.write_text("env: FrozenLake-v1\nagent: tabular\nseeds: 2\nsteps: 6000\nsearch: optuna\nsamples: 4\n"
+                    "random_seed: 3\nparams:\n  alpha: {loguniform: [0.02, 0.9]}\n"
+                    "set: [eval_every=1000, checkpoint_every=0]\n")
+    proc = launch([str(spec), "--out", str(tmp_path / "out"), "--num-cpus", "1"], start_new_session=True)
+    deadline = time.time() + 200
+    while not list((tmp_path / "out").glob("*/trials/*/*/aggregate.json")) and time.time() < deadline:
+        time.sleep(0.2)
+    assert time.time() < deadline, "no trial finished"
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)  # what Ctrl-C in a terminal sends: the whole foreground group
+    out, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-3000:]
+    assert "qlearn sweep --resume" in err and "Traceback" not in err
+    first = json.loads(out)
+    assert first["interrupted"] and 1 <= first["finished"] < 4
+    folder = Path(first["folder"])
+    done = {t["trial"]: t["alpha"] for t in first["trials"] if t["status"] == "finished"}
+    summary = finish(launch(["--resume", str(folder), "--num-cpus", "1"]))
+    assert summary["finished"] == 4 and not summary["interrupted"]
+    alphas = {t["trial"]: t["alpha"] for t in summary["trials"]}
+    assert all(alphas[t] == a for t, a in done.items())  # finished trials kept as they were
+    with sqlite3.connect(folder / "optuna.db") as db:  # one study, continued: 4 trials, none drawn twice
+        drawn = [round(v, 9) for (v,) in db.execute(
+            "select param_value from trial_params where param_name = 'alpha'").fetchall()]
+    assert len(drawn) == len(set(drawn)) == 4 and set(drawn) == {round(a, 9) for a in alphas.values()}
