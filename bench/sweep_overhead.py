@@ -8,11 +8,15 @@ For each case, one after the other in one script run (same machine, same load):
   command (``--num-cpus 2``): the trial's own training env steps per second per seed, and the command's
   fixed cost: Ray's start and shutdown (from the sweep's ``summary.json``) and the whole command's time.
 
+``--repeats R`` runs each case's arms R times, interleaved (direct, trial, direct, trial, ...): on a busy
+2-core machine one pair's ratio varies by +-10%, so the table gives the median ratio of the pairs and
+their range.
+
 ``--loads`` runs N busy-loop processes beside the arms: the task-path gap the sweep issue reports was
 seen while other work ran on this 2-core machine. Under load, a third arm runs the direct K=1 command at
 niceness 15, where Ray starts its workers (qlearn's sweeps now start them at 0): the cause of that gap.
 
-Run:  .venv/bin/python bench/sweep_overhead.py [--loads 0,2] [--cases frozenlake_k1,frozenlake_k4] [--no-record]
+Run:  .venv/bin/python bench/sweep_overhead.py [--loads 0,2] [--repeats 5] [--cases frozenlake_k1,frozenlake_k4] [--no-record]
 Rows go to bench/results/sweep_overhead.jsonl; ``scripts/bench_tables.py`` makes the table.
 """
 
@@ -67,27 +71,32 @@ def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--cases", default=",".join(CASES))
     ap.add_argument("--loads", default="0,2", help="busy-loop processes beside the arms, e.g. 0,2")
+    ap.add_argument("--repeats", type=int, default=1, help="interleaved (direct, trial) pairs per case and load")
     record.add_arguments(ap)
     args = ap.parse_args()
     write = record.recorder("sweep_overhead", args)
-    print(f"stamp: {json.dumps(record.stamp())}", flush=True)
+    stamp = record.stamp()
+    run = stamp["date"]  # the rows of one script run: the table takes its pairs together
+    print(f"stamp: {json.dumps(stamp)}", flush=True)
     for load in (int(x) for x in args.loads.split(",")):
         burners = [subprocess.Popen([sys.executable, "-c", "while True: pass"]) for _ in range(load)]
         try:
             for name in args.cases.split(","):
                 env, agent, k, steps = CASES[name]
-                with tempfile.TemporaryDirectory() as tmp:
-                    d = direct(env, agent, k, steps, Path(tmp) / "direct")
-                    t = trial(env, agent, k, steps, Path(tmp) / "sweep")
-                    arms = [("direct", d), ("trial", t)]
-                    if load and k == 1:  # the old gap's cause: Ray's workers run at niceness 15
-                        arms.append(("direct at niceness 15", direct(env, agent, k, steps, Path(tmp) / "d15", nice=15)))
-                rows = [{"case": name, "env": env, "agent": agent, "seeds": k, "steps": steps, "load": load,
-                         "arm": arm, **m} for arm, m in arms]
-                write(rows)
-                print(f"{name} load {load}: direct {d['sps']:.0f} steps/s ({d['command_s']:.1f} s command), trial "
-                      f"{t['sps']:.0f} steps/s ({t['command_s']:.1f} s command; Ray start {t['ray_start_s']} s, "
-                      f"shutdown {t['ray_stop_s']} s): trial/direct {t['sps'] / d['sps']:.2f}", flush=True)
+                for rep in range(args.repeats):
+                    with tempfile.TemporaryDirectory() as tmp:
+                        d = direct(env, agent, k, steps, Path(tmp) / "direct")
+                        t = trial(env, agent, k, steps, Path(tmp) / "sweep")
+                        arms = [("direct", d), ("trial", t)]
+                        if load and k == 1 and rep == 0:  # the old gap's cause: Ray's workers run at niceness 15
+                            arms.append(("direct at niceness 15", direct(env, agent, k, steps, Path(tmp) / "d15",
+                                                                         nice=15)))
+                    write([{"case": name, "env": env, "agent": agent, "seeds": k, "steps": steps, "load": load,
+                            "arm": arm, "run": run, "rep": rep, "repeats": args.repeats, **m} for arm, m in arms])
+                    print(f"{name} load {load} pair {rep + 1}/{args.repeats}: direct {d['sps']:.0f} steps/s "
+                          f"({d['command_s']:.1f} s command), trial {t['sps']:.0f} steps/s ({t['command_s']:.1f} s "
+                          f"command; Ray start {t['ray_start_s']} s, shutdown {t['ray_stop_s']} s): trial/direct "
+                          f"{t['sps'] / d['sps']:.2f}", flush=True)
         finally:
             for b in burners:
                 b.kill()

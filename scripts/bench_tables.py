@@ -531,14 +531,23 @@ def pqn_minatar(data: dict) -> Table:
 
 @table("sweep_overhead")
 def sweep_overhead(data: dict) -> Table:
-    rows = newest(data.get("sweep_overhead", []), lambda r: (r["case"], r["load"], r["arm"]))
-    t = Table("env, agent, seeds", "busy processes beside", "arm", "training env steps/s per seed",
-              "against direct", "whole command s", "Ray start s", "Ray shutdown s")
-    for (case, load, arm), r in sorted(rows.items(), key=lambda kv: (kv[0][0], kv[0][1])):
-        base = rows.get((case, load, "direct"))
-        t.row([f"{r['env']} {r['agent']} --seeds {r['seeds']} ({r['steps']:,} steps)", load, arm, num(r["sps"], 0),
-               ratio(r["sps"], base["sps"], 2) if base else "", num(r["command_s"]),
-               num(r.get("ray_start_s")), num(r.get("ray_stop_s"))], [r] + ([base] if base else []))
+    src = data.get("sweep_overhead", [])
+    last = newest(src, lambda r: (r["case"], r["load"], r["arm"]))  # each arm's newest script run, all its pairs
+    t = Table("env, agent, seeds", "busy processes beside", "arm", "pairs", "training env steps/s per seed (median)",
+              "against direct (median [range] of pairs)", "whole command s (median)", "Ray start s", "Ray shutdown s")
+    for (case, load, arm), r in sorted(last.items(), key=lambda kv: (kv[0][0], kv[0][1])):
+        run = [x for x in src if (x["case"], x["load"], x["arm"], x.get("run", x["date"])) ==
+               (case, load, arm, r.get("run", r["date"]))]
+        base = {x.get("rep", 0): x for x in src if (x["case"], x["load"], x["arm"]) == (case, load, "direct")
+                and x.get("run", x["date"]) == r.get("run", r["date"])}
+        pairs = [x["sps"] / base[x.get("rep", 0)]["sps"] for x in run if x.get("rep", 0) in base]
+        against = ""
+        if arm != "direct" and pairs:
+            against = f"{statistics.median(pairs):.2f}x" + (f" [{min(pairs):.2f}, {max(pairs):.2f}]" if len(pairs) > 1 else "")
+        med = lambda key: statistics.median([x[key] for x in run]) if all(key in x for x in run) else None  # noqa: E731
+        t.row([f"{r['env']} {r['agent']} --seeds {r['seeds']} ({r['steps']:,} steps)", load, arm, len(run),
+               num(med("sps"), 0), against, num(med("command_s")), num(med("ray_start_s")), num(med("ray_stop_s"))],
+              run + list(base.values()))
     return t
 
 
