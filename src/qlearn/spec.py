@@ -89,6 +89,10 @@ class RunSpec:
             raise QlearnError("--pretrain fits one network: use it with --agent dqn and one seed (no --seeds/--envs)")
         if not isinstance(self.env_kwargs, dict):
             raise QlearnError(f"env_kwargs must be an object, got {self.env_kwargs!r}")
+        if self.env_kwargs.get("vector") == "ale" and self.train.checkpoint_every:
+            from qlearn.envs.ale_vector import NO_CHECKPOINT
+
+            raise QlearnError(NO_CHECKPOINT)
         if self.train.seed != seeds[0]:
             object.__setattr__(self, "train", dataclasses.replace(self.train, seed=seeds[0]))
 
@@ -124,6 +128,9 @@ class RunSpec:
             agent_preset, train_preset = derived.agent, derived.train
         if steps is not None:
             train_sets["steps"] = steps
+        ale_vector = (env_kwargs or {}).get("vector") == "ale"  # ale-py's vector env: a batch, never checkpointed
+        if ale_vector:
+            train_sets.setdefault("checkpoint_every", 0)
         seeds = tuple(seeds) if seeds is not None else (int(seed),)
         if n_envs is None:
             n_envs = derived.envs if derived is not None and derived.envs else default_envs(env_id, agent, recipe)
@@ -137,7 +144,7 @@ class RunSpec:
             dict(env_kwargs or {}),
             seeds,
             int(n_envs),
-            lockstep if lockstep is not None else (len(seeds) > 1 or n_envs > 1),
+            lockstep if lockstep is not None else (len(seeds) > 1 or n_envs > 1 or ale_vector),
             device,
             recipe,
             pretrain,

@@ -126,7 +126,7 @@ def _new_run(args: argparse.Namespace) -> int:
     elif wanted and n_envs != wanted:
         note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
     command = "qlearn " + " ".join(sys.argv[1:])
-    if args.seeds is not None or n_envs != 1:
+    if args.seeds is not None or n_envs != 1 or env_kwargs_from(args).get("vector") == "ale":  # (a batch of one)
         return _run_many(args, n_envs=n_envs, device=device, command=command)
     result = run_experiment(
         args.env_id,

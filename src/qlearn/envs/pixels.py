@@ -73,7 +73,9 @@ class AtariProtocol:
     minutes of play), rewards clipped to their sign and a lost life ending the return for learning only.
     ``sticky`` is the probability that the emulator repeats the last action: 0.25 for the ``ALE/*-v5``
     ids (Machado et al. 2018), 0 for ``*NoFrameskip-v4`` (the ids behind CleanRL's and SB3's published
-    numbers)."""
+    numbers). ``vector``: which vector env steps many games at once, ``gymnasium`` (a ``SyncVectorEnv`` of
+    this pipeline) or ``ale`` (ale-py's C++ vector env, :mod:`qlearn.envs.ale_vector`: same protocol, no
+    checkpoints)."""
 
     sticky: float | None = None
     noop_max: int = 30
@@ -84,6 +86,7 @@ class AtariProtocol:
     max_frames: int = 108_000
     clip_rewards: bool = True
     life_loss: bool = True
+    vector: str = "gymnasium"
 
     def resolved(self, env_id: str) -> AtariProtocol:
         """With ``sticky`` filled in from the id's version when it was not given."""
@@ -101,6 +104,8 @@ def _protocol(env_id: str, kwargs: dict[str, Any]) -> AtariProtocol:
         raise QlearnError(f"bad Atari option for {env_id}: {exc}") from None
     if not 0.0 <= float(protocol.sticky or 0.0) <= 1.0:
         raise QlearnError(f"bad Atari option sticky={protocol.sticky}: must be a probability in [0, 1]")
+    if protocol.vector not in ("gymnasium", "ale"):
+        raise QlearnError(f"bad Atari option vector={protocol.vector!r}: use gymnasium or ale")
     if protocol.frame_skip < 1 or protocol.frame_stack < 1 or protocol.noop_max < 0:
         raise QlearnError(
             f"bad Atari options for {env_id}: frame_skip and frame_stack must be >= 1 and noop_max >= 0 "

@@ -12,7 +12,7 @@ default next-step mode returns a reset step that would have to be skipped). ``st
 from __future__ import annotations
 
 from collections.abc import Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import gymnasium as gym
 import numpy as np
@@ -20,8 +20,11 @@ import torch
 
 from qlearn.envs.batched import BatchedEnv, agent_seeds, native_batched
 from qlearn.envs.make import make_env
-from qlearn.envs.pixels import horizon_of
+from qlearn.envs.pixels import family, horizon_of
 from qlearn.envs.state import gym_env_state, set_gym_env_state
+
+if TYPE_CHECKING:
+    from qlearn.envs.ale_vector import AleVectorBatched
 
 __all__ = ["GymBatched", "SingleEnv", "gym_env_state", "make_batched", "set_gym_env_state"]
 
@@ -178,9 +181,14 @@ def make_batched(
     device: str = "cpu",
     native: bool = True,
     **kwargs: Any,
-) -> BatchedEnv | GymBatched:
-    """Native batched env for ``env_id`` if there is one (and ``native``), else Gymnasium's vector env.
-    ``seeds``: one per agent (default ``seed .. seed+K-1``)."""
+) -> BatchedEnv | GymBatched | AleVectorBatched:
+    """Native batched env for ``env_id`` if there is one (and ``native``), else Gymnasium's vector env;
+    ale-py's vector env for an Atari id with ``vector="ale"``. ``seeds``: one per agent (default
+    ``seed .. seed+K-1``)."""
+    if kwargs.get("vector") == "ale" and family(env_id) == "atari":
+        from qlearn.envs.ale_vector import AleVectorBatched
+
+        return AleVectorBatched(env_id, k, n, seed=seed, seeds=seeds, **kwargs)
     if native:
         env = make_env(env_id, **kwargs)
         batched = native_batched(env, k, n, seed=seed, seeds=seeds, device=device)

@@ -91,6 +91,9 @@ def run(
             f"(qlearn presets {spec.env_id} shows them and their rules)",
             file=sys.stderr,
         )
+    if spec.env_kwargs.get("vector") == "ale":
+        print("note: vector=ale: ale-py's vector env cannot save its games, so this run writes no checkpoints "
+              "(--resume needs vector=gymnasium)", file=sys.stderr)  # fmt: skip
     threads = configure_threads()
     extra: dict[str, Any] = {"torch_threads": threads, "command": command}
     if protocol_of(env) is not None:  # how a pixel game is played and scored (qlearn.envs.pixels)
