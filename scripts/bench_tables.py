@@ -551,6 +551,22 @@ def sweep_overhead(data: dict) -> Table:
     return t
 
 
+@table("ale_vector")
+def ale_vector(data: dict) -> Table:
+    src = data.get("ale_vector", [])
+    env_rows = newest([r for r in src if r["part"] == "env"], lambda r: (r["n_envs"], r["arm"]))
+    train_rows = newest([r for r in src if r["part"] == "train"], lambda r: r["arm"])
+    t = Table("part", "env, N envs", "arm", "env steps/s", "against SB3 (env) / vector=gymnasium (train)")
+    for (n, arm), r in sorted(env_rows.items(), key=lambda kv: kv[0][0]):
+        t.row(["env stepping, random actions", f"{r['env']}, {n}", arm, num(r["sps"], 0), ratio(r["sps"], r["peer_sps"], 2)],
+              [r])
+    base = train_rows.get("qlearn dqn vector=gymnasium")
+    for arm, r in train_rows.items():
+        t.row([f"DQN training, {r['steps']:,} steps", f"{r['env']}, {r['n_envs']}", arm, num(r["sps"], 0),
+               ratio(r["sps"], base["sps"], 2) if base else ""], [r] + ([base] if base else []))
+    return t
+
+
 @table("tuning")
 def tuning(data: dict) -> Table:
     rows = newest(data.get("tuning", []), lambda r: (r["case"], r["seeds_per_trial"]))
