@@ -116,11 +116,16 @@ def test_run_spec_for_vector_ale_is_a_batch_without_checkpoints():
         make_env(GAME, vector="envpool")
 
 
-def test_cli_trains_dqn_on_ale_s_vector_env(tmp_path):
+@pytest.mark.parametrize("agent,steps,sets", [
+    ("dqn", 600, ["learning_starts=200", "eval_every=300"]),
+    ("pqn", 2048, []),  # two rollouts of 128 steps of 8 envs
+])
+def test_cli_trains_on_ale_s_vector_env(tmp_path, agent, steps, sets):
     proc = subprocess.run(
-        [sys.executable, "-m", "qlearn", "train", "ALE/Pong-v5", "--env-arg", "vector=ale", "--env-arg",
-         "max_frames=400", "--envs", "2", "--steps", "600", "--set", "learning_starts=200", "--set",
-         "eval_every=300", "--set", "eval_episodes=2", "--out", str(tmp_path), "--no-progress", "--json"],
+        [sys.executable, "-m", "qlearn", "train", "ALE/Pong-v5", "--agent", agent, "--env-arg", "vector=ale",
+         "--env-arg", "max_frames=400", "--envs", "8" if agent == "pqn" else "2", "--steps", str(steps),
+         *(x for kv in [*sets, "eval_episodes=2"] for x in ("--set", kv)), "--out", str(tmp_path),
+         "--no-progress", "--json"],
         capture_output=True, text=True, timeout=300, env={**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"},
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -129,4 +134,4 @@ def test_cli_trains_dqn_on_ale_s_vector_env(tmp_path):
     config = json.loads((seed / "config.json").read_text())
     assert config["protocol"]["vector"] == "ale" and config["batched_env"] == "AleVectorBatched"
     assert config["train"]["checkpoint_every"] == 0 and (seed / "agent.pt").is_file()
-    assert json.loads((seed / "summary.json").read_text())["steps"] == 600
+    assert json.loads((seed / "summary.json").read_text())["steps"] == steps
