@@ -42,18 +42,23 @@ def qlearn_env(n: int, vector: str, threads: int = 1):
     return make_batched(GAME, 1, n)
 
 
-def time_qlearn(n: int, steps: int, vector: str, threads: int = 1) -> float:
-    venv = qlearn_env(n, vector, threads)
+def timed(venv, n: int, steps: int, actions) -> float:
+    """Env steps per second of ``venv`` over ``steps`` steps of its ``n`` envs after 50 of warm-up;
+    ``actions(rng, count)`` the action batch the env takes."""
     rng = np.random.default_rng(0)
-    acts = venv.action_space.n  # type: ignore[attr-defined]
+    count = venv.action_space.n
     venv.reset()
     for i in range(50 + steps):
         if i == 50:
             t = time.perf_counter()
-        venv.step(torch.as_tensor(rng.integers(0, acts, (1, n))))
+        venv.step(actions(rng, count))
     sps = n * steps / (time.perf_counter() - t)
     venv.close()
     return sps
+
+
+def time_qlearn(n: int, steps: int, vector: str, threads: int = 1) -> float:
+    return timed(qlearn_env(n, vector, threads), n, steps, lambda rng, a: torch.as_tensor(rng.integers(0, a, (1, n))))
 
 
 def time_sb3(n: int, steps: int) -> float:
@@ -63,18 +68,8 @@ def time_sb3(n: int, steps: int) -> float:
     from stable_baselines3.common.vec_env import VecFrameStack
 
     gym.register_envs(ale_py)  # (SB3 makes the id with gym.make)
-
     venv = VecFrameStack(make_atari_env(GAME, n_envs=n, seed=0), n_stack=4)
-    rng = np.random.default_rng(0)
-    acts = venv.action_space.n  # type: ignore[attr-defined]
-    venv.reset()
-    for i in range(50 + steps):
-        if i == 50:
-            t = time.perf_counter()
-        venv.step(rng.integers(0, acts, n))
-    sps = n * steps / (time.perf_counter() - t)
-    venv.close()
-    return sps
+    return timed(venv, n, steps, lambda rng, a: rng.integers(0, a, n))
 
 
 def train(n: int, steps: int, vector: str) -> dict:

@@ -120,7 +120,7 @@ class Sweep:
         return {
             "env": self.env, "agent": self.agent, "seeds": list(self.seeds), "steps": self.steps, "envs": self.envs,
             "env_kwargs": self.env_kwargs, "recipe": self.recipe, "fixed": list(self.fixed),
-            "cpus": self.cpus_per_trial,
+            "cpus": self.cpus_per_trial, "report_evals": self.scheduler is not None,
         }  # fmt: skip
 
     def grid_configs(self) -> list[dict[str, Any]]:

@@ -78,10 +78,14 @@ def score_row(values: np.ndarray, step: int, **extra: Any) -> dict[str, Any]:
 class TuneReport:
     """Trainer hook: each evaluation's scores to Tune, which may end the trial at any report (ASHA). The
     evaluation at the end of the budget is not reported: the trial's final report (the delivered agents'
-    scores) comes in its place, so a scheduler's verdict there cannot cut off the run's last steps."""
+    scores) comes in its place, so a scheduler's verdict there cannot cut off the run's last steps.
 
-    def __init__(self, where: dict[str, Any], steps: int) -> None:
-        self.where, self.steps = where, steps
+    ``report`` False (a sweep without a scheduler): evaluations are only watched (the worst score, for a
+    diverged seed), not reported. Each report is a round trip to the driver that the trial waits for, about
+    a tenth of a short FrozenLake trial's training time (``report_wait_s`` in its final report)."""
+
+    def __init__(self, where: dict[str, Any], steps: int, report: bool = True) -> None:
+        self.where, self.steps, self.report = where, steps, report
         self.worst = float("inf")
         self.waited = 0.0  # seconds spent in tune.report (a round trip to the driver each time)
 
@@ -92,7 +96,7 @@ class TuneReport:
         finite = scores[np.isfinite(scores)]
         if len(finite):
             self.worst = min(self.worst, float(finite.min()))
-        if row["step"] >= self.steps:
+        if row["step"] >= self.steps or not self.report:
             return True
         floor = self.worst if np.isfinite(self.worst) else 0.0
         t = time.perf_counter()
@@ -125,7 +129,7 @@ def trainable(config: dict[str, Any], job: dict[str, Any]) -> None:
     where = {"node_id": node, "trial_folder": str(folder), "nice": nice}
     try:
         spec = trial_spec(job, config)
-        hook = TuneReport(where, spec.train.steps)
+        hook = TuneReport(where, spec.train.steps, report=bool(job.get("report_evals", True)))
         res = run(spec, out=str(folder), progress=False, hooks=[hook], command="qlearn sweep (a trial)")
     except (QlearnError, FloatingPointError, RuntimeError, ValueError) as exc:
         # a configuration that cannot train is a failed trial, reported, not retried (Tune retries crashes)
