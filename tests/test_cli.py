@@ -35,12 +35,12 @@ def assert_user_error(proc: subprocess.CompletedProcess, *needles: str) -> None:
 @pytest.fixture(scope="module")
 def dqn_run(tmp_path_factory) -> Path:
     out = tmp_path_factory.mktemp("runs")
-    proc = qlearn("train", "FrozenLake-v1", "--agent", "dqn", "--steps", "3000", "--seed", "3", "--out", str(out),
+    proc = qlearn("train", "FrozenLake-v1", "--agent", "dqn", "--steps", "3200", "--seed", "3", "--out", str(out),
                   "--set", "learning_starts=500", "--set", "eval_every=1000", "--no-progress", "--json")
     assert proc.returncode == 0, proc.stderr
     summary = json.loads(proc.stdout)
     run_dir = Path(summary["run_dir"])
-    assert summary["steps"] == 3000
+    assert summary["steps"] == 3200  # the default: 32 envs per agent, one run folder (its seed's)
     return run_dir
 
 
@@ -61,7 +61,8 @@ def test_train_writes_a_complete_run_folder(dqn_run):
     assert any(p.name.startswith("events.out.tfevents") for p in (dqn_run / "tb").iterdir())
     rows = (dqn_run / "metrics.csv").read_text().splitlines()
     assert rows[0].startswith("step,episode,return") and len(rows) > 10
-    assert dqn_run.name.startswith("FrozenLake-v1__dqn__3__")
+    assert dqn_run.name == "seed_3" and dqn_run.parent.name.startswith("FrozenLake-v1__dqn__3__")
+    assert cfg["n_envs"] == 128 and cfg["agent_config"]["train_freq"] == 128  # the preset's default shape
 
 
 def test_evaluate_json_fields(dqn_run):
@@ -206,7 +207,7 @@ def test_pretrain_on_optimal_table_then_train(tmp_path):
     proc = qlearn("train", "FrozenLake-v1", "--pretrain", "optimal", "--steps", "300", "--out", str(tmp_path),
                   "--set", "eval_every=300", "--no-progress", "--json")
     assert proc.returncode == 0, proc.stderr
-    assert "pretrained on optimal" in proc.stderr
+    assert "pretrained on optimal" in proc.stderr and "--recipe course" in proc.stderr  # one agent, one env
     run = json.loads(proc.stdout)["run_dir"]
     out = json.loads(qlearn("qtable", run, "--json").stdout)
     assert out["greedy_agree"] == 11 and out["max_abs_diff"] < 0.02
@@ -341,7 +342,7 @@ def test_recipe_fast_trains_a_linear_q_network_that_reaches_070(tmp_path):
     proc = qlearn("train", "FrozenLake-v1", "--recipe", "fast", "--seed", "1", "--out", str(tmp_path), "--json",
                   "--no-progress", "--no-plots")
     assert proc.returncode == 0, proc.stderr
-    (run,) = (Path(d) for d in json.loads(proc.stdout)["run_dirs"])
+    run = Path(json.loads(proc.stdout)["run_dir"])  # one agent: its seed's folder
     cfg = json.loads((run / "config.json").read_text())
     assert cfg["recipe"] == "fast" and cfg["n_envs"] == 256 and cfg["agent_config"]["hidden"] == []
     out = json.loads(qlearn("evaluate", str(run), "--episodes", "20", "--json").stdout)

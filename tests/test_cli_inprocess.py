@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import io
 import json
+from pathlib import Path
 from types import SimpleNamespace
 
 import gymnasium as gym
@@ -36,13 +37,13 @@ class FakeResult:
     interrupted = False
 
     def summary(self):
-        return {"run_dir": None, "steps": self.steps}
+        return {"run_dir": None, "steps": self.steps, "interrupted": False}
 
 
 def test_run_training_passes_the_options_and_leaves_args_alone(monkeypatch, capsys, tmp_path):
     calls = []
     monkeypatch.setattr(cli_train, "run_experiment", lambda *a, **kw: calls.append((a, kw)) or FakeResult())
-    args = build_parser().parse_args(["train", "FrozenLake-v1", "--agent", "tabular", "--steps", "10", "--seed", "4",
+    args = build_parser().parse_args(["train", "FrozenLake-v1", "--agent", "tabular", "--envs", "1", "--steps", "10", "--seed", "4",
                                       "--set", "lr=0.5", "--no-slippery", "--out", str(tmp_path), "--no-progress",
                                       "--no-plots", "--json"])
     before = dict(vars(args))
@@ -53,7 +54,7 @@ def test_run_training_passes_the_options_and_leaves_args_alone(monkeypatch, caps
     assert kw["seed"] == 4 and kw["steps"] == 10 and kw["sets"] == ["lr=0.5"] and kw["out"] == str(tmp_path)
     assert kw["env_kwargs"] == {"is_slippery": False} and kw["device"] == "cpu" and kw["progress"] is False
     assert kw["recipe"] is None and kw["pretrain"] is None and kw["command"].startswith("qlearn ")
-    assert json.loads(capsys.readouterr().out) == {"run_dir": None, "steps": 10}
+    assert json.loads(capsys.readouterr().out) == {"run_dir": None, "steps": 10, "interrupted": False}
 
 
 def test_a_recipe_sets_the_envs_of_a_many_seed_run(monkeypatch, capsys):
@@ -135,9 +136,9 @@ def test_optimal_distribution_json_and_text(capsys):
 
 
 def test_qtable_compares_a_distributional_run_with_the_exact_distributions(capsys, tmp_path):
-    assert main(["train", "FrozenLake-v1", "--set", "distributional=qr", "--set", "quantiles=8", "--steps", "2000",
+    assert main(["train", "FrozenLake-v1", "--set", "distributional=qr", "--set", "quantiles=8", "--steps", "2048",
                  "--out", str(tmp_path), "--no-plots"]) == 0
-    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir())
+    run_dir = next(p for p in tmp_path.iterdir() if p.is_dir()) / "seed_0"  # one agent on the preset's 128 envs
     capsys.readouterr()
     assert main(["qtable", str(run_dir), "--json"]) == 0
     data = json.loads(capsys.readouterr().out)
@@ -206,12 +207,13 @@ def test_handlers_are_plain_functions_of_the_namespace():
     assert env_kwargs_from(args) == {"x": 1}
 
 
-def test_one_seed_on_many_envs_draws_its_curve_without_a_band(capsys, tmp_path):
-    # --agent pqn runs one seed on 16 envs by default: a group of K=1, whose curve has no bootstrap band.
+def test_one_seed_on_many_envs_is_reported_and_plotted_as_one_run(capsys, tmp_path):
+    # --agent pqn runs one seed on 16 envs by default: a group of K=1, reported as one run (its seed's folder).
     code = main(["train", "FrozenLake-v1", "--agent", "pqn", "--steps", "1600", "--set", "eval_every=800",
                  "--out", str(tmp_path), "--no-progress", "--json"])
     assert code == 0
     out = json.loads(capsys.readouterr().out)
-    parent = tmp_path / out["run_dir"]
-    assert out["plots"] == [str(parent / "seeds_curve.png")] and (parent / "seeds_curve.png").stat().st_size > 0
-    assert not (parent / "seed_0" / "learning_curve.png").exists()  # each seed's: drawn by qlearn plot
+    run = Path(out["run_dir"])
+    assert run.name == "seed_0" and (run.parent / "aggregate.json").is_file() and out["steps"] == 1600
+    assert str(run / "learning_curve.png") in out["plots"] and (run / "learning_curve.png").stat().st_size > 0
+    assert not (run.parent / "seeds_curve.png").exists()  # no band of one seed

@@ -401,7 +401,7 @@ def test_full_disk_during_training_stops_with_a_qlearn_error_and_keeps_the_last_
 
 def test_full_disk_from_the_command_line(tmp_path, monkeypatch):
     _patch_pickle_dump(monkeypatch, _DiskFull(ok=2))
-    train = ["train", "FrozenLake-v1", "--steps", "300", "--out", str(tmp_path), "--no-progress", "--no-plots",
+    train = ["train", "FrozenLake-v1", "--recipe", "course", "--steps", "300", "--out", str(tmp_path), "--no-progress", "--no-plots",
              *[a for s in SETS for a in ("--set", s)]]
     line = assert_one_line_error(cli(*train), "No space left on device")
     assert "previous checkpoint is intact" in line
@@ -415,7 +415,7 @@ def test_full_disk_from_the_command_line(tmp_path, monkeypatch):
 def test_disk_full_for_every_file_from_the_command_line(tmp_path, monkeypatch):
     """Once the disk is full the final agent.pt, last.pt and summary.json fail too: still one line, exit 2."""
     _patch_replace(monkeypatch, _DiskFull(ok=2), everything=True)
-    assert_one_line_error(cli("train", "FrozenLake-v1", "--steps", "300", "--out", str(tmp_path), "--no-progress",
+    assert_one_line_error(cli("train", "FrozenLake-v1", "--recipe", "course", "--steps", "300", "--out", str(tmp_path), "--no-progress",
                               "--no-plots", *[a for s in SETS for a in ("--set", s)]), "No space left on device")
     monkeypatch.undo()
     (run,) = tmp_path.iterdir()

@@ -317,9 +317,10 @@ def test_recipe_settings_lie_over_the_preset():
 
     base, base_train = preset("FrozenLake-v1", "dqn")
     agent, train = preset("FrozenLake-v1", "dqn", "batched")
-    assert agent["train_freq"] == 32 and base["train_freq"] == 4
+    assert agent["train_freq"] == 32 and base["train_freq"] == 128
     assert agent["hidden"] == base["hidden"] and agent["double"] is True  # untouched preset keys stay
-    assert train["steps"] == 40_000 and base_train["steps"] == 50_000
+    assert train["steps"] == 40_000 and base_train["steps"] == 300_000
+    assert train["keep_best"] is True and base_train["keep_best"] is False
     assert recipe_envs("FrozenLake-v1", "batched") == 32 and recipe_envs("FrozenLake-v1", None) is None
 
 
@@ -331,6 +332,17 @@ def test_batched_recipe_ends_every_seed_at_the_optimum(tmp_path):
     final = np.asarray(res.eval_exact[-1])  # exact, from the model (evaluation episodes scored the run)
     assert (final >= 0.70).all(), final
     assert final.mean() >= 0.735
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("agent, bound", [("dqn", 0.05), ("tabular", 0.02)])
+def test_default_settings_deliver_the_optimum_with_q_values_near_q_star(tmp_path, agent, bound):
+    """Issue 16's claim for FrozenLake's defaults (no recipe, no model in training or delivery): every seed's
+    delivered greedy policy at the optimum 0.7402 and its max |Q - Q*| within ``bound``."""
+    res = run_many("FrozenLake-v1", agent, seeds=range(5), n_envs=None, out=str(tmp_path), progress=False)
+    assert res.n_envs > 1 and res.selected_by == "episodes"
+    assert (np.asarray(res.delivered_exact) >= 0.7401).all(), res.delivered_exact
+    assert (np.asarray(res.delivered_q_error) <= bound).all(), res.delivered_q_error
 
 
 @pytest.mark.parametrize("native", [True, False])

@@ -22,7 +22,7 @@ SETS = ["--set", "checkpoint_every=1000", "--set", "eval_every=1000", "--set", "
 
 
 def train_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "qlearn", "train", "FrozenLake-v1", "--steps", "8000", "--seed", "11", "--out",
+    return [sys.executable, "-m", "qlearn", "train", "FrozenLake-v1", "--recipe", "course", "--steps", "8000", "--seed", "11", "--out",
             str(out), "--no-progress", "--no-plots", *SETS, *extra]
 
 
@@ -150,7 +150,7 @@ def test_config_json_reruns_the_same_run_bit_for_bit(tmp_path):
 
 
 def many_cmd(out: Path, *extra: str) -> list[str]:
-    return [sys.executable, "-m", "qlearn", "train", "FrozenLake-v1", "--seeds", "3", "--seed", "4", "--steps", "8000",
+    return [sys.executable, "-m", "qlearn", "train", "FrozenLake-v1", "--recipe", "course", "--seeds", "3", "--seed", "4", "--steps", "8000",
             "--out", str(out), "--no-progress", "--no-plots", *SETS, *extra]
 
 

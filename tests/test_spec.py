@@ -16,7 +16,10 @@ def test_build_lays_preset_recipe_and_sets_in_that_order():
     assert spec.lockstep and spec.seeds == (4, 5) and spec.train.seed == 4
     assert spec.agent_config.lr == 0.002  # --set over the recipe's lr
     plain = RunSpec.build("FrozenLake-v1", "dqn")
-    assert not plain.lockstep and plain.agent_config != spec.agent_config
+    assert plain.lockstep and plain.n_envs == 128 and plain.agent_config != spec.agent_config  # the preset's envs
+    course = RunSpec.build("FrozenLake-v1", "dqn", recipe="course")  # the course's shape: one agent, one env
+    assert not course.lockstep and course.n_envs == 1 and course.agent_config.train_freq == 4
+    assert course.train.steps == 50_000 and course.train.keep_best
 
 
 @pytest.mark.parametrize("bad, needle", [

@@ -131,16 +131,27 @@ from many envs at once, where DQN learns from a replay memory."""
 
 
 def default_envs(env_id: str, agent: str, recipe: str | None = None) -> int:
-    """Envs per agent when ``--envs`` is not given: the recipe's, else for PQN the preset's ``pqn_envs`` (or
-    :data:`PQN_ENVS`), else 1."""
+    """Envs per agent when ``--envs`` is not given: the recipe's, else the preset's for the agent
+    (``dqn_envs``, ``pqn_envs``), else :data:`PQN_ENVS` for PQN and 1 for the others."""
     wanted = recipe_envs(env_id, recipe)
     if wanted:
         return int(wanted)
-    if agent == "pqn":
-        return int(preset_entry(env_id).get("pqn_envs", PQN_ENVS))
-    return 1
+    return int(preset_entry(env_id).get(f"{agent}_envs", PQN_ENVS if agent == "pqn" else 1))
 
 
 def recipe_envs(env_id: str, name: str | None) -> int | None:
     """Environments per agent a recipe asks for (None: no recipe, or it leaves that open)."""
     return None if name is None else get_recipe(env_id, name).get("envs")
+
+
+ONE_ENV_RECIPE = "course"
+"""The recipe a preset shaped for many envs per agent keeps for one env (the course's per-step loop)."""
+
+
+def one_env_recipe(env_id: str, agent: str) -> str | None:
+    """The recipe for ``agent`` on one env where ``env_id``'s preset trains it on many (None: no such
+    preset, or it has no :data:`ONE_ENV_RECIPE` for ``agent``)."""
+    if default_envs(env_id, agent) == 1:
+        return None
+    recipe = recipes(env_id).get(ONE_ENV_RECIPE, {})
+    return ONE_ENV_RECIPE if agent in recipe else None

@@ -122,7 +122,8 @@ class RunInfo:
 
 
 def read_run(path: str | os.PathLike) -> RunInfo:
-    """Open a run folder, with a one-line error if it is missing or damaged."""
+    """Open a run folder, with a one-line error if it is missing or damaged. A ``--seeds`` folder of one seed
+    (one agent trained on many envs) opens that seed's folder."""
     path = Path(path)
     if not path.exists():
         raise QlearnError(f"run folder {path} does not exist")
@@ -131,6 +132,8 @@ def read_run(path: str | os.PathLike) -> RunInfo:
     cfg = path / CONFIG
     if not cfg.is_file():
         seeds = sorted(p.name for p in path.glob("seed_*") if p.is_dir())
+        if (path / "aggregate.json").is_file() and len(seeds) == 1:  # one agent trained on many envs
+            return read_run(path / seeds[0])
         if (path / "aggregate.json").is_file() and seeds:
             raise QlearnError(
                 f"{path} holds {len(seeds)} seeds (qlearn train --seeds); name one of them, e.g. {path / seeds[0]}"

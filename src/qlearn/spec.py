@@ -32,7 +32,7 @@ from qlearn.config import (
 )
 from qlearn.derived import derived_settings
 from qlearn.errors import QlearnError
-from qlearn.presets import default_envs, preset
+from qlearn.presets import default_envs, one_env_recipe, preset
 
 SPEC_VERSION = 2  # config.json written from a RunSpec (1: hand-built dicts, read as well)
 AGENT_CONFIGS: dict[str, type[DQNConfig] | type[TabularConfig] | type[PQNConfig]] = {
@@ -116,11 +116,14 @@ class RunSpec:
         native: bool = True,
     ) -> RunSpec:
         """The env's preset for ``agent`` (with ``recipe``'s settings over it), then ``sets`` (``key=value``);
-        ``n_envs`` None: the recipe's, else the agent's default (:func:`qlearn.presets.default_envs`)."""
+        ``n_envs`` None: the recipe's, else the agent's default (:func:`qlearn.presets.default_envs`); one env
+        where the preset's default is many: the preset's one-env recipe (:func:`qlearn.presets.one_env_recipe`)."""
         if agent not in AGENT_CONFIGS:
             raise QlearnError(f"unknown agent {agent!r}: use one of {AGENT_NAMES}")
         cfg_cls = AGENT_CONFIGS[agent]
         agent_sets, train_sets = parse_sets(list(sets), cfg_cls, TrainConfig)
+        if n_envs == 1 and recipe is None:  # a preset shaped for many envs asked for one: its one-env recipe
+            recipe = one_env_recipe(env_id, agent)
         derived = None if recipe is not None else derived_settings(env_id, agent, env_kwargs, n_envs)
         if derived is None:
             agent_preset, train_preset = preset(env_id, agent, recipe)

@@ -34,7 +34,8 @@ def run(args: argparse.Namespace) -> int:
         for agent in ("dqn", "tabular", "pqn"):
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}
-                envs = f"envs={entry.get('pqn_envs', PQN_ENVS)} " if agent == "pqn" else ""
+                n = entry.get(f"{agent}_envs", PQN_ENVS if agent == "pqn" else 1)
+                envs = f"envs={n} " if n != 1 else ""
                 print(f"  {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
                 if f"_{agent}_source" in entry:
                     print(f"           ({entry[f'_{agent}_source']})")

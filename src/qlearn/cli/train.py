@@ -14,7 +14,7 @@ from typing import Any
 from qlearn.cli.common import EXIT_INTERRUPTED, add_env_options, env_kwargs_from, note
 from qlearn.derived import envs_per_agent
 from qlearn.errors import QlearnError
-from qlearn.presets import recipe_envs
+from qlearn.presets import one_env_recipe, recipe_envs
 from qlearn.runs import read_run
 from qlearn.training.runner import rerun_from_config, resume_experiment, run_experiment, run_many
 
@@ -126,6 +126,11 @@ def _new_run(args: argparse.Namespace) -> int:
     elif wanted and n_envs != wanted:
         note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
     command = "qlearn " + " ".join(sys.argv[1:])
+    preset_shape = args.envs is None and args.seeds is None and args.recipe is None
+    one_env = one_env_recipe(args.env_id, "dqn") if args.pretrain and args.agent == "dqn" and preset_shape else None
+    if one_env is not None:  # the course's pretraining: one agent on one env, the preset's recipe for it
+        note(f"qlearn: note: --pretrain trains one agent on one env: --recipe {one_env} of {args.env_id}")
+        n_envs = 1
     if args.seeds is not None or n_envs != 1 or env_kwargs_from(args).get("vector") == "ale":  # (a batch of one)
         return _run_many(args, n_envs=n_envs, device=device, command=command)
     result = run_experiment(
@@ -176,27 +181,32 @@ def _run_many(args: argparse.Namespace, *, n_envs: int, device: str, command: st
 
 
 def _report(args: argparse.Namespace, result: Any) -> int:
-    summary = result.summary()
-    if not args.no_plots and result.run_dir is not None:
+    return _report_one(args, result.summary(), resume_hint=False)
+
+
+def _report_one(args: argparse.Namespace, summary: dict[str, Any], *, resume_hint: bool) -> int:
+    """One agent's summary (``summary.json`` with its plots): as JSON, or as lines of text."""
+    run_dir = summary["run_dir"]
+    if not args.no_plots and run_dir is not None:
         from qlearn.figures import write_plots  # matplotlib: imported only when plots are drawn
 
-        written, _ = write_plots(read_run(result.run_dir))
+        written, _ = write_plots(read_run(run_dir))
         summary["plots"] = [str(p) for p in written]
     if args.json:
         print(json.dumps(summary, indent=2))
     else:
-        print(f"run folder: {result.run_dir}")
+        print(f"run folder: {run_dir}")
         print(
-            f"{result.steps} steps, {summary['episodes']} episodes in {result.wall_time:.1f} s "
-            f"({result.sps:.0f} steps/s)"
+            f"{summary['steps']} steps, {summary['episodes']} episodes in {summary['wall_time']:.1f} s "
+            f"({summary['sps']:.0f} steps/s)"
         )
-        if result.best_score is not None:
-            best = summary["selection_score"] == result.best_score
+        if summary["best_score"] is not None:
+            best = summary["selection_score"] == summary["best_score"]
             kept = "best evaluated agent kept" if best else "final agent kept"
             what = "exact, from the env's model" if summary["selected_by"] == "model" else "evaluation episodes"
             print(
-                f"greedy score ({what}): final {result.final_score:.3f}, best {result.best_score:.3f} "
-                f"at step {result.best_step} ({kept})"
+                f"greedy score ({what}): final {summary['final_score']:.3f}, best {summary['best_score']:.3f} "
+                f"at step {summary['best_step']} ({kept})"
             )
             if summary["score_from"] == "fresh episodes":
                 print(f"the kept agent on fresh evaluation episodes: {summary['score']:.3f}")
@@ -204,17 +214,20 @@ def _report(args: argparse.Namespace, result: Any) -> int:
                 print(f"the kept agent's exact score, reported by the env's model: {summary['exact_score']:.4f}")
             if summary["q_error"] is not None:
                 print(f"its largest Q-value error, max |Q - Q*|: {summary['q_error']:.4f}")
-        if result.stopped_by:
-            print(f"stopped early: {result.stopped_by}")
+        if summary["stopped_by"]:
+            print(f"stopped early: {summary['stopped_by']}")
         for p in summary.get("plots", []):
             print(f"plot: {p}")
-    if result.interrupted:
-        note(f"qlearn: interrupted at step {result.steps}; what it learned is saved in {result.run_dir}")
+    if summary["interrupted"]:
+        hint = f" (continue with qlearn train --resume {run_dir})" if resume_hint else ""
+        note(f"qlearn: interrupted at step {summary['steps']}; what it learned is saved in {run_dir}{hint}")
         return EXIT_INTERRUPTED
     return 0
 
 
 def _report_many(args: argparse.Namespace, res: Any, k: int) -> int:
+    if args.seeds is None and k == 1:  # one agent on many envs: reported as one run (its seed's folder)
+        return _report_one(args, res.summary(0), resume_hint=True)
     agg = res.aggregate()
     if res.interrupted:
         note(

@@ -6,9 +6,10 @@ step are kept as arrays (one ``np.nonzero`` per step, whatever K) and written in
 evaluation for up to ``PER_SEED_MAX`` seeds, otherwise when ``FLUSH_SECS`` have passed since the last
 write, and always at the end (and before every checkpoint). Each seed folder gets ``metrics.csv`` (one
 row per episode) and ``evals.csv``. Per-seed TensorBoard writers (a thread and an open file each) are
-made for up to ``PER_SEED_MAX`` seeds: a lone run's get every episode's scalars, as CleanRL writes them,
-a group's the averages since the last evaluation. A parent folder gets one writer with the seeds' mean,
-interquartile mean and bootstrap 95% interval of the evaluation score.
+made for up to ``PER_SEED_MAX`` seeds: one agent on one env gets every episode's scalars, as CleanRL writes
+them; agents on many envs (thousands of episodes a second) the averages since the last evaluation. A
+parent folder gets one writer with the seeds' mean, interquartile mean and bootstrap 95% interval of the
+evaluation score.
 """
 
 from __future__ import annotations
@@ -40,8 +41,10 @@ class RunLogs:
         run_dirs: list[Path] | None = None,
         parent: Path | None = None,
         purge_step: int | None = None,
+        n_envs: int = 1,
     ) -> None:
         self.k, self.env_id = k, env_id
+        self.each_episode = k == 1 and n_envs == 1  # TensorBoard: every episode's scalars, else averages
         self.dirs = list(run_dirs or [])
         self.episodes = np.zeros(k, dtype=np.int64)  # episodes ended so far, per seed
         self._rows: list[tuple[Any, ...]] = []  # episode columns of each step with ends, unwritten
@@ -87,7 +90,7 @@ class RunLogs:
         ended = (ki, number, ret, length, success)
         if not self.dirs:
             return ended
-        if self.k == 1 and self._boards:  # a lone run: every episode's scalars
+        if self.each_episode and self._boards:  # one agent on one env: every episode's scalars
             tb = self._boards[0]
             for r, n_steps in zip(ret.tolist(), length.tolist()):
                 tb.add_scalar("charts/episodic_return", r, step)
@@ -129,8 +132,8 @@ class RunLogs:
                 tb.add_scalar("eval/exact_score", exact[i], step)
             if q_error is not None:
                 tb.add_scalar("eval/q_error", q_error[i], step)
-            if self.k == 1:
-                continue  # a lone run's episode scalars are written as the episodes end
+            if self.each_episode:
+                continue  # written as the episodes end
             tb.add_scalar("charts/SPS", sps, step)
             if epsilon is not None:
                 tb.add_scalar("charts/epsilon", epsilon, step)

@@ -106,7 +106,8 @@ def run(
 
             print(f"pretrained on {table_name}: mse {fit(agent, table):.2e}", file=sys.stderr)
         return _train_one(spec, agent, env, run_dir, progress, hooks=hooks)
-    parent = new_run_dir(out, spec.env_id, spec.agent, f"seeds{spec.seeds[0]}-{spec.seeds[-1]}")
+    first, last = spec.seeds[0], spec.seeds[-1]
+    parent = new_run_dir(out, spec.env_id, spec.agent, f"seeds{first}-{last}" if last != first else first)
     run_dirs = []
     for s in spec.seeds:
         d = parent / f"seed_{s}"
@@ -246,7 +247,7 @@ def run_many(
     agent_kind: str = "dqn",
     *,
     seeds: Sequence[int],
-    n_envs: int = 1,
+    n_envs: int | None = 1,
     steps: int | None = None,
     sets: Sequence[str] = (),
     env_kwargs: dict[str, Any] | None = None,
@@ -258,7 +259,8 @@ def run_many(
     recipe: str | None = None,
 ) -> TrainResult:
     """One agent per seed in lockstep (one process): ``OUT/ENV__AGENT__seedsA-B__TIME/seed_S/`` (each a
-    complete run folder) beside ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the curve)."""
+    complete run folder) beside ``aggregate.json`` (final scores: mean, bootstrap 95% CI, IQM; the curve).
+    ``n_envs`` per agent (None: the recipe's or preset's, as ``qlearn train`` without ``--envs``)."""
     spec = RunSpec.build(
         env_id,
         agent_kind,

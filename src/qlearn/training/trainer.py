@@ -85,7 +85,7 @@ class Trainer:
         agent, venv, res = self.agent, self.venv, self.result
         k, n = self.k, self.n
         purge = None if resume is None else int(resume["loop"]["step"]) + 1  # TensorBoard: drop what follows
-        self.logs = RunLogs(k, self.env_id, self.run_dirs, self.parent, purge_step=purge)
+        self.logs = RunLogs(k, self.env_id, self.run_dirs, self.parent, purge_step=purge, n_envs=n)
         self.ep_ret, self.ep_len = np.zeros((k, n)), np.zeros((k, n), dtype=np.int64)
         self.step, self.next_eval, self.spent = 0, self.eval_every, 0.0
         try:
