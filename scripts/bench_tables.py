@@ -486,7 +486,7 @@ def toy_text(data: dict) -> Table:
         t.row([env, how, agent, f"{r['optimum']:.{digits}f} ({r['best_within_limit']:.{digits}f})",
                " ".join(f"{x:.{digits}f}" for x in r["delivered"]), f"{sum(x >= floor for x in r['delivered'])}/{n}",
                " ".join(f"{x:.{digits}f}" for x in r["final"]), f"{sum(x >= floor for x in r['final'])}/{n}",
-               " ".join(f"{x:.2f}" for x in r.get("q_error", [])), f"{r['wall_s']:.1f}"], [r])
+               " ".join(f"{x:.3f}" if abs(x) < 1 else f"{x:.2f}" for x in r.get("q_error", [])), f"{r['wall_s']:.1f}"], [r])
     return t
 
 
