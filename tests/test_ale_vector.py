@@ -130,7 +130,8 @@ def test_cli_trains_on_ale_s_vector_env(tmp_path, agent, steps, sets):
     )  # fmt: skip
     assert proc.returncode == 0, proc.stderr[-3000:]
     assert "writes no checkpoints" in proc.stderr
-    (seed,) = Path(json.loads(proc.stdout)["run_dir"]).glob("seed_0")
+    seed = Path(json.loads(proc.stdout)["run_dir"])  # one agent: its seed's folder
+    assert seed.name == "seed_0" and (seed.parent / "aggregate.json").is_file()
     config = json.loads((seed / "config.json").read_text())
     assert config["protocol"]["vector"] == "ale" and config["batched_env"] == "AleVectorBatched"
     assert config["train"]["checkpoint_every"] == 0 and (seed / "agent.pt").is_file()

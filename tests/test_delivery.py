@@ -44,7 +44,7 @@ def test_by_default_the_model_reports_and_evaluation_episodes_choose(tmp_path):
     from qlearn.envs import TabularMDP, make_env, success_probability, value_iteration
     from qlearn.report import chosen_by
 
-    spec = RunSpec.build("FrozenLake-v1", "tabular", steps=3_000, sets=["eval_every=500", "checkpoint_every=0"])
+    spec = RunSpec.build("FrozenLake-v1", "tabular", n_envs=1, steps=3_000, sets=["eval_every=500", "checkpoint_every=0"])
     assert spec.train.select_by == "episodes"
     res = run(spec, out=str(tmp_path), progress=False)
     summary = json.loads((res.run_dir / "summary.json").read_text())
@@ -61,7 +61,7 @@ def test_by_default_the_model_reports_and_evaluation_episodes_choose(tmp_path):
     config = json.loads((res.run_dir / "config.json").read_text())
     assert config["train"]["select_by"] == "episodes" and "only reports" in chosen_by(config)
 
-    chosen = run(RunSpec.build("FrozenLake-v1", "tabular", steps=3_000,
+    chosen = run(RunSpec.build("FrozenLake-v1", "tabular", n_envs=1, steps=3_000,
                                sets=["eval_every=500", "checkpoint_every=0", "select_by=model"]),
                  out=str(tmp_path / "m"), progress=False)
     summary = json.loads((chosen.run_dir / "summary.json").read_text())

@@ -28,7 +28,7 @@ def sweep_cmd(*args: str, timeout: int = 300, env: dict | None = None) -> subpro
 
 def test_grid_sweep_trains_each_configuration_s_seeds_in_lockstep(tmp_path):
     spec = tmp_path / "sweep.yaml"
-    spec.write_text("env: FrozenLake-v1\nagent: tabular\nseeds: [0, 1]\nsteps: 3000\n"
+    spec.write_text("env: FrozenLake-v1\nagent: tabular\nrecipe: course\nseeds: [0, 1]\nsteps: 3000\n"
                     "params:\n  alpha: [0.05, 0.5]\nset: [eval_every=1000, checkpoint_every=0]\n")
     proc = sweep_cmd(str(spec), "--out", str(tmp_path / "out"), "--num-cpus", "2", "--json")
     assert proc.returncode == 0, proc.stderr[-3000:]
@@ -59,7 +59,7 @@ def test_grid_sweep_trains_each_configuration_s_seeds_in_lockstep(tmp_path):
 
 def test_optuna_search_with_asha_keeps_its_study_and_stops_on_env_steps(tmp_path):
     spec = tmp_path / "opt.yaml"
-    spec.write_text("env: FrozenLake-v1\nagent: tabular\nseeds: 2\nsteps: 4000\nsearch: optuna\nsamples: 4\n"
+    spec.write_text("env: FrozenLake-v1\nagent: tabular\nrecipe: course\nseeds: 2\nsteps: 4000\nsearch: optuna\nsamples: 4\n"
                     "random_seed: 7\nscheduler: asha\nasha: {grace_period: 1000, reduction_factor: 2}\n"
                     "params:\n  alpha: {loguniform: [0.02, 0.9]}\n  epsilon_end: [0.01, 0.2]\n"
                     "set: [eval_every=1000, checkpoint_every=0]\n")
@@ -87,7 +87,7 @@ def test_optuna_search_with_asha_keeps_its_study_and_stops_on_env_steps(tmp_path
 
 def test_a_trial_that_cannot_train_is_reported_and_the_sweep_goes_on(tmp_path):
     spec = tmp_path / "mem.yaml"  # the second buffer asks for more memory than there is: refused in the trial
-    spec.write_text("env: FrozenLake-v1\nagent: dqn\nseeds: 1\nsteps: 600\n"
+    spec.write_text("env: FrozenLake-v1\nagent: dqn\nrecipe: course\nseeds: 1\nsteps: 600\n"
                     "params:\n  buffer_size: [1000, 1000000000000]\n"
                     "set: [eval_every=300, learning_starts=100, checkpoint_every=0]\n")
     proc = sweep_cmd(str(spec), "--out", str(tmp_path / "out"), "--num-cpus", "2", "--json")

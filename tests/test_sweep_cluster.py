@@ -26,7 +26,7 @@ FAST_DEATH = {"health_check_initial_delay_ms": 0, "health_check_period_ms": 1000
 def sweep_file(tmp_path: Path, trials: int, steps: int) -> Path:
     spec = tmp_path / "sweep.yaml"
     alphas = ", ".join(str(round(0.1 + 0.1 * i, 2)) for i in range(trials))
-    spec.write_text(f"env: FrozenLake-v1\nagent: tabular\nseeds: [0, 1]\nsteps: {steps}\n"
+    spec.write_text(f"env: FrozenLake-v1\nagent: tabular\nrecipe: course\nseeds: [0, 1]\nsteps: {steps}\n"
                     f"params:\n  alpha: [{alphas}]\nset: [eval_every=1000, checkpoint_every=0]\n")
     return spec
 
@@ -119,7 +119,7 @@ def test_a_killed_driver_resumes_with_only_the_unfinished_trials(tmp_path):
 
 def test_ctrl_c_stops_an_optuna_search_that_resumes_where_its_study_was(tmp_path):
     spec = tmp_path / "opt.yaml"
-    spec.write_text("env: FrozenLake-v1\nagent: tabular\nseeds: 2\nsteps: 6000\nsearch: optuna\nsamples: 4\n"
+    spec.write_text("env: FrozenLake-v1\nagent: tabular\nrecipe: course\nseeds: 2\nsteps: 6000\nsearch: optuna\nsamples: 4\n"
                     "random_seed: 3\nparams:\n  alpha: {loguniform: [0.02, 0.9]}\n"
                     "set: [eval_every=1000, checkpoint_every=0]\n")
     proc = launch([str(spec), "--out", str(tmp_path / "out"), "--num-cpus", "1"], start_new_session=True)

@@ -98,7 +98,7 @@ def chosen_by(cfg: dict[str, Any]) -> str:
     """How a run chose the agent it delivered, in words (``select_by=model`` said to be the model's choice)."""
     train = cfg.get("train", {})
     if train.get("keep_best") is False:
-        return "Delivered: the last network (keep_best off)."
+        return "Delivered: the final agent (keep_best off); the env's model, where it has one, only reports."
     if "select_by" not in train:
         return "Delivered: the best evaluated agent (a run from before select_by: exact where the env has a model)."
     if train["select_by"] == "model":
