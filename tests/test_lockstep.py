@@ -255,6 +255,18 @@ def test_score_agents_sampled_mode_on_cartpole():
 
 
 # ------------------------------------------------------------------------------------------ run_many
+def test_one_seed_on_many_envs_opens_as_its_seed_and_a_group_asks_for_one(tmp_path):
+    from qlearn import QlearnError
+    from qlearn.runs import read_run
+
+    one = run_many("FrozenLake-v1", "tabular", seeds=[3], n_envs=4, steps=400, out=str(tmp_path), progress=False)
+    assert one.parent.name.startswith("FrozenLake-v1__tabular__3__")  # one seed: named like a lone run
+    assert read_run(one.parent).path == one.parent / "seed_3" == one.run_dirs[0]
+    two = run_many("FrozenLake-v1", "tabular", seeds=[0, 1], n_envs=4, steps=400, out=str(tmp_path), progress=False)
+    with pytest.raises(QlearnError, match="holds 2 seeds"):
+        read_run(two.parent)
+
+
 def test_run_many_writes_seed_folders_and_aggregate(tmp_path):
     res = run_many("FrozenLake-v1", seeds=[0, 1], steps=2000, sets=["eval_every=1000", "learning_starts=200"],
                    out=str(tmp_path), progress=False)
