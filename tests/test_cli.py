@@ -377,6 +377,14 @@ def test_recipe_on_one_env_runs_the_single_path_and_records_it(tmp_path):
     assert cfg["recipe"] == "batched" and cfg["agent_config"]["train_freq"] == 32 and cfg["train"]["steps"] == 1500
 
 
+def test_one_env_asked_of_a_many_env_preset_gets_its_one_env_recipe(tmp_path):
+    proc = qlearn("train", "FrozenLake-v1", "--envs", "1", "--steps", "300", "--out", str(tmp_path), "--json",
+                  "--no-progress", "--no-plots")
+    assert proc.returncode == 0 and "--recipe course" in proc.stderr, proc.stderr
+    cfg = json.loads((Path(json.loads(proc.stdout)["run_dir"]) / "config.json").read_text())
+    assert cfg["recipe"] == "course" and cfg["agent_config"]["train_freq"] == 4 and "lockstep_seeds" not in cfg
+
+
 def test_config_reruns_with_the_recorded_pretraining_and_device(tmp_path):
     first = qlearn("train", "FrozenLake-v1", "--pretrain", "optimal", "--steps", "300", "--out", str(tmp_path / "a"),
                    "--no-progress", "--no-plots", "--json")

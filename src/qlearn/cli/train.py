@@ -125,6 +125,8 @@ def _new_run(args: argparse.Namespace) -> int:
         n_envs = envs_per_agent(args.env_id, args.agent, args.recipe, env_kwargs_from(args))
     elif wanted and n_envs != wanted:
         note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
+    elif n_envs == 1 and args.recipe is None and (course := one_env_recipe(args.env_id, args.agent)):
+        note(f"qlearn: note: --envs 1: {args.env_id}'s one-env settings, --recipe {course}")
     command = "qlearn " + " ".join(sys.argv[1:])
     preset_shape = args.envs is None and args.seeds is None and args.recipe is None
     one_env = one_env_recipe(args.env_id, "dqn") if args.pretrain and args.agent == "dqn" and preset_shape else None
