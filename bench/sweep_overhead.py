@@ -39,6 +39,8 @@ CASES = {
     "frozenlake_k4_long": ("FrozenLake-v1", "dqn", 4, 80_000),  # ~30 s of training: start-up transients matter less
 }
 ENV = {**os.environ, "QLEARN_THREADS": "1", "MPLBACKEND": "Agg"}
+RECIPE = "course"
+"""Both arms run FrozenLake's one-env recipe: the shape every row before 65076ab ran (its defaults then)."""
 
 
 def qlearn(*args: str, nice: int = 0) -> tuple[float, str]:
@@ -52,8 +54,8 @@ def qlearn(*args: str, nice: int = 0) -> tuple[float, str]:
 
 
 def direct(env: str, agent: str, k: int, steps: int, out: Path, nice: int = 0) -> dict:
-    wall, stdout = qlearn("train", env, "--agent", agent, "--seeds", str(k), "--steps", str(steps), "--out",
-                          str(out), "--no-progress", "--json", nice=nice)
+    wall, stdout = qlearn("train", env, "--agent", agent, "--recipe", RECIPE, "--seeds", str(k), "--steps", str(steps),
+                          "--out", str(out), "--no-progress", "--json", nice=nice)
     agg = json.loads(stdout)["aggregate"]
     return {"sps": agg["steps_per_agent"] / agg["wall_time"], "train_wall": agg["wall_time"], "command_s": wall}
 
@@ -61,7 +63,7 @@ def direct(env: str, agent: str, k: int, steps: int, out: Path, nice: int = 0) -
 def trial(env: str, agent: str, k: int, steps: int, out: Path, cpus: int = 1) -> dict:
     out.mkdir(parents=True, exist_ok=True)
     spec = out / "one.yaml"
-    spec.write_text(f"env: {env}\nagent: {agent}\nseeds: {k}\nsteps: {steps}\ncpus_per_trial: {cpus}\n")
+    spec.write_text(f"env: {env}\nagent: {agent}\nrecipe: {RECIPE}\nseeds: {k}\nsteps: {steps}\ncpus_per_trial: {cpus}\n")
     wall, stdout = qlearn("sweep", str(spec), "--out", str(out), "--num-cpus", "2", "--no-progress", "--json")
     summary = json.loads(stdout)
     (row,) = summary["trials"]
