@@ -9,7 +9,7 @@ from typing import Any
 from qlearn.cli.common import emit_json
 from qlearn.derived import CHECKED_ON, DESIGNED_ON, derived_settings
 from qlearn.errors import QlearnError
-from qlearn.presets import PQN_ENVS, all_presets, preset_entry, recipes
+from qlearn.presets import all_presets, default_envs, preset_entry, recipes
 
 
 def add_parser(sub: Any) -> None:
@@ -34,7 +34,7 @@ def run(args: argparse.Namespace) -> int:
         for agent in ("dqn", "tabular", "pqn"):
             if agent in entry:
                 settings = {**entry[agent], **entry.get("train", {}).get(agent, {})}
-                n = entry.get(f"{agent}_envs", PQN_ENVS if agent == "pqn" else 1)
+                n = default_envs(env_id, agent)
                 envs = f"envs={n} " if n != 1 else ""
                 print(f"  {agent:8} {envs}" + " ".join(f"{k}={v}" for k, v in settings.items()))
                 if f"_{agent}_source" in entry:

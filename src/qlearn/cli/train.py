@@ -125,14 +125,13 @@ def _new_run(args: argparse.Namespace) -> int:
         n_envs = envs_per_agent(args.env_id, args.agent, args.recipe, env_kwargs_from(args))
     elif wanted and n_envs != wanted:
         note(f"qlearn: note: recipe {args.recipe} was tuned for --envs {wanted}; running with --envs {n_envs}")
-    elif n_envs == 1 and args.recipe is None and (course := one_env_recipe(args.env_id, args.agent)):
-        note(f"qlearn: note: --envs 1: {args.env_id}'s one-env settings, --recipe {course}")
     command = "qlearn " + " ".join(sys.argv[1:])
-    preset_shape = args.envs is None and args.seeds is None and args.recipe is None
-    one_env = one_env_recipe(args.env_id, "dqn") if args.pretrain and args.agent == "dqn" and preset_shape else None
-    if one_env is not None:  # the course's pretraining: one agent on one env, the preset's recipe for it
+    one_env = one_env_recipe(args.env_id, args.agent) if args.recipe is None else None  # what one env runs
+    if one_env and args.pretrain and args.agent == "dqn" and args.envs is None and args.seeds is None:
         note(f"qlearn: note: --pretrain trains one agent on one env: --recipe {one_env} of {args.env_id}")
-        n_envs = 1
+        n_envs = 1  # the course's pretraining; RunSpec.build lays the one-env recipe
+    elif one_env and args.envs == 1:
+        note(f"qlearn: note: --envs 1: {args.env_id}'s one-env settings, --recipe {one_env}")
     if args.seeds is not None or n_envs != 1 or env_kwargs_from(args).get("vector") == "ale":  # (a batch of one)
         return _run_many(args, n_envs=n_envs, device=device, command=command)
     result = run_experiment(
