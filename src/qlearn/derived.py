@@ -36,21 +36,42 @@ CHECKED_ON = (
 )
 """Environments that played no part in choosing the constants, run only to check the rules."""
 
-TABULAR_STEPS_PER_PAIR = 3_000
-"""Tabular Q-learning: env steps per state-action pair."""
-DQN_STEPS_PER_PAIR = 600
-"""DQN on discrete observations: env steps per state-action pair (one-hot inputs generalise little; N envs
-and a replay memory reuse each step more than tabular updates do)."""
-DQN_ENVS = 32
+TABULAR_STEPS_PER_PAIR = 80_000
+"""Tabular Q-learning: env steps per state-action pair (FrozenLake 4x4's preset, 5M steps over its 64 pairs:
+the rarest reachable pair still needs hundreds of visits)."""
+TABULAR_STEPS = (1_000_000, 20_000_000)
+"""The range of a derived tabular budget."""
+TABULAR_ENVS = 256
+"""Tabular Q-learning trains on this many envs per agent, every env's transition applied each step."""
+TABULAR_ALPHA_X_ENVS = 10.24
+"""alpha x envs per agent (FrozenLake 4x4's preset: 0.01 x 1024). The many-env update adds every env's TD
+step on a state-action pair, so a pair that k envs visit in one step moves by alpha x k: this product bounds
+it. Fewer envs at a larger alpha give rare pairs larger steps, hence 256 envs rather than 1024."""
+TABULAR_ALPHA_MAX = 0.1
+"""The largest derived alpha (the course's starting value), for runs on few envs."""
+DQN_STEPS_PER_PAIR = 4_700
+"""DQN on discrete observations: env steps per state-action pair (FrozenLake 4x4's preset, 300k steps over
+its 64 pairs)."""
+DQN_STEPS = (100_000, 2_000_000)
+"""The range of a derived DQN budget on discrete observations."""
+DQN_ENVS = 128
 """DQN on discrete observations trains on this many envs per agent, one gradient step per step of all of
-them: the shape of FrozenLake's ``batched`` recipe, the fastest reliable one measured."""
+them: the shape of FrozenLake 4x4's preset."""
+DQN_REUSE = 16
+"""Samples per new transition: the batch is this many times the envs (FrozenLake's 2,048 for 128 envs), within
+[64, 2048]."""
+EXPLORING = {"tabular": (0.6, 300), "dqn": (0.5, 20)}
+"""(epsilon_end, share): epsilon decays from 1 to epsilon_end over the steps / share (at least 1,000 steps).
+Exploration stays high: the rarest reachable pair's share of the steps is largest near epsilon 0.5-0.6, and
+the final agent is greedy whatever epsilon trained it."""
 BOX_STEPS_PER_HORIZON = 200
 """DQN on vector observations: env steps per step of the time limit (200 episodes of full length)."""
-MIN_STEPS, MAX_STEPS = 40_000, 1_000_000
-"""Every derived step budget lies in this range (a stop rule, ``--until`` or ``--patience``, ends a run
+BOX_STEPS = (40_000, 1_000_000)
+"""The range of a derived budget on vector observations (a stop rule, ``--until`` or ``--patience``, ends a run
 that is done sooner)."""
-EVALUATIONS = 50
-"""Evaluations per run: ``eval_every`` is the budget over this."""
+EVALUATIONS = {"discrete": 10, "vector": 50}
+"""Evaluations per run: ``eval_every`` is the budget over this. On discrete observations they only report
+(the final agent is delivered); on vector observations they choose the kept agent."""
 
 
 @dataclass(frozen=True)
@@ -102,9 +123,13 @@ class Derived:
         return {"facts": asdict(self.facts), "settings": settings, "why": dict(self.why)}
 
 
-def _budget(raw: float) -> int:
-    """A step budget: ``raw`` rounded up to a thousand, within [MIN_STEPS, MAX_STEPS]."""
-    return int(min(max(-(-int(raw) // 1000) * 1000, MIN_STEPS), MAX_STEPS))
+def _budget(raw: float, limits: tuple[int, int]) -> int:
+    """A step budget: ``raw`` rounded up to a thousand, within ``limits``."""
+    return int(min(max(-(-int(raw) // 1000) * 1000, limits[0]), limits[1]))
+
+
+def _within(limits: tuple[int, int]) -> str:
+    return f"within [{limits[0]:,}, {limits[1]:,}]"
 
 
 _FACTS: dict[str, EnvFacts] = {}
@@ -159,42 +184,61 @@ def derive(facts: EnvFacts, agent: str, n_envs: int | None = None) -> Derived:
 def _discrete(facts: EnvFacts, agent: str, n_envs: int | None) -> Derived:
     s, a = facts.states or 1, facts.actions
     pairs = f"S x A = {s} x {a} = {s * a} state-action pairs"
-    clip = f"within [{MIN_STEPS:,}, {MAX_STEPS:,}]"
     if agent == "tabular":
-        steps = _budget(TABULAR_STEPS_PER_PAIR * s * a)
-        why = {"steps": f"{TABULAR_STEPS_PER_PAIR:,} per pair x {pairs}, {clip}"}
-        settings: dict[str, Any] = {"epsilon_decay_steps": steps // 2, "alpha_decay_steps": steps}
-        why["epsilon_decay_steps"] = "half the steps (then epsilon_end)"
-        why["alpha_decay_steps"] = "the steps (alpha decays to alpha_end by the end)"
-        return Derived(facts, settings, _train(steps), None, {**why, **TRAIN_WHY})
-    steps = _budget(DQN_STEPS_PER_PAIR * s * a)
-    why = {"steps": f"{DQN_STEPS_PER_PAIR:,} per pair x {pairs}, {clip}"}
+        steps = _budget(TABULAR_STEPS_PER_PAIR * s * a, TABULAR_STEPS)
+        why = {"steps": f"{TABULAR_STEPS_PER_PAIR:,} per pair x {pairs}, {_within(TABULAR_STEPS)}"}
+        envs = n_envs or TABULAR_ENVS
+        alpha = min(TABULAR_ALPHA_MAX, TABULAR_ALPHA_X_ENVS / envs)
+        settings: dict[str, Any] = {"alpha": alpha, "alpha_end": 0.0, "alpha_decay_steps": steps}
+        why.update(
+            envs=f"{TABULAR_ENVS} envs per agent",
+            alpha=f"{TABULAR_ALPHA_X_ENVS} / the envs per agent ({envs}), at most {TABULAR_ALPHA_MAX}",
+            alpha_decay_steps="the steps (alpha decays to 0 by the end)",
+        )
+        return _finish(facts, agent, steps, settings, envs, why)
+    steps = _budget(DQN_STEPS_PER_PAIR * s * a, DQN_STEPS)
+    why = {"steps": f"{DQN_STEPS_PER_PAIR:,} per pair x {pairs}, {_within(DQN_STEPS)}"}
     if agent == "pqn":
-        return Derived(facts, {}, _train(steps), None, {**why, **TRAIN_WHY})
+        return Derived(facts, {}, _train(steps, "discrete"), None, {**why, **_train_why("discrete")})
     envs = n_envs or DQN_ENVS
+    batch = min(max(DQN_REUSE * envs, 64), 2048)
     settings = {
-        "lr": 3e-3, "lr_end": 1e-5, "lr_decay_steps": steps, "batch_size": 256, "train_freq": envs,
-        "target_update_interval": 5, "learning_starts": 1000, "epsilon_decay_steps": max(1, steps * 3 // 8),
-        "epsilon_end": 0.05, "buffer_size": min(steps, 100_000),
+        "lr": 3e-3, "lr_end": 1e-5, "lr_decay_steps": steps, "batch_size": batch, "train_freq": envs,
+        "target_update_interval": 5, "learning_starts": 1000, "buffer_size": steps,
     }  # fmt: skip
     why.update(
-        envs=f"{DQN_ENVS} envs per agent (FrozenLake's batched recipe: lr 3e-3 to 1e-5, batch 256, target copied "
-        "every 5 gradient steps)",
+        envs=f"{DQN_ENVS} envs per agent (FrozenLake 4x4's preset: lr 3e-3 to 1e-5, target copied every 5 "
+        "gradient steps)",
         train_freq=f"the envs per agent ({envs}): one gradient step per step of all of them",
+        batch_size=f"{DQN_REUSE} x the envs per agent, within [64, 2,048]",
         lr_decay_steps="the steps",
-        epsilon_decay_steps="3/8 of the steps",
-        buffer_size="the steps, at most 100,000",
+        buffer_size="the steps (every transition kept)",
     )
-    return Derived(facts, settings, _train(steps), envs, {**why, **TRAIN_WHY})
+    return _finish(facts, agent, steps, settings, envs, why)
+
+
+def _finish(
+    facts: EnvFacts, agent: str, steps: int, settings: dict[str, Any], envs: int, why: dict[str, str]
+) -> Derived:
+    """Add the exploration schedule and the delivery shared by both agents on discrete observations."""
+    end, share = EXPLORING[agent]
+    settings.update(epsilon_end=end, epsilon_decay_steps=max(1000, steps // share))
+    why.update(
+        epsilon_end=f"{end}: exploration stays high (the final agent acts greedily)",
+        epsilon_decay_steps=f"the steps / {share}, at least 1,000",
+        keep_best="false: the final agent is delivered (evaluations only report)",
+    )
+    train = {**_train(steps, "discrete"), "keep_best": False}
+    return Derived(facts, settings, train, envs, {**why, **_train_why("discrete")})
 
 
 def _vector(facts: EnvFacts, agent: str) -> Derived:
     h = facts.eval_horizon
-    steps = _budget(BOX_STEPS_PER_HORIZON * h)
+    steps = _budget(BOX_STEPS_PER_HORIZON * h, BOX_STEPS)
     src = f"time limit {facts.horizon}" if facts.horizon else f"no time limit: a horizon of {h}"
-    why = {"steps": f"{BOX_STEPS_PER_HORIZON} x the horizon ({src}), within [{MIN_STEPS:,}, {MAX_STEPS:,}]"}
-    train = {**_train(steps), "eval_episodes": 20}
-    why.update(TRAIN_WHY, eval_episodes="20 sampled episodes (no model to evaluate exactly)")
+    why = {"steps": f"{BOX_STEPS_PER_HORIZON} x the horizon ({src}), {_within(BOX_STEPS)}"}
+    train = {**_train(steps, "vector"), "eval_episodes": 20}
+    why.update(_train_why("vector"), eval_episodes="20 sampled episodes (no model to evaluate exactly)")
     if agent != "dqn":
         return Derived(facts, {}, train, None, why)
     settings = {"epsilon_decay_steps": steps // 5, "lr_end": DQNConfig.lr / 10, "lr_decay_steps": steps}
@@ -202,8 +246,9 @@ def _vector(facts: EnvFacts, agent: str) -> Derived:
     return Derived(facts, settings, train, None, why)
 
 
-def _train(steps: int) -> dict[str, Any]:
-    return {"steps": steps, "eval_every": max(1, steps // EVALUATIONS)}
+def _train(steps: int, kind: str) -> dict[str, Any]:
+    return {"steps": steps, "eval_every": max(1, steps // EVALUATIONS[kind])}
 
 
-TRAIN_WHY = {"eval_every": f"the steps / {EVALUATIONS} ({EVALUATIONS} evaluations per run)"}
+def _train_why(kind: str) -> dict[str, str]:
+    return {"eval_every": f"the steps / {EVALUATIONS[kind]} ({EVALUATIONS[kind]} evaluations per run)"}
