@@ -232,6 +232,39 @@ def test_tabular_batched_agents_are_independent(lake):
     assert np.count_nonzero(agent.q) == 2
 
 
+def test_tabular_envs_on_one_pair_move_it_as_updates_one_after_another(lake):
+    n, alpha = 50, 0.1
+    agent = TabularQAgent.for_env(lake, TabularConfig(alpha=alpha, alpha_end=alpha, gamma=0.0))
+    ones = np.ones((1, n))
+    # 50 envs in state 0 take action 1 and get reward 1 (terminal); two more envs update other pairs.
+    s = np.zeros((1, n + 2), dtype=np.int64)
+    s[0, -1] = 5
+    a = np.ones((1, n + 2), dtype=np.int64)
+    r = np.concatenate([ones, [[3.0, 2.0]]], axis=1)
+    a[0, -2] = 2
+    agent.observe(s, a, r, s, np.ones((1, n + 2), dtype=bool), np.zeros((1, n + 2), dtype=bool))
+    # 50 updates toward the same target 1, one after another: 1 - 0.9^50. Summing them would give 5.0.
+    assert agent.q[0, 0, 1] == pytest.approx(1 - (1 - alpha) ** n)
+    assert agent.q[0, 0, 2] == pytest.approx(0.3) and agent.q[0, 5, 1] == pytest.approx(0.2)  # alone: alpha * td
+    # Disagreeing targets on one pair: their mean, at the rate of two updates (1 - 0.9^2) * (4 + 0) / 2.
+    agent = TabularQAgent.for_env(lake, TabularConfig(alpha=alpha, alpha_end=alpha, gamma=0.0))
+    agent.observe(np.zeros((1, 2), dtype=np.int64), np.zeros((1, 2), dtype=np.int64), np.array([[4.0, 0.0]]),
+                  np.zeros((1, 2), dtype=np.int64), np.ones((1, 2), dtype=bool), np.zeros((1, 2), dtype=bool))
+    assert agent.q[0, 0, 0] == pytest.approx((1 - 0.9**2) * 2.0)
+
+
+def test_tabular_on_many_envs_at_a_large_alpha_stays_bounded(lake):
+    # alpha 1 on 256 envs: every pair ends each step at a mean of its targets, never past them.
+    agent = TabularQAgent.for_env(lake, TabularConfig(alpha=1.0, alpha_end=1.0, gamma=0.99, epsilon_end=1.0))
+    rng = np.random.default_rng(0)
+    for _ in range(200):
+        s = rng.integers(0, 16, size=(1, 256))
+        a = rng.integers(0, 4, size=(1, 256))
+        s2 = rng.integers(0, 16, size=(1, 256))
+        r = (s2 == 15).astype(float)
+        agent.observe(s, a, r, s2, s2 == 15, np.zeros((1, 256), dtype=bool))
+    assert np.isfinite(agent.q).all() and agent.q.max() <= 1.0 / (1 - 0.99) and agent.q.min() >= 0.0
+
 def test_tabular_state_out_of_range(lake):
     agent = TabularQAgent.for_env(lake)
     with pytest.raises(QlearnError):

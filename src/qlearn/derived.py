@@ -44,9 +44,10 @@ TABULAR_STEPS = (1_000_000, 20_000_000)
 TABULAR_ENVS = 256
 """Tabular Q-learning trains on this many envs per agent, every env's transition applied each step."""
 TABULAR_ALPHA_X_ENVS = 10.24
-"""alpha x envs per agent (FrozenLake 4x4's preset: 0.01 x 1024). The many-env update adds every env's TD
-step on a state-action pair, so a pair that k envs visit in one step moves by alpha x k: this product bounds
-it. Fewer envs at a larger alpha give rare pairs larger steps, hence 256 envs rather than 1024."""
+"""alpha x envs per agent (FrozenLake 4x4's preset: 0.01 x 1024). A pair that k envs visit in one step moves
+as k updates one after another would (:mod:`qlearn.agents.tabular`), about alpha x k of the way to its
+target while that is small: this product keeps the often-visited pairs' steps small. Fewer envs at a larger
+alpha give rare pairs larger steps, hence 256 envs rather than 1024."""
 TABULAR_ALPHA_MAX = 0.1
 """The largest derived alpha (the course's starting value), for runs on few envs."""
 DQN_STEPS_PER_PAIR = 4_700

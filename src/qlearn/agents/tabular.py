@@ -3,6 +3,11 @@
 ``Q[s, a] += alpha * (r + gamma * (1 - terminated) * max_a' Q[s', a'] - Q[s, a])`` on every step, with
 epsilon-greedy exploration and a learning rate that decays linearly (a constant rate keeps a slippery
 lake's table noisy forever; a decaying one lets it settle).
+
+On N envs, several envs can update the same ``(s, a)`` in one step. Their ``c`` TD errors, all taken from
+the same old value, are averaged and applied with the rate ``1 - (1 - alpha)^c``: what ``c`` updates one
+after another would do when their targets agree. Summing them instead (``alpha * c`` times the mean) would
+overshoot a pair that many envs visit once ``alpha * c`` passes 2, and the table would diverge.
 """
 
 from __future__ import annotations
@@ -145,10 +150,22 @@ class TabularQAgent(SingleStepAPI):
                 raise DivergenceError(f"a Q-value stopped being finite at environment step {step}", step)
         if self.guard.frozen.any():
             td = np.where(self.guard.frozen[:, None], 0.0, td)
-        np.add.at(self.q, (rows, s, a), self.alpha * td)
+        self._apply(rows, s, a, td)
         self.steps = step
         self.updates += 1
         self._last_td = float(np.mean(td[~self.guard.frozen] ** 2))
+
+    def _apply(self, rows: np.ndarray, s: np.ndarray, a: np.ndarray, td: np.ndarray) -> None:
+        """Move each visited pair by its TD errors (see the module's docstring for pairs hit by several envs)."""
+        alpha = self.alpha
+        if td.shape[1] == 1:  # one env per agent: every pair at most once
+            self.q[rows, s, a] += alpha * td
+            return
+        flat = ((rows * self.n_states + s) * self.n_actions + a).ravel()
+        pairs, which, count = np.unique(flat, return_inverse=True, return_counts=True)
+        total = np.bincount(which, weights=td.ravel(), minlength=len(pairs))
+        rate = np.where(count == 1, alpha, 1.0 - (1.0 - alpha) ** count)
+        self.q.flat[pairs] += rate * total / count
 
     def metrics(self) -> dict[str, float]:
         return {"epsilon": self.epsilon, "alpha": self.alpha, "loss": self._last_td}
