@@ -8,8 +8,10 @@ of Q* at the agent's gamma. The best any policy can do within the limit (finite-
 programming) is reported beside it. A seed is "within 2%" when its return is at least the optimum less
 0.02 |optimum| (above the optimum is better still: the greedy policy of Q* is not the best within a limit).
 
-The delivered agent is the default keep-best choice, made by greedy evaluation episodes (the model only
-reports, ``select_by=episodes``); the final network is the last one. Both figures are exact, from the model.
+The delivered agent is what the defaults deliver: the final agent where they say ``keep_best=false``
+(FrozenLake-v1's preset and every derived setting), else the keep-best choice made by greedy evaluation
+episodes (the model only reports, ``select_by=episodes``); the final network is the last one. Both figures
+are exact, from the model.
 
 Random maps: ``generate_random_map(size, seed=s)`` slippery, sizes 5, 6, 7, 8, 8 for seeds 0-4, through
 FrozenLake-v1 (its 100-step limit); ``FrozenLake-v1:8x8`` is FrozenLake8x8's map under FrozenLake-v1's id

@@ -18,6 +18,7 @@ from qlearn.derived import (
     TABULAR_ENVS,
     TABULAR_STEPS,
     TABULAR_STEPS_PER_PAIR,
+    UNMODELLED_STEPS,
     EnvFacts,
     derive,
     derived_settings,
@@ -30,7 +31,7 @@ from qlearn.evaluation import evaluate
 
 
 def test_facts_are_read_from_the_spaces_and_the_time_limit():
-    assert facts_of("Taxi-v4") == EnvFacts(actions=6, states=500, horizon=200)
+    assert facts_of("Taxi-v4") == EnvFacts(actions=6, states=500, horizon=200, model=True)
     cliff = facts_of("CliffWalking-v1")
     assert cliff.states == 48 and cliff.horizon is None and cliff.eval_horizon == UNLIMITED_HORIZON
     cart = facts_of("CartPole-v1")
@@ -38,12 +39,18 @@ def test_facts_are_read_from_the_spaces_and_the_time_limit():
 
 
 def test_budgets_grow_with_the_state_action_pairs_and_stay_in_range():
-    small, big = EnvFacts(actions=4, states=25), EnvFacts(actions=4, states=64)
+    small, big = EnvFacts(actions=4, states=25, model=True), EnvFacts(actions=4, states=64, model=True)
     for agent, (low, high) in (("tabular", TABULAR_STEPS), ("dqn", DQN_STEPS), ("pqn", DQN_STEPS)):
         s, b = derive(small, agent).train["steps"], derive(big, agent).train["steps"]
         assert low <= s < b <= high, agent
     assert derive(small, "tabular").train["steps"] == TABULAR_STEPS_PER_PAIR * 100
-    assert derive(EnvFacts(actions=6, states=10**6), "tabular").train["steps"] == TABULAR_STEPS[1]
+    assert derive(EnvFacts(actions=6, states=10**6, model=True), "tabular").train["steps"] == TABULAR_STEPS[1]
+    # Without a model, Gymnasium steps the env in Python: the budget stops at UNMODELLED_STEPS.
+    blackjack = facts_of("Blackjack-v1")
+    assert blackjack.states == 704 and not blackjack.model
+    for agent in ("tabular", "dqn"):
+        d = derive(blackjack, agent)
+        assert d.train["steps"] == UNMODELLED_STEPS and "no model" in d.why["steps"], agent
     assert derive(EnvFacts(actions=2, states=2), "dqn").train["steps"] == DQN_STEPS[0]
     tab = derive(big, "tabular")
     assert tab.train["steps"] == tab.agent["alpha_decay_steps"] and tab.agent["alpha_end"] == 0.0

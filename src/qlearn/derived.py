@@ -61,6 +61,9 @@ them: the shape of FrozenLake 4x4's preset."""
 DQN_REUSE = 16
 """Samples per new transition: the batch is this many times the envs (FrozenLake's 2,048 for 128 envs), within
 [64, 2048]."""
+UNMODELLED_STEPS = 1_000_000
+"""The largest derived budget on discrete observations where the env has no model (Blackjack-v1): Gymnasium
+steps it in Python, some 10,000 steps a second on this machine's core, so 20M steps would take half an hour."""
 EXPLORING = {"tabular": (0.6, 300), "dqn": (0.5, 20)}
 """(epsilon_end, share): epsilon decays from 1 to epsilon_end over the steps / share (at least 1,000 steps).
 Exploration stays high: the rarest reachable pair's share of the steps is largest near epsilon 0.5-0.6, and
@@ -84,6 +87,9 @@ class EnvFacts:
     states: int | None = None
     obs_dim: int | None = None
     horizon: int | None = None
+    model: bool = False
+    """Whether the env exposes its model (``P``): qlearn then steps it as a table, far faster than Gymnasium
+    steps an env in Python."""
 
     @classmethod
     def of(cls, env: Any) -> EnvFacts:
@@ -92,7 +98,8 @@ class EnvFacts:
         horizon = spec.max_episode_steps if spec is not None else None
         states = int(obs.n) if isinstance(obs, spaces.Discrete) else None
         dim = int(spaces.flatdim(obs)) if states is None else None
-        return cls(int(act.n), states, dim, int(horizon) if horizon else None)
+        model = states is not None and hasattr(env.unwrapped, "P")
+        return cls(int(act.n), states, dim, int(horizon) if horizon else None, model)
 
     def describe(self) -> str:
         """E.g. ``500 states, 6 actions, time limit 200``."""
@@ -129,8 +136,15 @@ def _budget(raw: float, limits: tuple[int, int]) -> int:
     return int(min(max(-(-int(raw) // 1000) * 1000, limits[0]), limits[1]))
 
 
-def _within(limits: tuple[int, int]) -> str:
-    return f"within [{limits[0]:,}, {limits[1]:,}]"
+def _limits(facts: EnvFacts, limits: tuple[int, int]) -> tuple[int, int]:
+    """A budget's range on discrete observations: ``limits``, the top cut to :data:`UNMODELLED_STEPS` where the
+    env has no model."""
+    return limits if facts.model else (min(limits[0], UNMODELLED_STEPS), min(limits[1], UNMODELLED_STEPS))
+
+
+def _within(limits: tuple[int, int], facts: EnvFacts | None = None) -> str:
+    slow = " (no model: stepped by Gymnasium in Python)" if facts is not None and not facts.model else ""
+    return f"within [{limits[0]:,}, {limits[1]:,}]{slow}"
 
 
 _FACTS: dict[str, EnvFacts] = {}
@@ -186,8 +200,9 @@ def _discrete(facts: EnvFacts, agent: str, n_envs: int | None) -> Derived:
     s, a = facts.states or 1, facts.actions
     pairs = f"S x A = {s} x {a} = {s * a} state-action pairs"
     if agent == "tabular":
-        steps = _budget(TABULAR_STEPS_PER_PAIR * s * a, TABULAR_STEPS)
-        why = {"steps": f"{TABULAR_STEPS_PER_PAIR:,} per pair x {pairs}, {_within(TABULAR_STEPS)}"}
+        limits = _limits(facts, TABULAR_STEPS)
+        steps = _budget(TABULAR_STEPS_PER_PAIR * s * a, limits)
+        why = {"steps": f"{TABULAR_STEPS_PER_PAIR:,} per pair x {pairs}, {_within(limits, facts)}"}
         envs = n_envs or TABULAR_ENVS
         alpha = min(TABULAR_ALPHA_MAX, TABULAR_ALPHA_X_ENVS / envs)
         settings: dict[str, Any] = {"alpha": alpha, "alpha_end": 0.0, "alpha_decay_steps": steps}
@@ -197,8 +212,9 @@ def _discrete(facts: EnvFacts, agent: str, n_envs: int | None) -> Derived:
             alpha_decay_steps="the steps (alpha decays to 0 by the end)",
         )
         return _finish(facts, agent, steps, settings, envs, why)
-    steps = _budget(DQN_STEPS_PER_PAIR * s * a, DQN_STEPS)
-    why = {"steps": f"{DQN_STEPS_PER_PAIR:,} per pair x {pairs}, {_within(DQN_STEPS)}"}
+    limits = _limits(facts, DQN_STEPS)
+    steps = _budget(DQN_STEPS_PER_PAIR * s * a, limits)
+    why = {"steps": f"{DQN_STEPS_PER_PAIR:,} per pair x {pairs}, {_within(limits, facts)}"}
     if agent == "pqn":
         return Derived(facts, {}, _train(steps, "discrete"), None, {**why, **_train_why("discrete")})
     envs = n_envs or DQN_ENVS
