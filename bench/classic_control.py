@@ -5,7 +5,7 @@ Run:  .venv/bin/python bench/classic_control.py [--envs CartPole-v1,MountainCar-
           [--seeds 0,1,2,3,4] [--only qlearn|sb3] [--json FILE | --no-record]
 (``pip install -e .[bench]`` first for Stable-Baselines3.) Prints one line per run and a Markdown table, and
 appends each run's row to bench/results/classic_control.jsonl (``bench/record.py``) as it finishes.
-qlearn runs are exactly ``qlearn train ENV --seed S`` (preset, best evaluated checkpoint kept); SB3
+qlearn runs are exactly ``qlearn train ENV --seed S`` (preset and its envs per agent, best evaluated checkpoint kept); SB3
 runs use the Zoo's hyperparameters for its DQN and are judged on their final network.
 """
 
@@ -22,7 +22,8 @@ import record  # bench/ is on the path when run as a script
 from qlearn.envs import make_env
 from qlearn.evaluation import evaluate
 from qlearn.threads import configure_threads
-from qlearn.training.runner import run_experiment
+from qlearn.spec import RunSpec
+from qlearn.training.runner import run
 
 EVAL_SEED = 12345
 ZOO = {  # rl-baselines3-zoo hyperparams/dqn.yml
@@ -55,7 +56,8 @@ class SB3Greedy:
 
 def run_qlearn(env_id: str, seed: int, out: str) -> dict:
     t = time.perf_counter()
-    res = run_experiment(env_id, "dqn", seed=seed, out=out, progress=False)
+    spec = RunSpec.build(env_id, "dqn", seeds=[seed], lockstep=True)  # as `qlearn train ENV --seed S`: the preset's envs
+    res = run(spec, out=out, progress=False)
     wall = time.perf_counter() - t
     ev = evaluate(res.agent, make_env(env_id), 100, seed=EVAL_SEED)
     return {"lib": "qlearn", "env": env_id, "seed": seed, "steps": res.steps, "wall": wall,
